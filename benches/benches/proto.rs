@@ -1,0 +1,2 @@
+//! Criterion benches of the proto parser and encoder. (Being written.)
+fn main() {}

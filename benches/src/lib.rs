@@ -1,0 +1,1 @@
+//! Input builders shared by the benches. (Filled in with the benches.)
