@@ -23,6 +23,7 @@ pub mod url;
 
 pub use backoff::ReconnectDelay;
 pub use client_op::{ClientOp, ClientOpParser};
+pub use connection::{Auth, Connection, ConnectionConfig, Event, State};
 pub use creds::Credentials;
 pub use encode::OutQueue;
 pub use error::{CredsError, HeaderError, NkeyError, ProtocolError, UrlError, ValidationError};
