@@ -46,7 +46,7 @@ pub struct Stats {
 
 /// Something the driver must do, or something to tell the user. Poll with
 /// [`Connection::poll_event`](super::Connection::poll_event), in order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
     /// Driver: open a transport (TCP) to `server` now; with `tls_first`, do the TLS

@@ -655,7 +655,8 @@ impl Connection {
         let params = ConnectParams {
             name: self.config.name.as_deref(),
             echo: self.config.echo,
-            tls_required: self.want_tls,
+            // Like nats.go, a server-required upgrade turns `Secure` on.
+            tls_required: self.want_tls || self.tls_active,
         };
         match handshake::connect_info(&params, &self.config.auth, &attempt.server, info) {
             Ok(connect) => {
