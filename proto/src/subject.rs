@@ -132,12 +132,25 @@ mod tests {
 
     #[test]
     fn publish_subjects() {
-        for ok in ["a", "foo.bar", "a..b", ".a", "a.*", "a.>", "_INBOX.x", "ünïcode.ok"] {
+        for ok in [
+            "a",
+            "foo.bar",
+            "a..b",
+            ".a",
+            "a.*",
+            "a.>",
+            "_INBOX.x",
+            "ünïcode.ok",
+        ] {
             assert_eq!(validate_publish_subject(ok), Ok(()), "{ok:?}");
         }
         assert_eq!(validate_publish_subject(""), Err(EmptySubject));
         for bad in ["a b", "a\tb", "a\rb", "a\nb", " a", "a ", "a\r\n"] {
-            assert_eq!(validate_publish_subject(bad), Err(SubjectWhitespace), "{bad:?}");
+            assert_eq!(
+                validate_publish_subject(bad),
+                Err(SubjectWhitespace),
+                "{bad:?}"
+            );
         }
     }
 
@@ -164,13 +177,21 @@ mod tests {
     fn subscribe_subjects_reject_empty_tokens_and_misplaced_wildcards() {
         assert_eq!(validate_subscribe_subject(""), Err(EmptySubject));
         for bad in [
-            ".", "..", ".a", "a.", "a..b", "a.b.", "a*", "*a", "a.b*", "a.*b", ">a", "a>",
-            "a.>b", ">.a", "a.>.b", ">.>", "**", ">>", "*>", "a.*.>.",
+            ".", "..", ".a", "a.", "a..b", "a.b.", "a*", "*a", "a.b*", "a.*b", ">a", "a>", "a.>b",
+            ">.a", "a.>.b", ">.>", "**", ">>", "*>", "a.*.>.",
         ] {
-            assert_eq!(validate_subscribe_subject(bad), Err(InvalidSubscribeSubject), "{bad:?}");
+            assert_eq!(
+                validate_subscribe_subject(bad),
+                Err(InvalidSubscribeSubject),
+                "{bad:?}"
+            );
         }
         for bad in ["a b", "a.\t", "a\r", "\n"] {
-            assert_eq!(validate_subscribe_subject(bad), Err(SubjectWhitespace), "{bad:?}");
+            assert_eq!(
+                validate_subscribe_subject(bad),
+                Err(SubjectWhitespace),
+                "{bad:?}"
+            );
         }
     }
 
