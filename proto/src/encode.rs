@@ -265,12 +265,13 @@ impl OutQueue {
         }
 
         let total = Decimal::new(to_u64(size));
-        let hdr = Decimal::new(to_u64(hdr_len));
+        // Only HPUB carries the header size; PUB skips formatting it.
+        let hdr = headers.map(|_| Decimal::new(to_u64(hdr_len)));
         let op: &[u8] = if headers.is_some() { b"HPUB " } else { b"PUB " };
         let line_len = op.len()
             + subject.len()
             + reply.map_or(0, |r| r.len() + 1)
-            + headers.map_or(0, |_| hdr.as_bytes().len() + 1)
+            + hdr.as_ref().map_or(0, |d| d.as_bytes().len() + 1)
             + 1
             + total.as_bytes().len()
             + 2;
@@ -286,7 +287,7 @@ impl OutQueue {
             buf.extend_from_slice(reply.as_bytes());
             buf.put_u8(b' ');
         }
-        if let Some(headers) = headers {
+        if let (Some(headers), Some(hdr)) = (headers, &hdr) {
             buf.extend_from_slice(hdr.as_bytes());
             buf.put_u8(b' ');
             buf.extend_from_slice(total.as_bytes());
