@@ -133,6 +133,10 @@ pub enum HeaderError {
     InvalidStatus,
     /// A header line has no `:`.
     MissingColon,
+    /// A header name has a byte outside ASCII 33..=126 (for example a space before the `:`).
+    InvalidName,
+    /// A header value contains a CR that does not end the line.
+    InvalidValue,
     /// A header name or value is not valid UTF-8.
     InvalidUtf8,
     /// The block does not end with an empty line.
@@ -145,6 +149,8 @@ impl fmt::Display for HeaderError {
             Self::MissingVersionLine => "header block does not start with NATS/1.0",
             Self::InvalidStatus => "header status is not a three-digit code",
             Self::MissingColon => "header line has no colon",
+            Self::InvalidName => "header name has a byte outside printable ASCII",
+            Self::InvalidValue => "header value contains a bare CR",
             Self::InvalidUtf8 => "header is not valid UTF-8",
             Self::Unterminated => "header block is not terminated by an empty line",
         })
