@@ -58,7 +58,10 @@ impl fmt::Display for ProtocolError {
                 write!(f, "control line longer than the limit of {limit} bytes")
             }
             Self::PayloadTooLarge { size, limit } => {
-                write!(f, "payload of {size} bytes exceeds the limit of {limit} bytes")
+                write!(
+                    f,
+                    "payload of {size} bytes exceeds the limit of {limit} bytes"
+                )
             }
             Self::UnknownOp => f.write_str("unknown protocol operation"),
             Self::InvalidArguments { op } => write!(f, "invalid arguments to {op}"),
@@ -106,9 +109,9 @@ impl fmt::Display for ValidationError {
         match self {
             Self::EmptySubject => f.write_str("subject is empty"),
             Self::SubjectWhitespace => f.write_str("subject contains whitespace"),
-            Self::InvalidSubscribeSubject => f.write_str(
-                "subscribe subject has an empty token or a misplaced wildcard",
-            ),
+            Self::InvalidSubscribeSubject => {
+                f.write_str("subscribe subject has an empty token or a misplaced wildcard")
+            }
             Self::InvalidReply => f.write_str("reply subject is empty or contains whitespace"),
             Self::InvalidQueueName => f.write_str("queue name is empty or contains whitespace"),
             Self::InvalidHeaderName => f.write_str("invalid header name"),
@@ -236,6 +239,9 @@ impl std::error::Error for CredsError {
 pub enum UrlError {
     /// The URL has no host.
     MissingHost,
+    /// The host is not a host name, an IPv4 address or a bracketed IPv6 address, or the
+    /// URL has a path, query or fragment after it.
+    InvalidHost,
     /// The scheme is not `nats` or `tls`.
     UnsupportedScheme(String),
     /// The port is not a number from 1 to 65535.
@@ -250,6 +256,7 @@ impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MissingHost => f.write_str("server URL has no host"),
+            Self::InvalidHost => f.write_str("server URL host is invalid"),
             Self::UnsupportedScheme(s) => write!(f, "unsupported URL scheme {s:?}"),
             Self::InvalidPort => f.write_str("server URL port is invalid"),
             Self::InvalidPercentEncoding => f.write_str("invalid percent-encoding in URL"),
