@@ -188,7 +188,7 @@ enum Phase {
 /// assert_eq!(b.server.host, "b");
 /// assert!(b.wait >= Duration::from_secs(2));
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ServerPool {
     entries: Vec<PoolEntry>,
     /// Key of the server of the last attempt (nats.go `current`).
@@ -359,7 +359,8 @@ impl ServerPool {
     ///
     /// "Same" compares the [`ServerErrorKind`]. On true the server is removed from the pool
     /// (nats.go goes further and closes the connection; the caller decides). Errors that are
-    /// not [auth errors](ServerError::is_auth_error) are ignored and return false.
+    /// not [auth errors](ServerError::is_auth_error) are ignored and return false. To get
+    /// nats.go `IgnoreAuthErrorAbort`, do not call this method.
     pub fn auth_failed(&mut self, error: &ServerError) -> bool {
         if !error.is_auth_error() {
             return false;
