@@ -227,8 +227,7 @@ impl ServerPool {
         if entries.is_empty() {
             return Err(UrlError::Empty);
         }
-        if options.randomize {
-            let first = entries[0].key.clone();
+        if let (true, Some(first)) = (options.randomize, entries.first().map(|e| e.key.clone())) {
             entries.shuffle(rng);
             if let Some(pos) = entries.iter().position(|e| e.key == first) {
                 entries.swap(0, pos);
