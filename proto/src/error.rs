@@ -242,6 +242,9 @@ impl std::error::Error for CredsError {
 pub enum UrlError {
     /// The URL has no host.
     MissingHost,
+    /// The host is not a host name, an IPv4 address or a bracketed IPv6 address, or the
+    /// URL has a path, query or fragment after it.
+    InvalidHost,
     /// The scheme is not `nats` or `tls`.
     UnsupportedScheme(String),
     /// The port is not a number from 1 to 65535.
@@ -256,6 +259,7 @@ impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MissingHost => f.write_str("server URL has no host"),
+            Self::InvalidHost => f.write_str("server URL host is invalid"),
             Self::UnsupportedScheme(s) => write!(f, "unsupported URL scheme {s:?}"),
             Self::InvalidPort => f.write_str("server URL port is invalid"),
             Self::InvalidPercentEncoding => f.write_str("invalid percent-encoding in URL"),
