@@ -378,3 +378,170 @@ fn finish_pub(p: &PendingPub, buf: &mut BytesMut) -> Result<Status<ClientOp>, Pr
         payload: part(payload_start..body + p.size.total),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(
+        parser: &mut ClientOpParser,
+        input: &[u8],
+    ) -> Result<Vec<ClientOp>, ProtocolError> {
+        let mut buf = BytesMut::from(input);
+        let mut ops = Vec::new();
+        while let Status::Complete(op) = parser.parse(&mut buf)? {
+            ops.push(op);
+        }
+        Ok(ops)
+    }
+
+    #[test]
+    fn malformed_input_gives_the_matching_error() {
+        use ProtocolError::*;
+        let small = ParserLimits {
+            max_control_line: 32,
+            max_payload: 100,
+        };
+        let cases: &[(&[u8], ProtocolError)] = &[
+            (b"MSG a 1 1\r\nx\r\n", UnknownOp),
+            (b"INFO {}\r\n", UnknownOp),
+            (b"PUBfoo 1\r\n", UnknownOp),
+            (b"SUBx 1\r\n", UnknownOp),
+            (b"CONNECT{}\r\n", UnknownOp),
+            (b"\n", UnknownOp),
+            (b"PUB\r\n", InvalidArguments { op: "PUB" }),
+            (b"PUB a\r\n", InvalidArguments { op: "PUB" }),
+            (b"PUB a r x 1\r\n", InvalidArguments { op: "PUB" }),
+            (b"HPUB a 1\r\n", InvalidArguments { op: "HPUB" }),
+            (b"HPUB a r x 1 2\r\n", InvalidArguments { op: "HPUB" }),
+            (b"SUB a\r\n", InvalidArguments { op: "SUB" }),
+            (b"SUB a q 1 2\r\n", InvalidArguments { op: "SUB" }),
+            (b"UNSUB\r\n", InvalidArguments { op: "UNSUB" }),
+            (b"UNSUB 1 2 3\r\n", InvalidArguments { op: "UNSUB" }),
+            (b"CONNECT\r\n", InvalidArguments { op: "CONNECT" }),
+            (b"PUB a x\r\n", InvalidNumber { op: "PUB" }),
+            (
+                b"PUB a 18446744073709551616\r\n",
+                InvalidNumber { op: "PUB" },
+            ),
+            (b"HPUB a 1 x\r\n", InvalidNumber { op: "HPUB" }),
+            (b"SUB a q x\r\n", InvalidNumber { op: "SUB" }),
+            (b"UNSUB 1 -2\r\n", InvalidNumber { op: "UNSUB" }),
+            (
+                b"UNSUB 99999999999999999999\r\n",
+                InvalidNumber { op: "UNSUB" },
+            ),
+            (b"HPUB a 5 4\r\n", HeaderSizeExceedsTotal),
+            (b"PUB a 2\r\nab\n\n", MissingPayloadTerminator),
+            (b"PUB a 2\r\nabc\r\n", MissingPayloadTerminator),
+            (
+                b"PUB a 101\r\n",
+                PayloadTooLarge {
+                    size: 101,
+                    limit: 100,
+                },
+            ),
+            (b"PUB \xfe 1\r\nx\r\n", InvalidUtf8),
+            (b"SUB a \xfe 1\r\n", InvalidUtf8),
+            (
+                b"CONNECT {\"user\":\"aaaaaaaaaaaaaaa\"}\r\n",
+                ControlLineTooLong { limit: 32 },
+            ),
+            (
+                b"CONNECT {\"user\":\"aaaaaaaaaaaaaaa",
+                ControlLineTooLong { limit: 32 },
+            ),
+        ];
+        for (input, want) in cases {
+            let mut parser = ClientOpParser::new(small);
+            let got = parse_all(&mut parser, input).expect_err("input must be refused");
+            assert_eq!(&got, want, "input {:?}", String::from_utf8_lossy(input));
+            let mut more = BytesMut::from(&b"PING\r\n"[..]);
+            assert_eq!(parser.parse(&mut more), Err(got.clone()), "sticky");
+        }
+    }
+
+    #[test]
+    fn every_op_with_its_fields() {
+        let mut parser = ClientOpParser::default();
+        let input = b"connect {\"verbose\":false}\r\nPub a.b  r.1 3\r\nabc\r\nHPUB a 12 12\r\nNATS/1.0\r\n\r\n\r\nsub\tx.* 1\r\nSUB x q\t\t2\nUNSUB 1\r\nunsub 2 10\r\nPING\r\nPONG\r\n";
+        let ops = parse_all(&mut parser, input).unwrap();
+        let b = |s: &'static str| Bytes::from_static(s.as_bytes());
+        assert_eq!(
+            ops,
+            vec![
+                ClientOp::Connect(b("{\"verbose\":false}")),
+                ClientOp::Pub {
+                    subject: b("a.b"),
+                    reply: Some(b("r.1")),
+                    headers: None,
+                    payload: b("abc")
+                },
+                ClientOp::Pub {
+                    subject: b("a"),
+                    reply: None,
+                    headers: Some(b("NATS/1.0\r\n\r\n")),
+                    payload: Bytes::new()
+                },
+                ClientOp::Sub {
+                    subject: b("x.*"),
+                    queue: None,
+                    sid: 1
+                },
+                ClientOp::Sub {
+                    subject: b("x"),
+                    queue: Some(b("q")),
+                    sid: 2
+                },
+                ClientOp::Unsub { sid: 1, max: None },
+                ClientOp::Unsub {
+                    sid: 2,
+                    max: Some(10)
+                },
+                ClientOp::Ping,
+                ClientOp::Pong,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_large_payload_fed_byte_by_byte_is_parsed_in_linear_time() {
+        let mut parser = ClientOpParser::default();
+        let size = 1024 * 1024;
+        let header = format!("PUB big.subject {size}\r\n");
+        let mut frame = header.clone().into_bytes();
+        frame.resize(header.len() + size, b'x');
+        frame.extend_from_slice(b"\r\n");
+        let mut buf = BytesMut::with_capacity(frame.len());
+        let mut got = None;
+        for &byte in &frame {
+            buf.extend_from_slice(&[byte]);
+            if let Status::Complete(op) = parser.parse(&mut buf).unwrap() {
+                got = Some(op);
+            }
+        }
+        let Some(ClientOp::Pub { payload, .. }) = got else {
+            panic!("no PUB")
+        };
+        assert_eq!(payload.len(), size);
+        assert!(
+            parser.work() <= 2 * header.len() as u64,
+            "work {}",
+            parser.work()
+        );
+    }
+
+    #[test]
+    fn reset_forgets_partial_state_and_errors() {
+        let mut parser = ClientOpParser::default();
+        assert_eq!(parser.limits(), ParserLimits::default());
+        let mut buf = BytesMut::from(&b"PUB a 5\r\nab"[..]);
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Partial));
+        parser.reset();
+        let mut buf = BytesMut::from(&b"BAD\r\n"[..]);
+        assert_eq!(parser.parse(&mut buf), Err(ProtocolError::UnknownOp));
+        parser.reset();
+        let mut buf = BytesMut::from(&b"PING\r\n"[..]);
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Complete(ClientOp::Ping)));
+    }
+}

@@ -354,3 +354,286 @@ fn finish_msg(p: &PendingMsg, buf: &mut BytesMut) -> Result<Status<ServerOp>, Pr
     );
     Ok(Status::Complete(ServerOp::Msg(msg)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server_error::ServerErrorKind;
+
+    fn parse_all(
+        parser: &mut ServerOpParser,
+        input: &[u8],
+    ) -> Result<Vec<ServerOp>, ProtocolError> {
+        let mut buf = BytesMut::from(input);
+        let mut ops = Vec::new();
+        while let Status::Complete(op) = parser.parse(&mut buf)? {
+            ops.push(op);
+        }
+        Ok(ops)
+    }
+
+    fn first_error(input: &[u8], limits: ParserLimits) -> ProtocolError {
+        let mut parser = ServerOpParser::new(limits);
+        let err = parse_all(&mut parser, input).expect_err("input must be refused");
+        // Sticky: the same error again, whatever comes next.
+        let mut more = BytesMut::from(&b"PING\r\n"[..]);
+        assert_eq!(parser.parse(&mut more), Err(err.clone()));
+        assert_eq!(parser.parse(&mut BytesMut::new()), Err(err.clone()));
+        err
+    }
+
+    #[test]
+    fn malformed_input_gives_the_matching_error() {
+        use ProtocolError::*;
+        let small = ParserLimits {
+            max_control_line: 32,
+            max_payload: 100,
+        };
+        let cases: &[(&[u8], ProtocolError)] = &[
+            (b"FOO\r\n", UnknownOp),
+            (b"\r\n", UnknownOp),
+            (b"MSGfoo 1 2\r\n", UnknownOp),
+            (b"MSGX\r\n", UnknownOp),
+            (b"HMSGfoo 1 2 3\r\n", UnknownOp),
+            (b"INFO{}\r\n", UnknownOp),
+            (b"-ERRx\r\n", UnknownOp),
+            (b"+KO\r\n", UnknownOp),
+            (b"PIN\r\n", UnknownOp),
+            (b"MSG\r\n", InvalidArguments { op: "MSG" }),
+            (b"MSG   \r\n", InvalidArguments { op: "MSG" }),
+            (b"MSG a 1\r\n", InvalidArguments { op: "MSG" }),
+            (b"MSG a 1 r x 5\r\n", InvalidArguments { op: "MSG" }),
+            (b"MSG a 1 2 3 4 5 6\r\n", InvalidArguments { op: "MSG" }),
+            (b"HMSG a 1 2\r\n", InvalidArguments { op: "HMSG" }),
+            (b"HMSG a 1 r x 2 3\r\n", InvalidArguments { op: "HMSG" }),
+            (b"INFO\r\n", InvalidArguments { op: "INFO" }),
+            (b"MSG a 1 x\r\n", InvalidNumber { op: "MSG" }),
+            (b"MSG a 1 -1\r\n", InvalidNumber { op: "MSG" }),
+            (b"MSG a x 1\r\n", InvalidNumber { op: "MSG" }),
+            (
+                b"MSG a 99999999999999999999 1\r\n",
+                InvalidNumber { op: "MSG" },
+            ),
+            (
+                b"MSG a 1 18446744073709551616\r\n",
+                InvalidNumber { op: "MSG" },
+            ),
+            (b"HMSG a 1 x 3\r\n", InvalidNumber { op: "HMSG" }),
+            (b"HMSG a 1 4 3\r\n", HeaderSizeExceedsTotal),
+            (b"MSG a 1 3\r\nabcXY", MissingPayloadTerminator),
+            (b"MSG a 1 3\r\nabc\nX", MissingPayloadTerminator),
+            (b"MSG a 1 3\r\nabcd\r\n", MissingPayloadTerminator),
+            (
+                b"MSG a 1 101\r\n",
+                PayloadTooLarge {
+                    size: 101,
+                    limit: 100,
+                },
+            ),
+            (
+                b"HMSG a 1 12 101\r\n",
+                PayloadTooLarge {
+                    size: 101,
+                    limit: 100,
+                },
+            ),
+            (b"MSG a\xff 1 3\r\nabc\r\n", InvalidUtf8),
+            (b"MSG a 1 r\xc3 3\r\nabc\r\n", InvalidUtf8),
+            (
+                b"INFO {\"port\": \"x\"}\r\n",
+                InvalidJson {
+                    op: "INFO",
+                    reason: String::new(),
+                },
+            ),
+            (
+                b"INFO not json\r\n",
+                InvalidJson {
+                    op: "INFO",
+                    reason: String::new(),
+                },
+            ),
+            // 33 bytes with the LF: one over the limit.
+            (
+                b"MSG aaaaaaaaaaaaaaaaaaaaaaa 1 0\r\n\r\n",
+                ControlLineTooLong { limit: 32 },
+            ),
+            // No LF at all, but already at the limit.
+            (&[b'x'; 32], ControlLineTooLong { limit: 32 }),
+            (
+                b"INFO {\"server_id\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                ControlLineTooLong { limit: 32 },
+            ),
+        ];
+        for (input, want) in cases {
+            let got = first_error(input, small);
+            match (want, &got) {
+                (InvalidJson { op: w, .. }, InvalidJson { op: g, reason }) => {
+                    assert_eq!(w, g);
+                    assert!(!reason.is_empty());
+                }
+                _ => assert_eq!(&got, want, "input {:?}", String::from_utf8_lossy(input)),
+            }
+        }
+    }
+
+    #[test]
+    fn ops_before_an_error_are_still_delivered() {
+        let mut parser = ServerOpParser::default();
+        let mut buf = BytesMut::from(&b"PING\r\nPONG\r\nBOGUS\r\nPING\r\n"[..]);
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Complete(ServerOp::Ping)));
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Complete(ServerOp::Pong)));
+        assert_eq!(parser.parse(&mut buf), Err(ProtocolError::UnknownOp));
+        assert_eq!(parser.parse(&mut buf), Err(ProtocolError::UnknownOp));
+        parser.reset();
+        let mut fresh = BytesMut::from(&b"PONG\r\n"[..]);
+        assert_eq!(
+            parser.parse(&mut fresh),
+            Ok(Status::Complete(ServerOp::Pong))
+        );
+    }
+
+    #[test]
+    fn partial_input_is_not_consumed_and_reset_forgets_it() {
+        let mut parser = ServerOpParser::default();
+        let mut buf = BytesMut::from(&b"MSG a 1 10\r\nabc"[..]);
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Partial));
+        assert_eq!(buf.len(), 15);
+        parser.reset();
+        let mut buf = BytesMut::from(&b"PING\r\n"[..]);
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Complete(ServerOp::Ping)));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn message_parts_are_views_of_one_frame() {
+        let mut parser = ServerOpParser::default();
+        let input = b"hmsg\tfoo.bar  9 _INBOX.x 12 17\r\nNATS/1.0\r\n\r\nhello\r\nPING\r\n";
+        let ops = parse_all(&mut parser, input).unwrap();
+        let [ServerOp::Msg(msg), ServerOp::Ping] = &ops[..] else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(msg.subject(), "foo.bar");
+        assert_eq!(msg.sid(), 9);
+        assert_eq!(msg.reply(), Some("_INBOX.x"));
+        assert_eq!(msg.header_block(), Some(&b"NATS/1.0\r\n\r\n"[..]));
+        assert_eq!(msg.payload(), b"hello");
+        assert_eq!(msg.size(), 7 + 8 + 12 + 5);
+    }
+
+    #[test]
+    fn err_and_ok_and_info() {
+        let mut parser = ServerOpParser::default();
+        let input = b"-ERR 'Stale Connection'\r\n+ok whatever\r\n-ERR\r\nINFO \t{\"max_payload\":1024,\"headers\":true}\r\npong\n";
+        let ops = parse_all(&mut parser, input).unwrap();
+        let [ServerOp::Err(stale), ServerOp::Ok, ServerOp::Err(empty), ServerOp::Info(info), ServerOp::Pong] =
+            &ops[..]
+        else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(stale.kind, ServerErrorKind::StaleConnection);
+        assert_eq!(stale.text, "Stale Connection");
+        assert_eq!(empty.kind, ServerErrorKind::Other);
+        assert_eq!(info.max_payload, 1024);
+        assert!(info.headers);
+    }
+
+    #[test]
+    fn payload_limit_can_be_changed() {
+        let mut parser = ServerOpParser::default();
+        parser.set_max_payload(4);
+        assert_eq!(parser.limits().max_payload, 4);
+        let mut buf = BytesMut::from(&b"MSG a 1 4\r\nabcd\r\nMSG a 1 5\r\n"[..]);
+        assert!(matches!(
+            parser.parse(&mut buf),
+            Ok(Status::Complete(ServerOp::Msg(_)))
+        ));
+        assert_eq!(
+            parser.parse(&mut buf),
+            Err(ProtocolError::PayloadTooLarge { size: 5, limit: 4 })
+        );
+    }
+
+    #[test]
+    fn a_large_payload_fed_byte_by_byte_is_parsed_in_linear_time() {
+        let mut parser = ServerOpParser::default();
+        let size = 4 * 1024 * 1024;
+        let header = format!("MSG big.subject 1 _INBOX.r {size}\r\n");
+        let mut frame = header.clone().into_bytes();
+        frame.resize(header.len() + size, b'\n');
+        frame.extend_from_slice(b"\r\n");
+        let mut buf = BytesMut::with_capacity(frame.len());
+        let mut msg = None;
+        let mut calls = 0u64;
+        for &b in &frame {
+            buf.extend_from_slice(&[b]);
+            calls += 1;
+            if let Status::Complete(op) = parser.parse(&mut buf).unwrap() {
+                msg = Some(op);
+            }
+        }
+        let Some(ServerOp::Msg(msg)) = msg else {
+            panic!("no message")
+        };
+        assert_eq!(msg.payload().len(), size);
+        assert_eq!(calls, frame.len() as u64);
+        // The control line is searched once and parsed once; the payload is never looked at
+        // byte by byte. A parser that re-scanned on every call would report ~calls * line.
+        assert!(
+            parser.work() <= 2 * header.len() as u64,
+            "work {}",
+            parser.work()
+        );
+    }
+
+    #[test]
+    fn a_long_info_line_fed_in_small_pieces_is_scanned_once() {
+        let mut parser = ServerOpParser::default();
+        let urls: Vec<String> = (0..3000)
+            .map(|i| format!("\"10.0.{}.{}:4222\"", i / 256, i % 256))
+            .collect();
+        let line = format!("INFO {{\"connect_urls\":[{}]}}\r\n", urls.join(","));
+        assert!(line.len() > 40_000 && line.len() < ParserLimits::default().max_control_line);
+        let mut buf = BytesMut::new();
+        let mut info = None;
+        for piece in line.as_bytes().chunks(7) {
+            buf.extend_from_slice(piece);
+            if let Status::Complete(op) = parser.parse(&mut buf).unwrap() {
+                info = Some(op);
+            }
+        }
+        let Some(ServerOp::Info(info)) = info else {
+            panic!("no INFO")
+        };
+        assert_eq!(info.connect_urls.len(), 3000);
+        // One LF search over the line plus one parse of it.
+        assert!(
+            parser.work() <= 2 * line.len() as u64,
+            "work {}",
+            parser.work()
+        );
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_at_the_limit_without_rescanning() {
+        let limit = 1000;
+        let mut parser = ServerOpParser::new(ParserLimits {
+            max_control_line: limit,
+            max_payload: 10,
+        });
+        let mut buf = BytesMut::new();
+        let mut fed = 0;
+        let err = loop {
+            buf.extend_from_slice(b"a");
+            fed += 1;
+            match parser.parse(&mut buf) {
+                Ok(Status::Partial) => {}
+                Ok(Status::Complete(op)) => panic!("unexpected {op:?}"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err, ProtocolError::ControlLineTooLong { limit });
+        assert_eq!(fed, limit);
+        assert!(parser.work() <= limit as u64);
+    }
+}
