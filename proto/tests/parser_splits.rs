@@ -492,3 +492,98 @@ proptest! {
         prop_assert_eq!(feed_client(&chunked(&wire, &sizes)), want);
     }
 }
+
+/// What feeding some bytes produced: the ops, then how it ended.
+#[derive(Debug, PartialEq)]
+struct Outcome<T> {
+    ops: Vec<T>,
+    end: Result<usize, natsy_proto::ProtocolError>,
+}
+
+fn limits() -> natsy_proto::ParserLimits {
+    natsy_proto::ParserLimits {
+        max_control_line: 64,
+        max_payload: 128,
+    }
+}
+
+/// Like `feed_*`, but for any input: stops at the first error, which must then be sticky.
+fn outcome<T, P>(chunks: &[&[u8]], mut parse: P) -> Outcome<T>
+where
+    P: FnMut(&mut BytesMut) -> Result<Status<T>, natsy_proto::ProtocolError>,
+{
+    let mut buf = BytesMut::new();
+    let mut ops = Vec::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        loop {
+            match parse(&mut buf) {
+                Ok(Status::Complete(op)) => ops.push(op),
+                Ok(Status::Partial) => break,
+                Err(e) => {
+                    assert_eq!(parse(&mut buf).err(), Some(e.clone()), "errors are sticky");
+                    return Outcome { ops, end: Err(e) };
+                }
+            }
+        }
+    }
+    Outcome {
+        ops,
+        end: Ok(buf.len()),
+    }
+}
+
+/// Bytes that are often almost protocol: fragments of valid ops mixed with noise.
+fn noisy() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(b"MSG ".to_vec()),
+        Just(b"HMSG ".to_vec()),
+        Just(b"PUB ".to_vec()),
+        Just(b"HPUB ".to_vec()),
+        Just(b"SUB ".to_vec()),
+        Just(b"UNSUB ".to_vec()),
+        Just(b"PING\r\n".to_vec()),
+        Just(b"+OK\r\n".to_vec()),
+        Just(b"-ERR 'x'\r\n".to_vec()),
+        Just(b"INFO {}\r\n".to_vec()),
+        Just(b"CONNECT {}\r\n".to_vec()),
+        Just(b"a.b ".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"\n".to_vec()),
+        Just(b"\t".to_vec()),
+        Just(b"NATS/1.0\r\n\r\n".to_vec()),
+        (0u64..200).prop_map(|n| format!("{n} ").into_bytes()),
+        (0u64..200).prop_map(|n| format!("{n}\r\n").into_bytes()),
+        prop::collection::vec(any::<u8>(), 0..80),
+    ];
+    prop::collection::vec(piece, 0..30).prop_map(|p| p.concat())
+}
+
+proptest! {
+    /// Any input, valid or not: no panic, and the same ops and the same ending (error or
+    /// leftover bytes) however it is chunked.
+    #[test]
+    fn any_input_gives_the_same_outcome_however_it_is_chunked(
+        input in noisy(),
+        sizes in prop::collection::vec(1usize..40, 1..8),
+    ) {
+        let chunks = chunked(&input, &sizes);
+        let mut whole = ServerOpParser::new(limits());
+        let mut cut = ServerOpParser::new(limits());
+        let a = outcome(&[&input], |b| whole.parse(b).map(|s| match s {
+            Status::Complete(op) => Status::Complete(own(op)),
+            Status::Partial => Status::Partial,
+        }));
+        let b = outcome(&chunks, |b| cut.parse(b).map(|s| match s {
+            Status::Complete(op) => Status::Complete(own(op)),
+            Status::Partial => Status::Partial,
+        }));
+        prop_assert_eq!(a, b);
+
+        let mut whole = ClientOpParser::new(limits());
+        let mut cut = ClientOpParser::new(limits());
+        let a = outcome(&[&input], |b| whole.parse(b));
+        let b = outcome(&chunks, |b| cut.parse(b));
+        prop_assert_eq!(a, b);
+    }
+}
