@@ -205,6 +205,7 @@ const MAX_FRAME: usize = u32::MAX as usize;
 
 /// Parses `#hdr` (if any) and `#total`, and checks them against `max_payload` and the
 /// frame size limit. `line_len` is the control line length including its LF.
+#[inline]
 pub(crate) fn frame_size(
     op: &'static str,
     hdr: Option<&[u8]>,

@@ -247,13 +247,7 @@ fn parse_control(
     line_len: usize,
     max_payload: usize,
 ) -> Result<LineOp, ProtocolError> {
-    let first = line.first().map(u8::to_ascii_uppercase);
-    let with_args = |m: OpMatch, op: &'static str| match m {
-        OpMatch::Args(at) => Ok(at),
-        OpMatch::Bare => Err(ProtocolError::InvalidArguments { op }),
-        OpMatch::No | OpMatch::Glued => Err(ProtocolError::UnknownOp),
-    };
-    match first {
+    match line.first().map(u8::to_ascii_uppercase) {
         Some(b'M') => {
             let at = with_args(line::match_op(line, b"MSG"), "MSG")?;
             msg_header(line, at, line_len, false, max_payload).map(LineOp::Msg)
@@ -262,9 +256,19 @@ fn parse_control(
             let at = with_args(line::match_op(line, b"HMSG"), "HMSG")?;
             msg_header(line, at, line_len, true, max_payload).map(LineOp::Msg)
         }
-        Some(b'P') if line::starts_with_op(line, b"PING") => Ok(LineOp::Done(ServerOp::Ping)),
-        Some(b'P') if line::starts_with_op(line, b"PONG") => Ok(LineOp::Done(ServerOp::Pong)),
-        Some(b'+') if line::starts_with_op(line, b"+OK") => Ok(LineOp::Done(ServerOp::Ok)),
+        _ => other_op(line).map(LineOp::Done),
+    }
+}
+
+/// Parses every op but `MSG`/`HMSG`. Kept out of line so the message path stays small
+/// enough to inline into the caller's read loop.
+#[inline(never)]
+fn other_op(line: &[u8]) -> Result<ServerOp, ProtocolError> {
+    let first = line.first().map(u8::to_ascii_uppercase);
+    match first {
+        Some(b'P') if line::starts_with_op(line, b"PING") => Ok(ServerOp::Ping),
+        Some(b'P') if line::starts_with_op(line, b"PONG") => Ok(ServerOp::Pong),
+        Some(b'+') if line::starts_with_op(line, b"+OK") => Ok(ServerOp::Ok),
         Some(b'I') => {
             let at = with_args(line::match_op(line, b"INFO"), "INFO")?;
             let json = line::trim_start(line.get(at..).unwrap_or_default());
@@ -272,7 +276,7 @@ fn parse_control(
                 op: "INFO",
                 reason: e.to_string(),
             })?;
-            Ok(LineOp::Done(ServerOp::Info(Box::new(info))))
+            Ok(ServerOp::Info(Box::new(info)))
         }
         Some(b'-') => {
             let text = match line::match_op(line, b"-ERR") {
@@ -280,10 +284,21 @@ fn parse_control(
                 OpMatch::Args(at) => line.get(at..).unwrap_or_default(),
                 OpMatch::No | OpMatch::Glued => return Err(ProtocolError::UnknownOp),
             };
-            let err = ServerError::parse(&String::from_utf8_lossy(text));
-            Ok(LineOp::Done(ServerOp::Err(err)))
+            Ok(ServerOp::Err(ServerError::parse(&String::from_utf8_lossy(
+                text,
+            ))))
         }
         _ => Err(ProtocolError::UnknownOp),
+    }
+}
+
+/// The index where an op's arguments start, or the error for an op without them.
+#[inline]
+fn with_args(m: OpMatch, op: &'static str) -> Result<usize, ProtocolError> {
+    match m {
+        OpMatch::Args(at) => Ok(at),
+        OpMatch::Bare => Err(ProtocolError::InvalidArguments { op }),
+        OpMatch::No | OpMatch::Glued => Err(ProtocolError::UnknownOp),
     }
 }
 
