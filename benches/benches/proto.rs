@@ -1,2 +1,90 @@
-//! Criterion benches of the proto parser and encoder. (Being written.)
-fn main() {}
+//! Criterion benches of `natsy-proto`: parsing MSG/HMSG and encoding PUB.
+//!
+//! Run: `cargo bench -p natsy-benches --bench proto`. Each parse group also times a plain
+//! `memchr` scan for LF over the same buffer: no parser can beat touching every line once,
+//! so the ratio parse/scan says how close to that limit we are. Results and the machine
+//! they came from are recorded in `BENCHMARKS.md`.
+
+use std::hint::black_box;
+use std::io::IoSlice;
+
+use bytes::{Bytes, BytesMut};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use natsy_benches::{hmsg_frames, msg_frames};
+use natsy_proto::{OutQueue, ServerOp, ServerOpParser, Status};
+
+/// Frames per iteration: enough to amortise the per-iteration buffer copy.
+fn frames_for(payload: usize) -> usize {
+    (4 << 20) / (payload + 40)
+}
+
+fn parse_all(parser: &mut ServerOpParser, buf: &mut BytesMut) -> usize {
+    let mut n = 0;
+    while let Ok(Status::Complete(op)) = parser.parse(buf) {
+        if let ServerOp::Msg(m) = op {
+            black_box(m.payload());
+            n += 1;
+        }
+    }
+    n
+}
+
+fn bench_input(c: &mut Criterion, name: &str, input: Vec<u8>, frames: usize) {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(frames as u64));
+    group.bench_function("parse", |b| {
+        let mut parser = ServerOpParser::default();
+        b.iter_batched_ref(
+            || BytesMut::from(&input[..]),
+            |buf| assert_eq!(parse_all(&mut parser, buf), frames),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("memchr_scan", |b| {
+        b.iter_batched_ref(
+            || BytesMut::from(&input[..]),
+            |buf| black_box(memchr::memchr_iter(b'\n', buf).count()),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+fn parse(c: &mut Criterion) {
+    for payload in [16usize, 128, 1024, 64 * 1024] {
+        let n = frames_for(payload);
+        bench_input(c, &format!("parse_msg_{payload}B"), msg_frames(n, payload), n);
+    }
+    let n = frames_for(128);
+    bench_input(c, "parse_hmsg_3_headers_128B", hmsg_frames(n, 128, 3), n);
+}
+
+fn encode(c: &mut Criterion) {
+    for payload in [16usize, 128] {
+        let n = 10_000usize;
+        let data = Bytes::from(vec![b'x'; payload]);
+        let mut group = c.benchmark_group(format!("encode_pub_{payload}B"));
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function("encode", |b| {
+            let mut q = OutQueue::new();
+            b.iter(|| {
+                for _ in 0..n {
+                    q.publish("bench.subject", None, None, data.clone(), Some(1 << 20))
+                        .expect("valid publish");
+                }
+                // Drain as a writer would, so the buffer is reused.
+                while !q.is_empty() {
+                    let mut slices = [IoSlice::new(&[]); 64];
+                    let k = q.io_slices(&mut slices);
+                    let len: usize = slices[..k].iter().map(|s| s.len()).sum();
+                    black_box(&slices[..k]);
+                    q.advance(len);
+                }
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, parse, encode);
+criterion_main!(benches);

@@ -1,1 +1,52 @@
-//! Input builders shared by the benches. (Filled in with the benches.)
+//! Input builders shared by natsy's benches: wire frames as the server would send them.
+
+use std::fmt::Write as _;
+
+/// `n` frames of `MSG bench.subject <sid> <len>\r\n<payload>\r\n`.
+pub fn msg_frames(n: usize, payload_len: usize) -> Vec<u8> {
+    let payload = vec![b'x'; payload_len];
+    let mut out = Vec::with_capacity(n * (payload_len + 40));
+    for i in 0..n {
+        out.extend_from_slice(format!("MSG bench.subject {} {payload_len}\r\n", 1 + i % 8).as_bytes());
+        out.extend_from_slice(&payload);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// `n` HMSG frames with a reply subject and `headers` headers of ~20 bytes each.
+pub fn hmsg_frames(n: usize, payload_len: usize, headers: usize) -> Vec<u8> {
+    let mut block = String::from("NATS/1.0\r\n");
+    for h in 0..headers {
+        let _ = write!(block, "Header-Name-{h}: value-{h}\r\n");
+    }
+    block.push_str("\r\n");
+    let payload = vec![b'x'; payload_len];
+    let total = block.len() + payload_len;
+    let mut out = Vec::with_capacity(n * (total + 60));
+    for _ in 0..n {
+        out.extend_from_slice(
+            format!("HMSG bench.subject 1 _INBOX.reply {} {total}\r\n", block.len()).as_bytes(),
+        );
+        out.extend_from_slice(block.as_bytes());
+        out.extend_from_slice(&payload);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_have_the_announced_sizes() {
+        let f = msg_frames(2, 16);
+        assert_eq!(f.len(), 2 * ("MSG bench.subject 1 16\r\n".len() + 18));
+        let h = hmsg_frames(1, 4, 3);
+        let text = String::from_utf8(h).unwrap();
+        let line = text.lines().next().unwrap();
+        let nums: Vec<usize> = line.split(' ').rev().take(2).map(|s| s.parse().unwrap()).collect();
+        assert_eq!(nums[0] - nums[1], 4);
+    }
+}

@@ -1,23 +1,125 @@
 //! The encoder: client ops written into an [`OutQueue`] for vectored writes.
+//!
+//! This module owns the bytes a client sends: the exact wire form of `CONNECT`, `PUB`,
+//! `HPUB`, `SUB`, `UNSUB`, `PING` and `PONG` (strict CRLF, single spaces; digest §1.2), the
+//! client-side checks that must pass before anything is written, and the queue that holds
+//! the bytes until the socket takes them.
+//!
+//! # The queue
+//!
+//! Small writes are coalesced into one [`BytesMut`]. A payload of [`CHAIN_THRESHOLD`] bytes
+//! or more is not copied: the coalescing buffer is frozen into a segment and the payload's
+//! own [`Bytes`] is chained after it. A writer asks for [`OutQueue::io_slices`], hands them
+//! to `write_vectored`, and reports what was written with [`OutQueue::advance`].
+//!
+//! In steady state (small publishes, queue drained regularly) publishing allocates nothing:
+//! integers are formatted by hand, space is reserved once per op, and once the queue drains
+//! the buffer's allocation is reused.
+//!
+//! ```
+//! use std::io::IoSlice;
+//! use bytes::Bytes;
+//! use natsy_proto::OutQueue;
+//!
+//! let mut q = OutQueue::new();
+//! q.publish("orders.new", None, None, Bytes::from_static(b"hi"), Some(1 << 20)).unwrap();
+//! q.ping();
+//!
+//! let mut slices = [IoSlice::new(&[]); 8];
+//! let n = q.io_slices(&mut slices);
+//! let wire: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
+//! assert_eq!(wire, b"PUB orders.new 2\r\nhi\r\nPING\r\n");
+//!
+//! q.advance(wire.len()); // the socket took everything
+//! assert!(q.is_empty());
+//! ```
 
+use std::collections::VecDeque;
+use std::fmt;
 use std::io::IoSlice;
 
-use bytes::Bytes;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::ValidationError;
 use crate::headers::HeaderMap;
 use crate::info::ConnectInfo;
 use crate::message::Sid;
+use crate::subject::{
+    validate_publish_subject, validate_queue, validate_reply, validate_subscribe_subject,
+};
+
+/// Payloads of at least this many bytes (4 KiB) are chained as their own segment instead of
+/// being copied into the coalescing buffer.
+///
+/// Below it, one `memcpy` is cheaper than an extra `IoSlice` and segment bookkeeping.
+pub const CHAIN_THRESHOLD: usize = 4096;
+
+/// The most digits a `u64` has in decimal.
+const MAX_DIGITS: usize = 20;
+
+/// A `u64` formatted as decimal ASCII on the stack; no allocation, no `fmt` machinery.
+struct Decimal {
+    digits: [u8; MAX_DIGITS],
+    start: usize,
+}
+
+impl Decimal {
+    #[inline]
+    fn new(mut n: u64) -> Self {
+        let mut digits = [0u8; MAX_DIGITS];
+        let mut start = MAX_DIGITS;
+        // A u64 has at most 20 digits, so `start` never goes below 0.
+        while start > 0 {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Decimal { digits, start }
+    }
+
+    #[inline]
+    fn as_bytes(&self) -> &[u8] {
+        self.digits.get(self.start..).unwrap_or_default()
+    }
+}
+
+/// `usize` → `u64` for formatting; lossless on every platform Rust supports today.
+#[inline]
+fn to_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
 
 /// Outgoing bytes: small writes coalesced into one buffer, large payloads chained as
 /// their own `Bytes` without copying.
-#[derive(Debug, Default)]
+///
+/// Bytes leave the queue in the order the ops were written. `Debug` prints sizes only,
+/// never the content (a `CONNECT` may carry a password).
+#[derive(Default)]
 pub struct OutQueue {
+    /// Frozen segments, oldest first; all of them come before `buf`. Never holds an empty
+    /// segment.
+    segments: VecDeque<Bytes>,
+    /// The coalescing buffer: the newest bytes, after every segment.
+    buf: BytesMut,
+    /// Total pending bytes in `segments` and `buf`.
     len: usize,
 }
 
+impl fmt::Debug for OutQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutQueue")
+            .field("len", &self.len)
+            .field("segments", &self.segments.len())
+            .field("buffered", &self.buf.len())
+            .finish()
+    }
+}
+
 impl OutQueue {
-    /// An empty queue.
+    /// An empty queue. It allocates on the first write.
     pub fn new() -> Self {
         Self::default()
     }
@@ -33,29 +135,115 @@ impl OutQueue {
     }
 
     /// Fills `dst` with slices of the pending bytes, in order; returns how many were filled.
+    ///
+    /// When `dst` is shorter than the number of segments, only the first `dst.len()` are
+    /// given; write them, [`advance`](OutQueue::advance), and ask again.
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
-        let _ = dst;
-        todo!("encoder helper")
+        let tail = Some(&self.buf[..]).filter(|b| !b.is_empty());
+        let chunks = self.segments.iter().map(|s| &s[..]).chain(tail);
+        let mut filled = 0;
+        for (slot, chunk) in dst.iter_mut().zip(chunks) {
+            *slot = IoSlice::new(chunk);
+            filled += 1;
+        }
+        filled
     }
 
-    /// Marks `n` bytes as written.
+    /// Marks `n` bytes as written. A partial write may end anywhere, also inside a segment.
+    ///
+    /// `n` larger than [`len`](OutQueue::len) is treated as `len` (a caller bug, but not a
+    /// reason to panic).
     pub fn advance(&mut self, n: usize) {
-        let _ = n;
-        todo!("encoder helper")
+        let mut n = n.min(self.len);
+        self.len -= n;
+        while n > 0 {
+            match self.segments.front_mut() {
+                Some(seg) if n >= seg.len() => {
+                    n -= seg.len();
+                    self.segments.pop_front();
+                }
+                Some(seg) => {
+                    seg.advance(n);
+                    n = 0;
+                }
+                None => {
+                    let k = n.min(self.buf.len());
+                    self.buf.advance(k);
+                    n = 0;
+                }
+            }
+        }
+        if self.len == 0 {
+            // Dropping the segments drops any handle that shares `buf`'s allocation, so the
+            // next `reserve` can reclaim it instead of allocating.
+            self.segments.clear();
+            self.buf.clear();
+        }
     }
 
-    /// Drops everything pending.
+    /// Drops everything pending, keeping the buffer's allocation for reuse.
     pub fn clear(&mut self) {
-        todo!("encoder helper")
+        self.segments.clear();
+        self.buf.clear();
+        self.len = 0;
     }
 
     /// Appends everything pending in `other`, leaving it empty.
+    ///
+    /// Used to flush the reconnect buffer behind the CONNECT of a new connection. Segments
+    /// are moved, not copied; `other`'s coalesced bytes are copied when small.
     pub fn append(&mut self, other: &mut OutQueue) {
-        let _ = other;
-        todo!("encoder helper")
+        if other.is_empty() {
+            return;
+        }
+        if self.is_empty() {
+            std::mem::swap(self, other);
+            other.clear();
+            return;
+        }
+        if !other.segments.is_empty() {
+            self.seal();
+            self.segments.append(&mut other.segments);
+        }
+        if other.buf.len() >= CHAIN_THRESHOLD {
+            self.seal();
+            self.segments.push_back(other.buf.split().freeze());
+        } else {
+            self.buf.extend_from_slice(&other.buf);
+        }
+        self.len += other.len;
+        other.clear();
     }
 
-    /// `PUB`/`HPUB`, validated. `max_payload` is the server's limit, when known.
+    /// Freezes the coalescing buffer into a segment, so something can be chained after it.
+    fn seal(&mut self) {
+        if !self.buf.is_empty() {
+            self.segments.push_back(self.buf.split().freeze());
+        }
+    }
+
+    /// `PUB subject [reply] <size>` or, with headers, `HPUB subject [reply] <hdr> <total>`,
+    /// followed by the headers, the payload and CRLF.
+    ///
+    /// `max_payload` is the server's limit from INFO, when known; it covers headers plus
+    /// payload. Everything is checked before anything is written, so on error the queue is
+    /// unchanged:
+    /// * [`ValidationError::EmptySubject`], [`ValidationError::SubjectWhitespace`];
+    /// * [`ValidationError::InvalidReply`];
+    /// * [`ValidationError::MaxPayloadExceeded`] when headers plus payload exceed
+    ///   `max_payload`.
+    ///
+    /// Header names and values were validated when they were added to the [`HeaderMap`].
+    /// A payload of [`CHAIN_THRESHOLD`] bytes or more is chained without copying.
+    ///
+    /// ```
+    /// # use bytes::Bytes;
+    /// # use natsy_proto::{HeaderMap, OutQueue, ValidationError};
+    /// let mut q = OutQueue::new();
+    /// let err = q.publish("big", None, None, Bytes::from(vec![0; 11]), Some(10));
+    /// assert_eq!(err, Err(ValidationError::MaxPayloadExceeded { size: 11, max_payload: 10 }));
+    /// assert!(q.is_empty());
+    /// ```
     pub fn publish(
         &mut self,
         subject: &str,
@@ -64,40 +252,534 @@ impl OutQueue {
         payload: Bytes,
         max_payload: Option<usize>,
     ) -> Result<(), ValidationError> {
-        let _ = (subject, reply, headers, payload, max_payload);
-        todo!("encoder helper")
+        validate_publish_subject(subject)?;
+        if let Some(reply) = reply {
+            validate_reply(reply)?;
+        }
+        let hdr_len = headers.map_or(0, HeaderMap::encoded_len);
+        let size = hdr_len.saturating_add(payload.len());
+        if let Some(max_payload) = max_payload {
+            if size > max_payload {
+                return Err(ValidationError::MaxPayloadExceeded { size, max_payload });
+            }
+        }
+
+        let total = Decimal::new(to_u64(size));
+        // Only HPUB carries the header size; PUB skips formatting it.
+        let hdr = headers.map(|_| Decimal::new(to_u64(hdr_len)));
+        let op: &[u8] = if headers.is_some() { b"HPUB " } else { b"PUB " };
+        let line_len = op.len()
+            + subject.len()
+            + reply.map_or(0, |r| r.len() + 1)
+            + hdr.as_ref().map_or(0, |d| d.as_bytes().len() + 1)
+            + 1
+            + total.as_bytes().len()
+            + 2;
+        let chain = payload.len() >= CHAIN_THRESHOLD;
+        let inline_payload = if chain { 0 } else { payload.len() };
+        self.buf.reserve(line_len + hdr_len + inline_payload + 2);
+
+        let buf = &mut self.buf;
+        buf.extend_from_slice(op);
+        buf.extend_from_slice(subject.as_bytes());
+        buf.put_u8(b' ');
+        if let Some(reply) = reply {
+            buf.extend_from_slice(reply.as_bytes());
+            buf.put_u8(b' ');
+        }
+        if let (Some(headers), Some(hdr)) = (headers, &hdr) {
+            buf.extend_from_slice(hdr.as_bytes());
+            buf.put_u8(b' ');
+            buf.extend_from_slice(total.as_bytes());
+            buf.extend_from_slice(b"\r\n");
+            headers.encode(buf);
+        } else {
+            buf.extend_from_slice(total.as_bytes());
+            buf.extend_from_slice(b"\r\n");
+        }
+        let payload_len = payload.len();
+        if chain {
+            self.seal();
+            self.segments.push_back(payload);
+        } else {
+            self.buf.extend_from_slice(&payload);
+        }
+        self.buf.extend_from_slice(b"\r\n");
+        self.len += line_len + hdr_len + payload_len + 2;
+        Ok(())
     }
 
-    /// `SUB`, validated.
+    /// `SUB subject [queue] sid`, validated; on error nothing is written.
+    ///
+    /// Errors: [`ValidationError::EmptySubject`], [`ValidationError::SubjectWhitespace`],
+    /// [`ValidationError::InvalidSubscribeSubject`], [`ValidationError::InvalidQueueName`].
     pub fn subscribe(
         &mut self,
         subject: &str,
         queue: Option<&str>,
         sid: Sid,
     ) -> Result<(), ValidationError> {
-        let _ = (subject, queue, sid);
-        todo!("encoder helper")
+        validate_subscribe_subject(subject)?;
+        if let Some(queue) = queue {
+            validate_queue(queue)?;
+        }
+        let sid = Decimal::new(sid);
+        let len =
+            4 + subject.len() + 1 + queue.map_or(0, |q| q.len() + 1) + sid.as_bytes().len() + 2;
+        self.buf.reserve(len);
+        self.buf.extend_from_slice(b"SUB ");
+        self.buf.extend_from_slice(subject.as_bytes());
+        self.buf.put_u8(b' ');
+        if let Some(queue) = queue {
+            self.buf.extend_from_slice(queue.as_bytes());
+            self.buf.put_u8(b' ');
+        }
+        self.buf.extend_from_slice(sid.as_bytes());
+        self.buf.extend_from_slice(b"\r\n");
+        self.len += len;
+        Ok(())
     }
 
-    /// `UNSUB sid [max]`.
+    /// `UNSUB sid [max]`: with `max`, the server removes the subscription after `max`
+    /// deliveries in total (at once if that many were already delivered).
     pub fn unsubscribe(&mut self, sid: Sid, max: Option<u64>) {
-        let _ = (sid, max);
-        todo!("encoder helper")
+        let sid = Decimal::new(sid);
+        let max = max.map(Decimal::new);
+        let len = 6 + sid.as_bytes().len() + max.as_ref().map_or(0, |m| m.as_bytes().len() + 1) + 2;
+        self.buf.reserve(len);
+        self.buf.extend_from_slice(b"UNSUB ");
+        self.buf.extend_from_slice(sid.as_bytes());
+        if let Some(max) = &max {
+            self.buf.put_u8(b' ');
+            self.buf.extend_from_slice(max.as_bytes());
+        }
+        self.buf.extend_from_slice(b"\r\n");
+        self.len += len;
     }
 
-    /// `CONNECT {json}`.
+    /// `CONNECT {json}`, the JSON being [`ConnectInfo`] serialized with `serde_json`.
+    ///
+    /// Serializing a `ConnectInfo` (strings, booleans and small integers) cannot fail; if
+    /// it ever did, nothing would be written.
     pub fn connect(&mut self, info: &ConnectInfo) {
-        let _ = info;
-        todo!("encoder helper")
+        let start = self.buf.len();
+        self.buf.extend_from_slice(b"CONNECT ");
+        match serde_json::to_writer((&mut self.buf).writer(), info) {
+            Ok(()) => {
+                self.buf.extend_from_slice(b"\r\n");
+                self.len += self.buf.len() - start;
+            }
+            Err(_) => self.buf.truncate(start),
+        }
     }
 
     /// `PING`.
     pub fn ping(&mut self) {
-        todo!("encoder helper")
+        self.buf.extend_from_slice(b"PING\r\n");
+        self.len += 6;
     }
 
     /// `PONG`.
     pub fn pong(&mut self) {
-        todo!("encoder helper")
+        self.buf.extend_from_slice(b"PONG\r\n");
+        self.len += 6;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// Every pending byte, in order, without consuming.
+    fn pending(q: &OutQueue) -> Vec<u8> {
+        let mut slices = vec![IoSlice::new(&[]); q.segments.len() + 1];
+        let n = q.io_slices(&mut slices);
+        let out: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
+        assert_eq!(out.len(), q.len(), "len() matches the slices");
+        out
+    }
+
+    /// Writes at most `max` bytes the way `write_vectored` would, with a small IoSlice
+    /// array; returns what was written and advances the queue.
+    fn write_some(q: &mut OutQueue, max: usize, out: &mut Vec<u8>) -> usize {
+        let mut slices = [IoSlice::new(&[]); 3];
+        let n = q.io_slices(&mut slices);
+        let mut written = 0;
+        for s in &slices[..n] {
+            let take = s.len().min(max - written);
+            out.extend_from_slice(&s[..take]);
+            written += take;
+            if written == max {
+                break;
+            }
+        }
+        q.advance(written);
+        written
+    }
+
+    fn drain(q: &mut OutQueue) -> Vec<u8> {
+        let mut out = Vec::new();
+        while !q.is_empty() {
+            write_some(q, usize::MAX, &mut out);
+        }
+        out
+    }
+
+    fn bytes_of(f: impl FnOnce(&mut OutQueue)) -> Vec<u8> {
+        let mut q = OutQueue::new();
+        f(&mut q);
+        drain(&mut q)
+    }
+
+    #[test]
+    fn decimal_formats_every_width() {
+        for n in [0u64, 1, 9, 10, 99, 100, 12345, u32::MAX as u64, u64::MAX] {
+            assert_eq!(Decimal::new(n).as_bytes(), n.to_string().as_bytes());
+        }
+        for n in 0..2000u64 {
+            assert_eq!(Decimal::new(n).as_bytes(), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn exact_bytes_of_each_op() {
+        let p = || Bytes::from_static(b"Hello NATS!");
+        assert_eq!(
+            bytes_of(|q| q.publish("FOO", None, None, p(), None).unwrap()),
+            b"PUB FOO 11\r\nHello NATS!\r\n"
+        );
+        assert_eq!(
+            bytes_of(|q| q
+                .publish("FOO", Some("_INBOX.1"), None, p(), Some(11))
+                .unwrap()),
+            b"PUB FOO _INBOX.1 11\r\nHello NATS!\r\n"
+        );
+        assert_eq!(
+            bytes_of(|q| q.publish("NOTIFY", None, None, Bytes::new(), None).unwrap()),
+            b"PUB NOTIFY 0\r\n\r\n"
+        );
+        let mut h = HeaderMap::new();
+        h.insert("Bar", "Baz").unwrap();
+        // The digest's example: 22 header bytes, 33 in total.
+        assert_eq!(
+            bytes_of(|q| q.publish("FOO", None, Some(&h), p(), None).unwrap()),
+            b"HPUB FOO 22 33\r\nNATS/1.0\r\nBar: Baz\r\n\r\nHello NATS!\r\n"
+        );
+        assert_eq!(
+            bytes_of(|q| q
+                .publish("FOO", Some("R"), Some(&h), Bytes::new(), Some(22))
+                .unwrap()),
+            b"HPUB FOO R 22 22\r\nNATS/1.0\r\nBar: Baz\r\n\r\n\r\n"
+        );
+        assert_eq!(
+            bytes_of(|q| q.subscribe("foo.*", None, 1).unwrap()),
+            b"SUB foo.* 1\r\n"
+        );
+        assert_eq!(
+            bytes_of(|q| q
+                .subscribe("foo.>", Some("workers"), 18446744073709551615)
+                .unwrap()),
+            b"SUB foo.> workers 18446744073709551615\r\n"
+        );
+        assert_eq!(bytes_of(|q| q.unsubscribe(7, None)), b"UNSUB 7\r\n");
+        assert_eq!(bytes_of(|q| q.unsubscribe(7, Some(0))), b"UNSUB 7 0\r\n");
+        assert_eq!(
+            bytes_of(|q| q.unsubscribe(12, Some(100))),
+            b"UNSUB 12 100\r\n"
+        );
+        assert_eq!(bytes_of(|q| q.ping()), b"PING\r\n");
+        assert_eq!(bytes_of(|q| q.pong()), b"PONG\r\n");
+    }
+
+    #[test]
+    fn connect_writes_the_json_of_connect_info() {
+        let mut info = ConnectInfo::new();
+        info.name = Some("svc a".into());
+        let wire = bytes_of(|q| q.connect(&info));
+        let json = serde_json::to_vec(&info).unwrap();
+        let mut want = b"CONNECT ".to_vec();
+        want.extend_from_slice(&json);
+        want.extend_from_slice(b"\r\n");
+        assert_eq!(wire, want);
+        assert!(!json.contains(&b'\n'), "JSON stays on one line");
+        let mut q = OutQueue::new();
+        q.connect(&info);
+        assert_eq!(q.len(), want.len());
+    }
+
+    #[test]
+    fn debug_shows_sizes_not_content() {
+        let mut info = ConnectInfo::new();
+        info.pass = Some(crate::Secret::new("hunter2"));
+        let mut q = OutQueue::new();
+        q.connect(&info);
+        assert!(pending(&q).windows(7).any(|w| w == b"hunter2"));
+        let dbg = format!("{q:?}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(dbg.contains("len"));
+    }
+
+    #[test]
+    fn large_payload_is_chained_without_copy() {
+        let big = Bytes::from(vec![b'x'; CHAIN_THRESHOLD]);
+        let small = Bytes::from(vec![b'y'; CHAIN_THRESHOLD - 1]);
+        let mut q = OutQueue::new();
+        q.ping();
+        q.publish("big", None, None, big.clone(), None).unwrap();
+        q.publish("small", None, None, small.clone(), None).unwrap();
+        let mut slices = [IoSlice::new(&[]); 8];
+        let n = q.io_slices(&mut slices);
+        assert_eq!(n, 3, "control line segment, payload, coalesced tail");
+        assert_eq!(&slices[0][..], b"PING\r\nPUB big 4096\r\n");
+        assert_eq!(slices[1].as_ptr(), big.as_ptr(), "chained, not copied");
+        assert_eq!(slices[1].len(), big.len());
+        assert_ne!(
+            slices[2].as_ptr(),
+            small.as_ptr(),
+            "below the threshold: copied"
+        );
+        assert!(slices[2].starts_with(b"\r\nPUB small 4095\r\nyyy"));
+
+        // With headers the header block stays with the control line.
+        let mut h = HeaderMap::new();
+        h.insert("A", "b").unwrap();
+        let mut q = OutQueue::new();
+        q.publish("big", None, Some(&h), big.clone(), None).unwrap();
+        let n = q.io_slices(&mut slices);
+        assert_eq!(n, 3);
+        assert_eq!(
+            &slices[0][..],
+            b"HPUB big 18 4114\r\nNATS/1.0\r\nA: b\r\n\r\n"
+        );
+        assert_eq!(slices[1].as_ptr(), big.as_ptr());
+        assert_eq!(&slices[2][..], b"\r\n");
+    }
+
+    #[test]
+    fn io_slices_respects_a_short_destination() {
+        let big = Bytes::from(vec![1u8; CHAIN_THRESHOLD]);
+        let mut q = OutQueue::new();
+        for _ in 0..3 {
+            q.publish("a", None, None, big.clone(), None).unwrap();
+        }
+        let mut one = [IoSlice::new(&[])];
+        assert_eq!(q.io_slices(&mut one), 1);
+        assert_eq!(&one[0][..], b"PUB a 4096\r\n");
+        assert_eq!(q.io_slices(&mut []), 0);
+        let mut many = [IoSlice::new(&[]); 16];
+        // PUB line, payload, CRLF + PUB line, payload, CRLF + PUB line, payload, CRLF.
+        assert_eq!(q.io_slices(&mut many), 7);
+        assert_eq!(&many[2][..], b"\r\nPUB a 4096\r\n");
+        assert_eq!(&many[6][..], b"\r\n");
+        assert_eq!(OutQueue::new().io_slices(&mut many), 0);
+    }
+
+    /// A queue with every op, two chained payloads (one exactly at the threshold) and
+    /// the bytes it must produce, built independently of the encoder.
+    fn mixed() -> (OutQueue, Vec<u8>) {
+        let big1 = Bytes::from((0..CHAIN_THRESHOLD).map(|i| i as u8).collect::<Vec<_>>());
+        let big2 = Bytes::from(vec![b'z'; CHAIN_THRESHOLD + 7]);
+        let mut h = HeaderMap::new();
+        h.append("K", "v1").unwrap();
+        h.append("K", "v2").unwrap();
+        let mut q = OutQueue::new();
+        let mut want = Vec::new();
+
+        q.connect(&ConnectInfo::new());
+        want.extend_from_slice(b"CONNECT ");
+        want.extend_from_slice(&serde_json::to_vec(&ConnectInfo::new()).unwrap());
+        want.extend_from_slice(b"\r\nPING\r\n");
+        q.ping();
+        q.subscribe("s.>", Some("q"), 3).unwrap();
+        want.extend_from_slice(b"SUB s.> q 3\r\n");
+        q.publish("p", Some("r"), None, big1.clone(), None).unwrap();
+        want.extend_from_slice(format!("PUB p r {}\r\n", big1.len()).as_bytes());
+        want.extend_from_slice(&big1);
+        want.extend_from_slice(b"\r\n");
+        q.publish("h", None, Some(&h), big2.clone(), None).unwrap();
+        want.extend_from_slice(format!("HPUB h 26 {}\r\n", 26 + big2.len()).as_bytes());
+        want.extend_from_slice(b"NATS/1.0\r\nK: v1\r\nK: v2\r\n\r\n");
+        want.extend_from_slice(&big2);
+        want.extend_from_slice(b"\r\n");
+        q.publish("tiny", None, None, Bytes::from_static(b"ab"), None)
+            .unwrap();
+        want.extend_from_slice(b"PUB tiny 2\r\nab\r\n");
+        q.unsubscribe(3, Some(5));
+        want.extend_from_slice(b"UNSUB 3 5\r\n");
+        q.pong();
+        want.extend_from_slice(b"PONG\r\n");
+        (q, want)
+    }
+
+    #[test]
+    fn partial_writes_at_every_offset_give_back_the_stream() {
+        let (q, want) = mixed();
+        assert_eq!(pending(&q), want);
+        assert_eq!(q.len(), want.len());
+        for first in 0..=want.len() {
+            let (mut q, _) = mixed();
+            let mut out = Vec::with_capacity(want.len());
+            let mut written = 0;
+            while written < first {
+                let n = write_some(&mut q, first - written, &mut out);
+                assert!(n > 0);
+                written += n;
+            }
+            assert_eq!(q.len(), want.len() - first);
+            let mut second = 0;
+            while !q.is_empty() {
+                second += write_some(&mut q, usize::MAX, &mut out);
+            }
+            assert_eq!(second, want.len() - first);
+            assert!(out == want, "split at {first}");
+        }
+    }
+
+    #[test]
+    fn random_short_writes_give_back_the_stream() {
+        let mut rng = StdRng::seed_from_u64(0x5eed);
+        for _ in 0..20 {
+            let (mut q, want) = mixed();
+            let mut out = Vec::new();
+            while !q.is_empty() {
+                let max = rng.random_range(0..600);
+                write_some(&mut q, max, &mut out);
+            }
+            assert!(out == want);
+        }
+    }
+
+    #[test]
+    fn advance_past_the_end_is_clamped() {
+        let mut q = OutQueue::new();
+        q.ping();
+        q.advance(100);
+        assert!(q.is_empty());
+        q.pong();
+        assert_eq!(drain(&mut q), b"PONG\r\n");
+    }
+
+    #[test]
+    fn validation_errors_leave_the_queue_unchanged() {
+        let mut h = HeaderMap::new();
+        h.insert("A", "b").unwrap(); // 18 header bytes
+        let mut q = OutQueue::new();
+        q.ping();
+        q.publish(
+            "big",
+            None,
+            None,
+            Bytes::from(vec![0; CHAIN_THRESHOLD]),
+            None,
+        )
+        .unwrap();
+        let before = pending(&q);
+        let p = || Bytes::from_static(b"0123456789");
+        use ValidationError::*;
+        assert_eq!(q.publish("", None, None, p(), None), Err(EmptySubject));
+        assert_eq!(
+            q.publish("a b", None, None, p(), None),
+            Err(SubjectWhitespace)
+        );
+        assert_eq!(q.publish("a", Some(""), None, p(), None), Err(InvalidReply));
+        assert_eq!(
+            q.publish("a", Some("r\n"), None, p(), None),
+            Err(InvalidReply)
+        );
+        assert_eq!(
+            q.publish("a", None, None, p(), Some(9)),
+            Err(MaxPayloadExceeded {
+                size: 10,
+                max_payload: 9
+            })
+        );
+        assert_eq!(
+            q.publish("a", None, Some(&h), p(), Some(27)),
+            Err(MaxPayloadExceeded {
+                size: 28,
+                max_payload: 27
+            })
+        );
+        assert_eq!(
+            q.publish("a", None, None, Bytes::from(vec![0; 5000]), Some(4999)),
+            Err(MaxPayloadExceeded {
+                size: 5000,
+                max_payload: 4999
+            })
+        );
+        assert_eq!(q.subscribe("", None, 1), Err(EmptySubject));
+        assert_eq!(q.subscribe("a..b", None, 1), Err(InvalidSubscribeSubject));
+        assert_eq!(q.subscribe("a b", None, 1), Err(SubjectWhitespace));
+        assert_eq!(q.subscribe("a", Some(""), 1), Err(InvalidQueueName));
+        assert_eq!(q.subscribe("a", Some("q q"), 1), Err(InvalidQueueName));
+        assert_eq!(pending(&q), before);
+        assert_eq!(q.len(), before.len());
+        // Exactly at the limit is allowed.
+        q.publish("a", None, Some(&h), p(), Some(28)).unwrap();
+        q.publish("a", None, None, p(), Some(10)).unwrap();
+    }
+
+    #[test]
+    fn append_moves_content_to_the_end() {
+        let (mut a, mut want) = mixed();
+        let (mut b, want_b) = mixed();
+        b.publish("after", None, None, Bytes::from_static(b"x"), None)
+            .unwrap();
+        want.extend_from_slice(&want_b);
+        want.extend_from_slice(b"PUB after 1\r\nx\r\n");
+        a.append(&mut b);
+        assert!(b.is_empty());
+        assert_eq!(b.io_slices(&mut [IoSlice::new(&[])]), 0);
+        assert_eq!(a.len(), want.len());
+        assert!(pending(&a) == want);
+        // Writing continues after the appended bytes; the emptied queue is reusable.
+        a.ping();
+        b.pong();
+        want.extend_from_slice(b"PING\r\n");
+        assert!(drain(&mut a) == want);
+        assert_eq!(drain(&mut b), b"PONG\r\n");
+    }
+
+    #[test]
+    fn append_edge_cases() {
+        // Into an empty queue: the content moves over.
+        let mut a = OutQueue::new();
+        let (mut b, want) = mixed();
+        a.append(&mut b);
+        assert!(b.is_empty());
+        assert!(pending(&a) == want);
+        // From an empty queue: nothing changes.
+        let mut empty = OutQueue::new();
+        a.append(&mut empty);
+        assert!(pending(&a) == want);
+        // Small coalesced content is copied behind existing content; a large one is chained.
+        let mut a = OutQueue::new();
+        a.ping();
+        let mut b = OutQueue::new();
+        b.pong();
+        a.append(&mut b);
+        assert_eq!(a.segments.len(), 0);
+        let mut c = OutQueue::new();
+        for _ in 0..CHAIN_THRESHOLD / 6 + 1 {
+            c.ping();
+        }
+        let c_len = c.len();
+        a.append(&mut c);
+        assert_eq!(a.len(), 12 + c_len);
+        let out = drain(&mut a);
+        assert!(out.starts_with(b"PING\r\nPONG\r\nPING\r\nPING\r\n"));
+        assert_eq!(out.len(), 12 + c_len);
+    }
+
+    #[test]
+    fn clear_drops_everything() {
+        let (mut q, _) = mixed();
+        q.clear();
+        assert!(q.is_empty());
+        assert_eq!(q.io_slices(&mut [IoSlice::new(&[])]), 0);
+        q.ping();
+        assert_eq!(drain(&mut q), b"PING\r\n");
     }
 }

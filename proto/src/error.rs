@@ -133,6 +133,10 @@ pub enum HeaderError {
     InvalidStatus,
     /// A header line has no `:`.
     MissingColon,
+    /// A header name has a byte outside ASCII 33..=126 (for example a space before the `:`).
+    InvalidName,
+    /// A header value contains a CR that does not end the line.
+    InvalidValue,
     /// A header name or value is not valid UTF-8.
     InvalidUtf8,
     /// The block does not end with an empty line.
@@ -145,6 +149,8 @@ impl fmt::Display for HeaderError {
             Self::MissingVersionLine => "header block does not start with NATS/1.0",
             Self::InvalidStatus => "header status is not a three-digit code",
             Self::MissingColon => "header line has no colon",
+            Self::InvalidName => "header name has a byte outside printable ASCII",
+            Self::InvalidValue => "header value contains a bare CR",
             Self::InvalidUtf8 => "header is not valid UTF-8",
             Self::Unterminated => "header block is not terminated by an empty line",
         })
@@ -236,6 +242,9 @@ impl std::error::Error for CredsError {
 pub enum UrlError {
     /// The URL has no host.
     MissingHost,
+    /// The host is not a host name, an IPv4 address or a bracketed IPv6 address, or the
+    /// URL has a path, query or fragment after it.
+    InvalidHost,
     /// The scheme is not `nats` or `tls`.
     UnsupportedScheme(String),
     /// The port is not a number from 1 to 65535.
@@ -250,6 +259,7 @@ impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MissingHost => f.write_str("server URL has no host"),
+            Self::InvalidHost => f.write_str("server URL host is invalid"),
             Self::UnsupportedScheme(s) => write!(f, "unsupported URL scheme {s:?}"),
             Self::InvalidPort => f.write_str("server URL port is invalid"),
             Self::InvalidPercentEncoding => f.write_str("invalid percent-encoding in URL"),

@@ -11,6 +11,7 @@ pub mod encode;
 pub mod error;
 pub mod headers;
 pub mod info;
+mod line;
 pub mod message;
 pub mod nkey;
 pub mod nuid;

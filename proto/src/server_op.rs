@@ -2,11 +2,12 @@
 //!
 //! Incremental, zero-copy and bounded. See [`ServerOpParser`].
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
 use crate::error::ProtocolError;
 use crate::info::ServerInfo;
-use crate::message::Message;
+use crate::line::{self, FrameSize, LineEnd, OpMatch};
+use crate::message::{Message, Sid};
 use crate::server_error::ServerError;
 
 /// The result of one parse step, after httparse: running out of bytes is not an error.
@@ -55,7 +56,10 @@ impl ParserLimits {
 
 impl Default for ParserLimits {
     fn default() -> Self {
-        ParserLimits { max_control_line: 64 * 1024, max_payload: 64 * 1024 * 1024 }
+        ParserLimits {
+            max_control_line: 64 * 1024,
+            max_payload: 64 * 1024 * 1024,
+        }
     }
 }
 
@@ -65,17 +69,84 @@ impl Default for ParserLimits {
 /// [`Status::Partial`]. A parsed op's bytes are split off the front of the buffer; its
 /// message parts are slices of them, so nothing is copied.
 ///
-/// Linear time: while a large payload arrives in small reads, the parser remembers the
-/// parsed header and how many bytes it still needs, and never re-scans.
+/// ```
+/// use bytes::BytesMut;
+/// use natsy_proto::{ServerOp, ServerOpParser, Status};
+///
+/// let mut parser = ServerOpParser::default();
+/// let mut buf = BytesMut::from(&b"PING\r\nMSG a.b 1 2\r\nhi"[..]);
+/// assert_eq!(parser.parse(&mut buf).unwrap(), Status::Complete(ServerOp::Ping));
+/// assert_eq!(parser.parse(&mut buf).unwrap(), Status::Partial);
+/// buf.extend_from_slice(b"\r\n");
+/// let Status::Complete(ServerOp::Msg(msg)) = parser.parse(&mut buf).unwrap() else { panic!() };
+/// assert_eq!((msg.subject(), msg.payload()), ("a.b", &b"hi"[..]));
+/// assert!(buf.is_empty());
+/// ```
+///
+/// Linear time: while a control line arrives in small reads, the parser remembers how far
+/// it searched for the LF; while a large payload arrives, it remembers the parsed header
+/// and how many bytes it still needs, and only compares the buffer length.
+///
+/// Bounded: a control line longer than [`ParserLimits::max_control_line`] is refused as
+/// soon as that many bytes are buffered without an LF, and a frame announcing more than
+/// [`ParserLimits::max_payload`] bytes is refused before any of its payload is awaited.
+///
+/// Errors are sticky: after a [`ProtocolError`], every call returns the same error until
+/// [`ServerOpParser::reset`].
 #[derive(Debug, Default)]
 pub struct ServerOpParser {
     limits: ParserLimits,
+    state: State,
+    /// Bytes searched or parsed so far; tests use it to prove linear time.
+    work: u64,
+}
+
+/// Where the parser stands between two calls.
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    /// Waiting for the LF of a control line; the first `scanned` bytes hold none.
+    Line { scanned: usize },
+    /// A `MSG`/`HMSG` control line was parsed; waiting for the whole frame.
+    Payload(PendingMsg),
+    /// A protocol error happened; it is returned again on every call.
+    Failed(ProtocolError),
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::Line { scanned: 0 }
+    }
+}
+
+/// A parsed `MSG`/`HMSG` control line. Ranges are offsets into the frame, which starts at
+/// the front of the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PendingMsg {
+    sid: Sid,
+    subject: (usize, usize),
+    reply: Option<(usize, usize)>,
+    has_headers: bool,
+    /// Control line length, LF included: where the header block or payload starts.
+    line_len: usize,
+    size: FrameSize,
+}
+
+/// What a complete control line turned out to be.
+enum LineOp {
+    /// The header of a message whose frame may still be incomplete.
+    Msg(PendingMsg),
+    /// An op that ends with its control line.
+    Done(ServerOp),
 }
 
 impl ServerOpParser {
     /// A parser with the given limits.
     pub fn new(limits: ParserLimits) -> Self {
-        ServerOpParser { limits }
+        ServerOpParser {
+            limits,
+            state: State::default(),
+            work: 0,
+        }
     }
 
     /// The limits in force.
@@ -85,18 +156,499 @@ impl ServerOpParser {
 
     /// Lowers (or raises) the payload limit, typically to the server's `max_payload` plus
     /// [`ParserLimits::PAYLOAD_MARGIN`].
+    ///
+    /// A frame whose header was already accepted is not re-checked.
     pub fn set_max_payload(&mut self, max_payload: usize) {
         self.limits.max_payload = max_payload;
     }
 
-    /// Forgets any partial state, for a new transport.
+    /// Forgets any partial state and any sticky error, for a new transport.
     pub fn reset(&mut self) {
-        todo!("parser helper")
+        self.state = State::default();
     }
 
     /// Parses one op from the front of `buf`.
+    ///
+    /// Returns [`Status::Complete`] with the op, its bytes removed from `buf`, or
+    /// [`Status::Partial`] when `buf` holds no whole op yet (nothing is removed then; call
+    /// again once more bytes were appended).
+    ///
+    /// # Errors
+    ///
+    /// A [`ProtocolError`] when the bytes are not valid server protocol or break the
+    /// [`ParserLimits`]. The error is sticky: the connection must be dropped.
+    #[inline]
     pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Status<ServerOp>, ProtocolError> {
-        let _ = buf;
-        todo!("parser helper")
+        let result = match self.state {
+            State::Line { scanned } => self.parse_line(buf, scanned),
+            State::Payload(pending) => {
+                if buf.len() < pending.size.needed {
+                    return Ok(Status::Partial);
+                }
+                self.state = State::default();
+                finish_msg(&pending, buf)
+            }
+            State::Failed(ref e) => return Err(e.clone()),
+        };
+        if let Err(e) = &result {
+            self.state = State::Failed(e.clone());
+        }
+        result
+    }
+
+    /// Bytes searched or parsed since creation, for the linear-time tests.
+    #[cfg(test)]
+    fn work(&self) -> u64 {
+        self.work
+    }
+
+    #[inline]
+    fn parse_line(
+        &mut self,
+        buf: &mut BytesMut,
+        scanned: usize,
+    ) -> Result<Status<ServerOp>, ProtocolError> {
+        let lf = match line::find_line_end(
+            buf,
+            scanned,
+            self.limits.max_control_line,
+            &mut self.work,
+        )? {
+            LineEnd::Found(lf) => lf,
+            LineEnd::Pending { scanned } => {
+                self.state = State::Line { scanned };
+                return Ok(Status::Partial);
+            }
+        };
+        self.state = State::default();
+        let content = line::line_content(buf, lf);
+        self.work = self.work.wrapping_add(content.len() as u64);
+        let line_len = lf + 1;
+        match parse_control(content, line_len, self.limits.max_payload)? {
+            LineOp::Msg(pending) => {
+                if buf.len() < pending.size.needed {
+                    self.state = State::Payload(pending);
+                    return Ok(Status::Partial);
+                }
+                finish_msg(&pending, buf)
+            }
+            LineOp::Done(op) => {
+                buf.advance(line_len);
+                Ok(Status::Complete(op))
+            }
+        }
+    }
+}
+
+/// Parses a complete control line (without its CR LF).
+#[inline]
+fn parse_control(
+    line: &[u8],
+    line_len: usize,
+    max_payload: usize,
+) -> Result<LineOp, ProtocolError> {
+    match line.first().map(u8::to_ascii_uppercase) {
+        Some(b'M') => {
+            let at = with_args(line::match_op(line, b"MSG"), "MSG")?;
+            msg_header(line, at, line_len, false, max_payload).map(LineOp::Msg)
+        }
+        Some(b'H') => {
+            let at = with_args(line::match_op(line, b"HMSG"), "HMSG")?;
+            msg_header(line, at, line_len, true, max_payload).map(LineOp::Msg)
+        }
+        _ => other_op(line).map(LineOp::Done),
+    }
+}
+
+/// Parses every op but `MSG`/`HMSG`. Kept out of line so the message path stays small
+/// enough to inline into the caller's read loop.
+#[inline(never)]
+fn other_op(line: &[u8]) -> Result<ServerOp, ProtocolError> {
+    let first = line.first().map(u8::to_ascii_uppercase);
+    match first {
+        Some(b'P') if line::starts_with_op(line, b"PING") => Ok(ServerOp::Ping),
+        Some(b'P') if line::starts_with_op(line, b"PONG") => Ok(ServerOp::Pong),
+        Some(b'+') if line::starts_with_op(line, b"+OK") => Ok(ServerOp::Ok),
+        Some(b'I') => {
+            let at = with_args(line::match_op(line, b"INFO"), "INFO")?;
+            let json = line::trim_start(line.get(at..).unwrap_or_default());
+            let info = ServerInfo::from_json(json).map_err(|e| ProtocolError::InvalidJson {
+                op: "INFO",
+                reason: e.to_string(),
+            })?;
+            Ok(ServerOp::Info(Box::new(info)))
+        }
+        Some(b'-') => {
+            let text = match line::match_op(line, b"-ERR") {
+                OpMatch::Bare => &[][..],
+                OpMatch::Args(at) => line.get(at..).unwrap_or_default(),
+                OpMatch::No | OpMatch::Glued => return Err(ProtocolError::UnknownOp),
+            };
+            Ok(ServerOp::Err(ServerError::parse(&String::from_utf8_lossy(
+                text,
+            ))))
+        }
+        _ => Err(ProtocolError::UnknownOp),
+    }
+}
+
+/// The index where an op's arguments start, or the error for an op without them.
+#[inline]
+fn with_args(m: OpMatch, op: &'static str) -> Result<usize, ProtocolError> {
+    match m {
+        OpMatch::Args(at) => Ok(at),
+        OpMatch::Bare => Err(ProtocolError::InvalidArguments { op }),
+        OpMatch::No | OpMatch::Glued => Err(ProtocolError::UnknownOp),
+    }
+}
+
+/// Parses the arguments of `MSG <subj> <sid> [reply] <#bytes>` or
+/// `HMSG <subj> <sid> [reply] <#hdr> <#total>`.
+#[inline]
+fn msg_header(
+    line: &[u8],
+    at: usize,
+    line_len: usize,
+    has_headers: bool,
+    max_payload: usize,
+) -> Result<PendingMsg, ProtocolError> {
+    let op = if has_headers { "HMSG" } else { "MSG" };
+    let args = line::split_args(line, at).ok_or(ProtocolError::InvalidArguments { op })?;
+    let sizes = if has_headers { 2 } else { 1 };
+    let has_reply = match args.len().checked_sub(2 + sizes) {
+        Some(0) => false,
+        Some(1) => true,
+        _ => return Err(ProtocolError::InvalidArguments { op }),
+    };
+    let last = args.len().saturating_sub(1);
+    let hdr = has_headers.then(|| line::slice(line, args.range(last.saturating_sub(1))));
+    let size = line::frame_size(
+        op,
+        hdr,
+        line::slice(line, args.range(last)),
+        max_payload,
+        line_len,
+    )?;
+    let sid = line::parse_u64(line::slice(line, args.range(1)))
+        .ok_or(ProtocolError::InvalidNumber { op })?;
+    let subject = args.range(0);
+    line::check_utf8(line::slice(line, subject))?;
+    let reply = if has_reply {
+        let reply = args.range(2);
+        line::check_utf8(line::slice(line, reply))?;
+        Some(reply)
+    } else {
+        None
+    };
+    Ok(PendingMsg {
+        sid,
+        subject,
+        reply,
+        has_headers,
+        line_len,
+        size,
+    })
+}
+
+/// Cuts a whole `MSG`/`HMSG` frame off `buf` (one split, one reference count) and wraps
+/// it in a [`Message`]. The caller checked that `buf` holds `needed` bytes.
+#[inline]
+fn finish_msg(p: &PendingMsg, buf: &mut BytesMut) -> Result<Status<ServerOp>, ProtocolError> {
+    line::check_terminator(buf, p.size.needed)?;
+    let frame = buf.split_to(p.size.needed).freeze();
+    let body = p.line_len;
+    let payload_start = body + p.size.hdr;
+    let headers = p.has_headers.then_some(body..payload_start);
+    let msg = Message::from_parts(
+        frame,
+        p.sid,
+        p.subject.0..p.subject.1,
+        p.reply.map(|r| r.0..r.1),
+        headers,
+        payload_start..body + p.size.total,
+    );
+    Ok(Status::Complete(ServerOp::Msg(msg)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server_error::ServerErrorKind;
+
+    fn parse_all(
+        parser: &mut ServerOpParser,
+        input: &[u8],
+    ) -> Result<Vec<ServerOp>, ProtocolError> {
+        let mut buf = BytesMut::from(input);
+        let mut ops = Vec::new();
+        while let Status::Complete(op) = parser.parse(&mut buf)? {
+            ops.push(op);
+        }
+        Ok(ops)
+    }
+
+    fn first_error(input: &[u8], limits: ParserLimits) -> ProtocolError {
+        let mut parser = ServerOpParser::new(limits);
+        let err = parse_all(&mut parser, input).expect_err("input must be refused");
+        // Sticky: the same error again, whatever comes next.
+        let mut more = BytesMut::from(&b"PING\r\n"[..]);
+        assert_eq!(parser.parse(&mut more), Err(err.clone()));
+        assert_eq!(parser.parse(&mut BytesMut::new()), Err(err.clone()));
+        err
+    }
+
+    #[test]
+    fn malformed_input_gives_the_matching_error() {
+        use ProtocolError::*;
+        let small = ParserLimits {
+            max_control_line: 32,
+            max_payload: 100,
+        };
+        let cases: &[(&[u8], ProtocolError)] = &[
+            (b"FOO\r\n", UnknownOp),
+            (b"\r\n", UnknownOp),
+            (b"MSGfoo 1 2\r\n", UnknownOp),
+            (b"MSGX\r\n", UnknownOp),
+            (b"HMSGfoo 1 2 3\r\n", UnknownOp),
+            (b"INFO{}\r\n", UnknownOp),
+            (b"-ERRx\r\n", UnknownOp),
+            (b"+KO\r\n", UnknownOp),
+            (b"PIN\r\n", UnknownOp),
+            (b"MSG\r\n", InvalidArguments { op: "MSG" }),
+            (b"MSG   \r\n", InvalidArguments { op: "MSG" }),
+            (b"MSG a 1\r\n", InvalidArguments { op: "MSG" }),
+            (b"MSG a 1 r x 5\r\n", InvalidArguments { op: "MSG" }),
+            (b"MSG a 1 2 3 4 5 6\r\n", InvalidArguments { op: "MSG" }),
+            (b"HMSG a 1 2\r\n", InvalidArguments { op: "HMSG" }),
+            (b"HMSG a 1 r x 2 3\r\n", InvalidArguments { op: "HMSG" }),
+            (b"INFO\r\n", InvalidArguments { op: "INFO" }),
+            (b"MSG a 1 x\r\n", InvalidNumber { op: "MSG" }),
+            (b"MSG a 1 -1\r\n", InvalidNumber { op: "MSG" }),
+            (b"MSG a x 1\r\n", InvalidNumber { op: "MSG" }),
+            (
+                b"MSG a 99999999999999999999 1\r\n",
+                InvalidNumber { op: "MSG" },
+            ),
+            (
+                b"MSG a 1 18446744073709551616\r\n",
+                InvalidNumber { op: "MSG" },
+            ),
+            (b"HMSG a 1 x 3\r\n", InvalidNumber { op: "HMSG" }),
+            (b"HMSG a 1 4 3\r\n", HeaderSizeExceedsTotal),
+            (b"MSG a 1 3\r\nabcXY", MissingPayloadTerminator),
+            (b"MSG a 1 3\r\nabc\nX", MissingPayloadTerminator),
+            (b"MSG a 1 3\r\nabcd\r\n", MissingPayloadTerminator),
+            (
+                b"MSG a 1 101\r\n",
+                PayloadTooLarge {
+                    size: 101,
+                    limit: 100,
+                },
+            ),
+            (
+                b"HMSG a 1 12 101\r\n",
+                PayloadTooLarge {
+                    size: 101,
+                    limit: 100,
+                },
+            ),
+            (b"MSG a\xff 1 3\r\nabc\r\n", InvalidUtf8),
+            (b"MSG a 1 r\xc3 3\r\nabc\r\n", InvalidUtf8),
+            (
+                b"INFO {\"port\": \"x\"}\r\n",
+                InvalidJson {
+                    op: "INFO",
+                    reason: String::new(),
+                },
+            ),
+            (
+                b"INFO not json\r\n",
+                InvalidJson {
+                    op: "INFO",
+                    reason: String::new(),
+                },
+            ),
+            // 33 bytes with the LF: one over the limit.
+            (
+                b"MSG aaaaaaaaaaaaaaaaaaaaaaa 1 0\r\n\r\n",
+                ControlLineTooLong { limit: 32 },
+            ),
+            // No LF at all, but already at the limit.
+            (&[b'x'; 32], ControlLineTooLong { limit: 32 }),
+            (
+                b"INFO {\"server_id\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                ControlLineTooLong { limit: 32 },
+            ),
+        ];
+        for (input, want) in cases {
+            let got = first_error(input, small);
+            match (want, &got) {
+                (InvalidJson { op: w, .. }, InvalidJson { op: g, reason }) => {
+                    assert_eq!(w, g);
+                    assert!(!reason.is_empty());
+                }
+                _ => assert_eq!(&got, want, "input {:?}", String::from_utf8_lossy(input)),
+            }
+        }
+    }
+
+    #[test]
+    fn ops_before_an_error_are_still_delivered() {
+        let mut parser = ServerOpParser::default();
+        let mut buf = BytesMut::from(&b"PING\r\nPONG\r\nBOGUS\r\nPING\r\n"[..]);
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Complete(ServerOp::Ping)));
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Complete(ServerOp::Pong)));
+        assert_eq!(parser.parse(&mut buf), Err(ProtocolError::UnknownOp));
+        assert_eq!(parser.parse(&mut buf), Err(ProtocolError::UnknownOp));
+        parser.reset();
+        let mut fresh = BytesMut::from(&b"PONG\r\n"[..]);
+        assert_eq!(
+            parser.parse(&mut fresh),
+            Ok(Status::Complete(ServerOp::Pong))
+        );
+    }
+
+    #[test]
+    fn partial_input_is_not_consumed_and_reset_forgets_it() {
+        let mut parser = ServerOpParser::default();
+        let mut buf = BytesMut::from(&b"MSG a 1 10\r\nabc"[..]);
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Partial));
+        assert_eq!(buf.len(), 15);
+        parser.reset();
+        let mut buf = BytesMut::from(&b"PING\r\n"[..]);
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Complete(ServerOp::Ping)));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn message_parts_are_views_of_one_frame() {
+        let mut parser = ServerOpParser::default();
+        let input = b"hmsg\tfoo.bar  9 _INBOX.x 12 17\r\nNATS/1.0\r\n\r\nhello\r\nPING\r\n";
+        let ops = parse_all(&mut parser, input).unwrap();
+        let [ServerOp::Msg(msg), ServerOp::Ping] = &ops[..] else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(msg.subject(), "foo.bar");
+        assert_eq!(msg.sid(), 9);
+        assert_eq!(msg.reply(), Some("_INBOX.x"));
+        assert_eq!(msg.header_block(), Some(&b"NATS/1.0\r\n\r\n"[..]));
+        assert_eq!(msg.payload(), b"hello");
+        assert_eq!(msg.size(), 7 + 8 + 12 + 5);
+    }
+
+    #[test]
+    fn err_and_ok_and_info() {
+        let mut parser = ServerOpParser::default();
+        let input = b"-ERR 'Stale Connection'\r\n+ok whatever\r\n-ERR\r\nINFO \t{\"max_payload\":1024,\"headers\":true}\r\npong\n";
+        let ops = parse_all(&mut parser, input).unwrap();
+        let [ServerOp::Err(stale), ServerOp::Ok, ServerOp::Err(empty), ServerOp::Info(info), ServerOp::Pong] =
+            &ops[..]
+        else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(stale.kind, ServerErrorKind::StaleConnection);
+        assert_eq!(stale.text, "Stale Connection");
+        assert_eq!(empty.kind, ServerErrorKind::Other);
+        assert_eq!(info.max_payload, 1024);
+        assert!(info.headers);
+    }
+
+    #[test]
+    fn payload_limit_can_be_changed() {
+        let mut parser = ServerOpParser::default();
+        parser.set_max_payload(4);
+        assert_eq!(parser.limits().max_payload, 4);
+        let mut buf = BytesMut::from(&b"MSG a 1 4\r\nabcd\r\nMSG a 1 5\r\n"[..]);
+        assert!(matches!(
+            parser.parse(&mut buf),
+            Ok(Status::Complete(ServerOp::Msg(_)))
+        ));
+        assert_eq!(
+            parser.parse(&mut buf),
+            Err(ProtocolError::PayloadTooLarge { size: 5, limit: 4 })
+        );
+    }
+
+    #[test]
+    fn a_large_payload_fed_byte_by_byte_is_parsed_in_linear_time() {
+        let mut parser = ServerOpParser::default();
+        let size = 4 * 1024 * 1024;
+        let header = format!("MSG big.subject 1 _INBOX.r {size}\r\n");
+        let mut frame = header.clone().into_bytes();
+        frame.resize(header.len() + size, b'\n');
+        frame.extend_from_slice(b"\r\n");
+        let mut buf = BytesMut::with_capacity(frame.len());
+        let mut msg = None;
+        let mut calls = 0u64;
+        for &b in &frame {
+            buf.extend_from_slice(&[b]);
+            calls += 1;
+            if let Status::Complete(op) = parser.parse(&mut buf).unwrap() {
+                msg = Some(op);
+            }
+        }
+        let Some(ServerOp::Msg(msg)) = msg else {
+            panic!("no message")
+        };
+        assert_eq!(msg.payload().len(), size);
+        assert_eq!(calls, frame.len() as u64);
+        // The control line is searched once and parsed once; the payload is never looked at
+        // byte by byte. A parser that re-scanned on every call would report ~calls * line.
+        assert!(
+            parser.work() <= 2 * header.len() as u64,
+            "work {}",
+            parser.work()
+        );
+    }
+
+    #[test]
+    fn a_long_info_line_fed_in_small_pieces_is_scanned_once() {
+        let mut parser = ServerOpParser::default();
+        let urls: Vec<String> = (0..3000)
+            .map(|i| format!("\"10.0.{}.{}:4222\"", i / 256, i % 256))
+            .collect();
+        let line = format!("INFO {{\"connect_urls\":[{}]}}\r\n", urls.join(","));
+        assert!(line.len() > 40_000 && line.len() < ParserLimits::default().max_control_line);
+        let mut buf = BytesMut::new();
+        let mut info = None;
+        for piece in line.as_bytes().chunks(7) {
+            buf.extend_from_slice(piece);
+            if let Status::Complete(op) = parser.parse(&mut buf).unwrap() {
+                info = Some(op);
+            }
+        }
+        let Some(ServerOp::Info(info)) = info else {
+            panic!("no INFO")
+        };
+        assert_eq!(info.connect_urls.len(), 3000);
+        // One LF search over the line plus one parse of it.
+        assert!(
+            parser.work() <= 2 * line.len() as u64,
+            "work {}",
+            parser.work()
+        );
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_at_the_limit_without_rescanning() {
+        let limit = 1000;
+        let mut parser = ServerOpParser::new(ParserLimits {
+            max_control_line: limit,
+            max_payload: 10,
+        });
+        let mut buf = BytesMut::new();
+        let mut fed = 0;
+        let err = loop {
+            buf.extend_from_slice(b"a");
+            fed += 1;
+            match parser.parse(&mut buf) {
+                Ok(Status::Partial) => {}
+                Ok(Status::Complete(op)) => panic!("unexpected {op:?}"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err, ProtocolError::ControlLineTooLong { limit });
+        assert_eq!(fed, limit);
+        assert!(parser.work() <= limit as u64);
     }
 }

@@ -1,27 +1,222 @@
-//! Subject, reply and queue-name validation.
+//! Subject, reply and queue-name validation, run by the encoder before anything is written.
+//!
+//! The rules follow what nats.go checks on the client side (digest §1.1):
+//!
+//! * a **publish** subject must be non-empty and free of space, tab, CR and LF;
+//! * a **subscribe** subject must also consist of non-empty `.`-separated tokens, with the
+//!   wildcards `*` and `>` only as whole tokens and `>` only as the last token;
+//! * a **reply** subject or a **queue** group name must be non-empty and free of whitespace.
+//!
+//! Each check is one pass over the bytes with no allocation; they run on every publish.
+//!
+//! ```
+//! use natsy_proto::subject::{validate_publish_subject, validate_subscribe_subject};
+//! use natsy_proto::ValidationError;
+//!
+//! assert!(validate_publish_subject("orders.new").is_ok());
+//! assert!(validate_subscribe_subject("orders.*.>").is_ok());
+//! assert_eq!(
+//!     validate_subscribe_subject("orders..new"),
+//!     Err(ValidationError::InvalidSubscribeSubject)
+//! );
+//! ```
 
 use crate::error::ValidationError;
 
+/// True for the bytes that may not appear in a subject, reply or queue name.
+///
+/// All four are `<= b' '`, so most bytes fail the first comparison and skip the rest.
+#[inline(always)]
+fn is_forbidden_whitespace(b: u8) -> bool {
+    b <= b' ' && matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// True if `s` contains a space, tab, CR or LF.
+#[inline]
+fn has_whitespace(s: &str) -> bool {
+    s.bytes().any(is_forbidden_whitespace)
+}
+
 /// A publish subject: non-empty, no space, tab, CR or LF.
+///
+/// Wildcards and empty tokens are not checked, like nats.go: the server decides what a
+/// publish to `a..b` or `a.*` means (it refuses them only in pedantic mode).
 pub fn validate_publish_subject(subject: &str) -> Result<(), ValidationError> {
-    let _ = subject;
-    todo!("encoder helper")
+    if subject.is_empty() {
+        return Err(ValidationError::EmptySubject);
+    }
+    if has_whitespace(subject) {
+        return Err(ValidationError::SubjectWhitespace);
+    }
+    Ok(())
 }
 
 /// A subscribe subject: non-empty tokens, `*` and `>` only as whole tokens, `>` last.
+///
+/// Errors: [`ValidationError::EmptySubject`], [`ValidationError::SubjectWhitespace`], and
+/// [`ValidationError::InvalidSubscribeSubject`] for an empty token (leading, trailing or
+/// double dot), a wildcard inside a token (`a*`, `>b`), or `>` before the last token.
 pub fn validate_subscribe_subject(subject: &str) -> Result<(), ValidationError> {
-    let _ = subject;
-    todo!("encoder helper")
+    if subject.is_empty() {
+        return Err(ValidationError::EmptySubject);
+    }
+    // One pass. `token_len` counts bytes of the current token; `wildcard` records whether
+    // the current token started with `*` or `>` (then it must be exactly one byte long).
+    let mut token_len = 0usize;
+    let mut wildcard: Option<u8> = None;
+    let mut full_wildcard_seen = false;
+    let mut invalid = false;
+    for b in subject.bytes() {
+        if is_forbidden_whitespace(b) {
+            return Err(ValidationError::SubjectWhitespace);
+        }
+        match b {
+            b'.' => {
+                if token_len == 0 || full_wildcard_seen {
+                    invalid = true;
+                }
+                if wildcard == Some(b'>') {
+                    full_wildcard_seen = true;
+                }
+                token_len = 0;
+                wildcard = None;
+            }
+            b'*' | b'>' => {
+                if token_len != 0 {
+                    invalid = true;
+                }
+                wildcard = Some(b);
+                token_len += 1;
+            }
+            _ => {
+                if wildcard.is_some() {
+                    invalid = true;
+                }
+                token_len += 1;
+            }
+        }
+    }
+    // The last token: non-empty, and nothing may follow a `>` token.
+    if token_len == 0 || full_wildcard_seen {
+        invalid = true;
+    }
+    if invalid {
+        Err(ValidationError::InvalidSubscribeSubject)
+    } else {
+        Ok(())
+    }
 }
 
-/// A reply subject: non-empty, no whitespace.
+/// A reply subject: non-empty, no space, tab, CR or LF.
 pub fn validate_reply(reply: &str) -> Result<(), ValidationError> {
-    let _ = reply;
-    todo!("encoder helper")
+    if reply.is_empty() || has_whitespace(reply) {
+        Err(ValidationError::InvalidReply)
+    } else {
+        Ok(())
+    }
 }
 
-/// A queue group name: non-empty, no whitespace.
+/// A queue group name: non-empty, no space, tab, CR or LF.
 pub fn validate_queue(queue: &str) -> Result<(), ValidationError> {
-    let _ = queue;
-    todo!("encoder helper")
+    if queue.is_empty() || has_whitespace(queue) {
+        Err(ValidationError::InvalidQueueName)
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ValidationError::*;
+
+    #[test]
+    fn publish_subjects() {
+        for ok in [
+            "a",
+            "foo.bar",
+            "a..b",
+            ".a",
+            "a.*",
+            "a.>",
+            "_INBOX.x",
+            "ünïcode.ok",
+        ] {
+            assert_eq!(validate_publish_subject(ok), Ok(()), "{ok:?}");
+        }
+        assert_eq!(validate_publish_subject(""), Err(EmptySubject));
+        for bad in ["a b", "a\tb", "a\rb", "a\nb", " a", "a ", "a\r\n"] {
+            assert_eq!(
+                validate_publish_subject(bad),
+                Err(SubjectWhitespace),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn subscribe_subjects_accept_whole_token_wildcards() {
+        for ok in [
+            "a",
+            "foo.bar",
+            "*",
+            ">",
+            "foo.*",
+            "foo.>",
+            "*.*.>",
+            "foo.*.bar",
+            "$JS.API.>",
+            "_INBOX.abc.*",
+            "a-b_c.d",
+        ] {
+            assert_eq!(validate_subscribe_subject(ok), Ok(()), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn subscribe_subjects_reject_empty_tokens_and_misplaced_wildcards() {
+        assert_eq!(validate_subscribe_subject(""), Err(EmptySubject));
+        for bad in [
+            ".", "..", ".a", "a.", "a..b", "a.b.", "a*", "*a", "a.b*", "a.*b", ">a", "a>", "a.>b",
+            ">.a", "a.>.b", ">.>", "**", ">>", "*>", "a.*.>.",
+        ] {
+            assert_eq!(
+                validate_subscribe_subject(bad),
+                Err(InvalidSubscribeSubject),
+                "{bad:?}"
+            );
+        }
+        for bad in ["a b", "a.\t", "a\r", "\n"] {
+            assert_eq!(
+                validate_subscribe_subject(bad),
+                Err(SubjectWhitespace),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reply_and_queue() {
+        assert_eq!(validate_reply("_INBOX.abc.def"), Ok(()));
+        assert_eq!(validate_reply(""), Err(InvalidReply));
+        assert_eq!(validate_reply("a b"), Err(InvalidReply));
+        assert_eq!(validate_reply("a\n"), Err(InvalidReply));
+        assert_eq!(validate_queue("workers"), Ok(()));
+        assert_eq!(validate_queue(""), Err(InvalidQueueName));
+        assert_eq!(validate_queue("q\t1"), Err(InvalidQueueName));
+        assert_eq!(validate_queue("q\r"), Err(InvalidQueueName));
+    }
+
+    #[test]
+    fn every_ascii_byte_in_a_subject() {
+        for b in 0u8..=127 {
+            let s = format!("a{}b", b as char);
+            let ws = matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+            assert_eq!(validate_publish_subject(&s).is_err(), ws, "byte {b}");
+            let sub_bad = ws || matches!(b, b'.' | b'*' | b'>');
+            // `a.b` is fine for subscribe; `a*b` and `a>b` are not.
+            let sub_bad = sub_bad && b != b'.';
+            assert_eq!(validate_subscribe_subject(&s).is_err(), sub_bad, "byte {b}");
+        }
+    }
 }

@@ -1,0 +1,203 @@
+//! Fuzz target bodies. Each one must never panic except on a real bug, which its
+//! assertions name.
+//!
+//! This file is also compiled into the workspace's corpus-replay test, so it may only use
+//! `natsy_proto` and `bytes`.
+
+use std::io::IoSlice;
+
+use bytes::{Bytes, BytesMut};
+use natsy_proto::{
+    headers, ClientOp, ClientOpParser, Credentials, HeaderMap, KeyPair, OutQueue, ParserLimits,
+    ProtocolError, ServerAddr, ServerError, ServerOp, ServerOpParser, Status,
+};
+
+/// Small limits, so that fuzz inputs reach the limit checks.
+fn limits() -> ParserLimits {
+    ParserLimits { max_control_line: 256, max_payload: 2048 }
+}
+
+/// Chunk sizes derived from a seed byte: varied, never zero.
+fn chunks(seed: u8, input: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = input;
+    let mut i = 0usize;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = ((seed as usize).wrapping_add(i.wrapping_mul(7)) % 23) + 1;
+        i += 1;
+        let (head, tail) = rest.split_at(size.min(rest.len()));
+        rest = tail;
+        Some(head)
+    })
+}
+
+/// Parses everything parseable from `buf`, stopping at `Partial` or the first error.
+fn drain<T>(
+    out: &mut Vec<Result<T, ProtocolError>>,
+    mut parse: impl FnMut(&mut BytesMut) -> Result<Status<T>, ProtocolError>,
+    buf: &mut BytesMut,
+) -> bool {
+    loop {
+        match parse(buf) {
+            Ok(Status::Complete(op)) => out.push(Ok(op)),
+            Ok(Status::Partial) => return true,
+            Err(e) => {
+                out.push(Err(e));
+                return false;
+            }
+        }
+    }
+}
+
+/// Feeds `input` whole and in chunks; both must give the same ops and the same error.
+fn chunking_agrees<T: PartialEq + std::fmt::Debug>(
+    data: &[u8],
+    mut new_parser: impl FnMut() -> Box<dyn FnMut(&mut BytesMut) -> Result<Status<T>, ProtocolError>>,
+) {
+    let Some((&seed, input)) = data.split_first() else { return };
+
+    let mut whole = Vec::new();
+    let mut parse = new_parser();
+    drain(&mut whole, &mut parse, &mut BytesMut::from(input));
+
+    let mut chunked = Vec::new();
+    let mut parse = new_parser();
+    let mut buf = BytesMut::new();
+    for chunk in chunks(seed, input) {
+        buf.extend_from_slice(chunk);
+        if !drain(&mut chunked, &mut parse, &mut buf) {
+            break;
+        }
+    }
+    assert_eq!(whole, chunked, "chunking changed the parse");
+}
+
+/// The server-op parser: no panic, and chunking never changes the result.
+pub fn server_ops(data: &[u8]) {
+    chunking_agrees(data, || {
+        let mut p = ServerOpParser::new(limits());
+        Box::new(move |b: &mut BytesMut| p.parse(b)) as Box<dyn FnMut(&mut BytesMut) -> _>
+    });
+    // Once INFO is seen, every MSG's parts must stay inside what was fed.
+    let mut p = ServerOpParser::new(limits());
+    let mut buf = BytesMut::from(data);
+    while let Ok(Status::Complete(op)) = p.parse(&mut buf) {
+        if let ServerOp::Msg(m) = op {
+            assert!(m.payload().len() <= data.len());
+            let _ = (m.subject(), m.reply(), m.headers(), m.status(), m.description());
+            let len = m.payload().len();
+            assert_eq!(m.into_payload().len(), len);
+        }
+    }
+}
+
+/// The client-op parser: no panic, and chunking never changes the result.
+pub fn client_ops(data: &[u8]) {
+    chunking_agrees(data, || {
+        let mut p = ClientOpParser::new(limits());
+        Box::new(move |b: &mut BytesMut| p.parse(b)) as Box<dyn FnMut(&mut BytesMut) -> _>
+    });
+}
+
+/// Header blocks: no panic; what parses re-encodes to something that parses the same.
+pub fn headers(data: &[u8]) {
+    let status = headers::parse_status_only(data);
+    if let Ok(block) = headers::parse_block(data) {
+        assert_eq!(status, block.status, "status-only read disagrees with the full parse");
+        let mut out = BytesMut::new();
+        block.headers.encode(&mut out);
+        assert_eq!(out.len(), block.headers.encoded_len());
+        let again = headers::parse_block(&out).expect("re-encoded headers must parse");
+        assert_eq!(again.headers, block.headers);
+    }
+}
+
+/// Creds files, seeds, URLs and -ERR texts: typed errors, never a panic.
+pub fn auth_material(data: &[u8]) {
+    let _ = Credentials::from_bytes(data);
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = Credentials::parse(text);
+    if let Ok(kp) = KeyPair::from_seed(text) {
+        let again = KeyPair::from_seed(kp.seed().expose()).expect("re-encoded seed decodes");
+        assert_eq!(again.public_key(), kp.public_key());
+    }
+    let _ = ServerAddr::parse(text);
+    let _ = ServerAddr::parse_list(text);
+    let _ = ServerError::parse(text);
+}
+
+fn written(q: &mut OutQueue) -> Vec<u8> {
+    let mut out = Vec::new();
+    while !q.is_empty() {
+        let mut slices = [IoSlice::new(&[]); 16];
+        let n = q.io_slices(&mut slices);
+        let before = out.len();
+        for s in &slices[..n] {
+            out.extend_from_slice(s);
+        }
+        let wrote = out.len() - before;
+        assert!(wrote > 0, "a non-empty queue handed out no bytes");
+        q.advance(wrote);
+    }
+    out
+}
+
+fn parse_one(bytes: &[u8]) -> ClientOp {
+    let mut p = ClientOpParser::new(ParserLimits::default());
+    let mut buf = BytesMut::from(bytes);
+    match p.parse(&mut buf) {
+        Ok(Status::Complete(op)) => {
+            assert!(buf.is_empty(), "encoder wrote trailing bytes");
+            op
+        }
+        other => panic!("encoder output does not parse: {other:?}"),
+    }
+}
+
+/// Whatever the encoder accepts parses back to the same op; what it refuses writes nothing.
+pub fn encode_roundtrip(data: &[u8]) {
+    let mut parts = data.split(|b| *b == 0xFF);
+    let mut field = || String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    let (subject, reply, queue, name, value) = (field(), field(), field(), field(), field());
+    let payload = Bytes::from(field().into_bytes());
+    let reply = (!reply.is_empty()).then_some(reply);
+    let mut hdrs = HeaderMap::new();
+    let hdrs = (!name.is_empty() && hdrs.append(&name, &value).is_ok()).then_some(hdrs);
+
+    let mut q = OutQueue::new();
+    match q.publish(&subject, reply.as_deref(), hdrs.as_ref(), payload.clone(), Some(4096)) {
+        Ok(()) => match parse_one(&written(&mut q)) {
+            ClientOp::Pub { subject: s, reply: r, headers: h, payload: p } => {
+                assert_eq!(s, subject.as_bytes());
+                assert_eq!(r.as_deref(), reply.as_deref().map(str::as_bytes));
+                assert_eq!(p, payload);
+                match (h, &hdrs) {
+                    (None, None) => {}
+                    (Some(block), Some(map)) => {
+                        let parsed = headers::parse_block(&block).expect("own headers parse");
+                        assert_eq!(&parsed.headers, map);
+                    }
+                    (h, m) => panic!("headers lost or invented: {h:?} vs {m:?}"),
+                }
+            }
+            op => panic!("PUB parsed as {op:?}"),
+        },
+        Err(_) => assert!(q.is_empty(), "a refused publish wrote bytes"),
+    }
+
+    let queue = (!queue.is_empty()).then_some(queue);
+    let sid = payload.len() as u64;
+    match q.subscribe(&subject, queue.as_deref(), sid) {
+        Ok(()) => match parse_one(&written(&mut q)) {
+            ClientOp::Sub { subject: s, queue: qg, sid: id } => {
+                assert_eq!(s, subject.as_bytes());
+                assert_eq!(qg.as_deref(), queue.as_deref().map(str::as_bytes));
+                assert_eq!(id, sid);
+            }
+            op => panic!("SUB parsed as {op:?}"),
+        },
+        Err(_) => assert!(q.is_empty(), "a refused subscribe wrote bytes"),
+    }
+}

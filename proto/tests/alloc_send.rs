@@ -1,0 +1,126 @@
+#![allow(unsafe_code)]
+//! Publishing small messages allocates nothing once the [`OutQueue`] is warm.
+//!
+//! A counting global allocator wraps `System`; it counts only while the measuring thread
+//! has switched counting on, so the test harness's own threads do not disturb the result.
+//! This file holds a single test on purpose.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::IoSlice;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use natsy_proto::OutQueue;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    // Const-initialized and without a destructor, so reading it never allocates.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note_allocation() {
+    if COUNTING.try_with(Cell::get).unwrap_or(false) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every method only forwards to `System` with the caller's arguments unchanged,
+// so `System`'s guarantees carry over; the counting touches no allocator state.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: only forwards to System with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_allocation();
+        // SAFETY: only forwards to System with the caller's layout.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        // SAFETY: only forwards to System; `ptr` was allocated by System via this wrapper.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: only forwards to System; `ptr` was allocated by System via this wrapper.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Publishes `count` 16-byte messages, draining the queue every 100 messages the way a
+/// writer would: gather slices, write part of them, advance, repeat until empty.
+/// Returns the number of bytes "written".
+fn publish_and_drain(q: &mut OutQueue, payload: &Bytes, count: usize, sink: &mut [u8]) -> usize {
+    let mut total = 0;
+    for i in 0..count {
+        q.publish("orders.new", None, None, payload.clone(), Some(1 << 20))
+            .expect("valid publish");
+        if i % 100 == 99 || i + 1 == count {
+            while !q.is_empty() {
+                let mut slices = [IoSlice::new(&[]); 8];
+                let n = q.io_slices(&mut slices);
+                // A socket that takes at most 1000 bytes per call: partial writes.
+                let mut written = 0;
+                for s in &slices[..n] {
+                    let take = s.len().min(sink.len() - written);
+                    sink[written..written + take].copy_from_slice(&s[..take]);
+                    written += take;
+                    if written == sink.len() {
+                        break;
+                    }
+                }
+                q.advance(written);
+                total += written;
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn steady_state_publish_allocates_nothing() {
+    let payload = Bytes::from_static(b"0123456789abcdef");
+    let per_msg = b"PUB orders.new 16\r\n0123456789abcdef\r\n".len();
+    let mut sink = [0u8; 1000];
+    let mut q = OutQueue::new();
+
+    // Warm-up: the queue's buffer grows to its working size.
+    assert_eq!(
+        publish_and_drain(&mut q, &payload, 10_000, &mut sink),
+        10_000 * per_msg
+    );
+
+    // Sanity check that the counter works on this thread.
+    COUNTING.with(|c| c.set(true));
+    let probe = vec![1u8; 64];
+    COUNTING.with(|c| c.set(false));
+    drop(probe);
+    assert_eq!(
+        ALLOCATIONS.swap(0, Ordering::SeqCst),
+        1,
+        "the allocator counts"
+    );
+
+    COUNTING.with(|c| c.set(true));
+    let written = publish_and_drain(&mut q, &payload, 100_000, &mut sink);
+    COUNTING.with(|c| c.set(false));
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst);
+
+    assert_eq!(written, 100_000 * per_msg);
+    assert!(q.is_empty());
+    assert_eq!(
+        allocations, 0,
+        "allocations while publishing 100,000 small messages"
+    );
+}
