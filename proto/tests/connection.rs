@@ -108,7 +108,10 @@ impl Sim {
     /// connection wrote in response.
     fn accept(&mut self, info: &str) -> Vec<ClientOp> {
         let ev = self.events();
-        assert!(matches!(ev.last(), Some(Event::Dial { .. })), "expected a Dial: {ev:?}");
+        assert!(
+            matches!(ev.last(), Some(Event::Dial { .. })),
+            "expected a Dial: {ev:?}"
+        );
         self.conn.handle_transport_connected(self.now);
         self.input(&format!("{info}\r\n"));
         self.sent()
@@ -119,12 +122,17 @@ impl Sim {
         let ops = self.accept(info);
         assert_eq!(ops.len(), 2, "{ops:?}");
         assert_eq!(ops[1], ClientOp::Ping);
-        let ClientOp::Connect(json) = &ops[0] else { panic!("expected CONNECT: {ops:?}") };
+        let ClientOp::Connect(json) = &ops[0] else {
+            panic!("expected CONNECT: {ops:?}")
+        };
         let json: Value = serde_json::from_slice(json).unwrap();
         self.input("PONG\r\n");
         let ev = self.events();
         assert!(
-            matches!(ev.as_slice(), [Event::Connected { .. } | Event::Reconnected { .. }, ..]),
+            matches!(
+                ev.as_slice(),
+                [Event::Connected { .. } | Event::Reconnected { .. }, ..]
+            ),
             "{ev:?}"
         );
         assert_eq!(self.conn.state(), State::Connected);
@@ -142,7 +150,12 @@ fn op_str(op: &ClientOp) -> String {
     let s = |b: &Bytes| String::from_utf8(b.to_vec()).unwrap();
     match op {
         ClientOp::Connect(_) => "CONNECT".into(),
-        ClientOp::Pub { subject, reply, headers, payload } => {
+        ClientOp::Pub {
+            subject,
+            reply,
+            headers,
+            payload,
+        } => {
             let mut out = format!("PUB {}", s(subject));
             if let Some(r) = reply {
                 out += &format!(" {}", s(r));
@@ -152,7 +165,11 @@ fn op_str(op: &ClientOp) -> String {
             }
             out + &format!(" {}", s(payload))
         }
-        ClientOp::Sub { subject, queue, sid } => match queue {
+        ClientOp::Sub {
+            subject,
+            queue,
+            sid,
+        } => match queue {
             Some(q) => format!("SUB {} {} {sid}", s(subject), s(q)),
             None => format!("SUB {} {sid}", s(subject)),
         },
@@ -221,7 +238,11 @@ fn plain_handshake_sends_connect_then_ping_and_arms_the_keepalive() {
     let ev = sim.events();
     assert_eq!(
         ev,
-        vec![Event::Dial { server: addr("nats://n1:4222"), tls_name: "n1".into(), tls_first: false }]
+        vec![Event::Dial {
+            server: addr("nats://n1:4222"),
+            tls_name: "n1".into(),
+            tls_first: false
+        }]
     );
     assert_eq!(sim.conn.state(), State::Connecting);
     // Nothing is written before the server's INFO.
@@ -229,11 +250,20 @@ fn plain_handshake_sends_connect_then_ping_and_arms_the_keepalive() {
     assert!(sim.sent().is_empty());
     sim.input(&format!("{INFO}\r\n"));
     let ops = sim.sent();
-    assert_eq!(ops.iter().map(op_str).collect::<Vec<_>>(), ["CONNECT", "PING"]);
-    let ClientOp::Connect(json) = &ops[0] else { unreachable!() };
+    assert_eq!(
+        ops.iter().map(op_str).collect::<Vec<_>>(),
+        ["CONNECT", "PING"]
+    );
+    let ClientOp::Connect(json) = &ops[0] else {
+        unreachable!()
+    };
     let json: Value = serde_json::from_slice(json).unwrap();
-    for (k, v) in [("verbose", false), ("pedantic", false), ("tls_required", false), ("echo", false)]
-    {
+    for (k, v) in [
+        ("verbose", false),
+        ("pedantic", false),
+        ("tls_required", false),
+        ("echo", false),
+    ] {
         assert_eq!(json[k], Value::Bool(v), "{k}");
     }
     assert_eq!(json["headers"], true);
@@ -249,15 +279,24 @@ fn plain_handshake_sends_connect_then_ping_and_arms_the_keepalive() {
     assert_eq!(sim.conn.state(), State::Connected);
     assert_eq!(sim.conn.connected_server(), Some(&addr("nats://n1:4222")));
     assert_eq!(sim.conn.max_payload(), Some(1_048_576));
-    assert_eq!(sim.conn.poll_timeout(), Some(sim.now + Duration::from_secs(120)));
+    assert_eq!(
+        sim.conn.poll_timeout(),
+        Some(sim.now + Duration::from_secs(120))
+    );
 }
 
 #[test]
 fn user_password_and_token_go_into_connect() {
     let mut c = config(&["nats://n1"]);
-    c.auth = Auth::UserPassword { user: "alice".into(), pass: Secret::new("pw") };
+    c.auth = Auth::UserPassword {
+        user: "alice".into(),
+        pass: Secret::new("pw"),
+    };
     let json = Sim::new(c).handshake(INFO);
-    assert_eq!((json["user"].as_str(), json["pass"].as_str()), (Some("alice"), Some("pw")));
+    assert_eq!(
+        (json["user"].as_str(), json["pass"].as_str()),
+        (Some("alice"), Some("pw"))
+    );
     assert!(json.get("auth_token").is_none());
 
     let mut c = config(&["nats://n1"]);
@@ -272,11 +311,17 @@ fn url_userinfo_overrides_the_auth_option() {
     let mut c = config(&["nats://bob:s3cret@n1"]);
     c.auth = Auth::Token(Secret::new("option-token"));
     let json = Sim::new(c).handshake(INFO);
-    assert_eq!((json["user"].as_str(), json["pass"].as_str()), (Some("bob"), Some("s3cret")));
+    assert_eq!(
+        (json["user"].as_str(), json["pass"].as_str()),
+        (Some("bob"), Some("s3cret"))
+    );
     assert!(json.get("auth_token").is_none());
 
     let mut c = config(&["nats://urltoken@n1"]);
-    c.auth = Auth::UserPassword { user: "alice".into(), pass: Secret::new("pw") };
+    c.auth = Auth::UserPassword {
+        user: "alice".into(),
+        pass: Secret::new("pw"),
+    };
     let json = Sim::new(c).handshake(INFO);
     assert_eq!(json["auth_token"], "urltoken");
     assert!(json.get("user").is_none() && json.get("pass").is_none());
@@ -295,7 +340,9 @@ fn user_seed(raw: [u8; 32]) -> String {
 
 /// Checks `sig` (base64url) over `nonce` against the key inside the public nkey `nkey`.
 fn verify_nonce_sig(nkey_public: &str, nonce: &str, sig: &str) {
-    let decoded = data_encoding::BASE32_NOPAD.decode(nkey_public.as_bytes()).unwrap();
+    let decoded = data_encoding::BASE32_NOPAD
+        .decode(nkey_public.as_bytes())
+        .unwrap();
     assert_eq!(decoded.len(), 35);
     let key = VerifyingKey::from_bytes(decoded[1..33].try_into().unwrap()).unwrap();
     let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
@@ -303,15 +350,16 @@ fn verify_nonce_sig(nkey_public: &str, nonce: &str, sig: &str) {
     key.verify(nonce.as_bytes(), &sig).unwrap();
 }
 
-const NONCE_INFO: &str =
-    r#"INFO {"server_id":"NSRV","proto":1,"max_payload":1048576,"auth_required":true,"nonce":"aBcDeFgHiJkLmNo"}"#;
+const NONCE_INFO: &str = r#"INFO {"server_id":"NSRV","proto":1,"max_payload":1048576,"auth_required":true,"nonce":"aBcDeFgHiJkLmNo"}"#;
 
 #[test]
 fn nkey_handshake_signs_the_nonce() {
     let raw = [7u8; 32];
     let expected_key = SigningKey::from_bytes(&raw).verifying_key();
     let mut c = config(&["nats://n1"]);
-    c.auth = Auth::NKey { seed: Secret::new(user_seed(raw)) };
+    c.auth = Auth::NKey {
+        seed: Secret::new(user_seed(raw)),
+    };
     let json = Sim::new(c).handshake(NONCE_INFO);
     let nkey = json["nkey"].as_str().unwrap();
     assert!(nkey.starts_with('U') && nkey.len() == 56, "{nkey}");
@@ -325,12 +373,17 @@ fn nkey_handshake_signs_the_nonce() {
 fn jwt_handshake_sends_jwt_and_signature() {
     let raw = [9u8; 32];
     let mut c = config(&["nats://n1"]);
-    c.auth = Auth::Jwt { jwt: "eyJhbGc.eyJzdWI.c2ln".into(), seed: Secret::new(user_seed(raw)) };
+    c.auth = Auth::Jwt {
+        jwt: "eyJhbGc.eyJzdWI.c2ln".into(),
+        seed: Secret::new(user_seed(raw)),
+    };
     let json = Sim::new(c).handshake(NONCE_INFO);
     assert_eq!(json["jwt"], "eyJhbGc.eyJzdWI.c2ln");
     assert!(json.get("nkey").is_none());
     let key = SigningKey::from_bytes(&raw).verifying_key();
-    let sig = URL_SAFE_NO_PAD.decode(json["sig"].as_str().unwrap()).unwrap();
+    let sig = URL_SAFE_NO_PAD
+        .decode(json["sig"].as_str().unwrap())
+        .unwrap();
     let sig = Signature::from_bytes(sig.as_slice().try_into().unwrap());
     key.verify(b"aBcDeFgHiJkLmNo", &sig).unwrap();
 
@@ -340,16 +393,24 @@ fn jwt_handshake_sends_jwt_and_signature() {
         assert_eq!(nonce, b"aBcDeFgHiJkLmNo");
         vec![0xAB; 64]
     });
-    c.auth = Auth::JwtSigner { jwt: "eyJ.x.y".into(), signer };
+    c.auth = Auth::JwtSigner {
+        jwt: "eyJ.x.y".into(),
+        signer,
+    };
     let json = Sim::new(c).handshake(NONCE_INFO);
     assert_eq!(json["jwt"], "eyJ.x.y");
-    assert_eq!(json["sig"].as_str().unwrap(), URL_SAFE_NO_PAD.encode([0xAB; 64]));
+    assert_eq!(
+        json["sig"].as_str().unwrap(),
+        URL_SAFE_NO_PAD.encode([0xAB; 64])
+    );
 }
 
 #[test]
 fn nkey_without_nonce_fails_the_attempt() {
     let mut c = config(&["nats://n1"]);
-    c.auth = Auth::NKey { seed: Secret::new(user_seed([1; 32])) };
+    c.auth = Auth::NKey {
+        seed: Secret::new(user_seed([1; 32])),
+    };
     let mut sim = Sim::new(c);
     assert!(sim.accept(INFO).is_empty());
     let ev = sim.events();
@@ -368,7 +429,9 @@ fn authorization_violation_is_typed_and_a_repeat_aborts() {
     sim.input("-ERR 'Authorization Violation'\r\n");
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Failed n1"]);
-    let ConnectError::Auth(e) = connect_error(&ev) else { panic!("{ev:?}") };
+    let ConnectError::Auth(e) = connect_error(&ev) else {
+        panic!("{ev:?}")
+    };
     assert_eq!(e.kind, ServerErrorKind::AuthorizationViolation);
     // retry_on_failed_connect: keep going as if reconnecting, after the wait.
     assert_eq!(sim.conn.state(), State::Reconnecting);
@@ -397,15 +460,28 @@ fn first_op_other_than_info_fails_with_no_info() {
 fn tls_upgrade_when_the_server_requires_it() {
     let mut sim = Sim::new(config(&["nats://n1"]));
     let info = r#"INFO {"server_id":"N","proto":1,"max_payload":1024,"tls_required":true}"#;
-    assert!(sim.accept(info).is_empty(), "nothing before the TLS handshake");
-    assert_eq!(sim.events(), vec![Event::UpgradeTls { tls_name: "n1".into() }]);
+    assert!(
+        sim.accept(info).is_empty(),
+        "nothing before the TLS handshake"
+    );
+    assert_eq!(
+        sim.events(),
+        vec![Event::UpgradeTls {
+            tls_name: "n1".into()
+        }]
+    );
     // Input during the upgrade is ignored.
     sim.input("PONG\r\n");
     assert!(sim.events().is_empty());
     sim.conn.handle_tls_established(sim.now);
     let ops = sim.sent();
-    assert_eq!(ops.iter().map(op_str).collect::<Vec<_>>(), ["CONNECT", "PING"]);
-    let ClientOp::Connect(json) = &ops[0] else { unreachable!() };
+    assert_eq!(
+        ops.iter().map(op_str).collect::<Vec<_>>(),
+        ["CONNECT", "PING"]
+    );
+    let ClientOp::Connect(json) = &ops[0] else {
+        unreachable!()
+    };
     let json: Value = serde_json::from_slice(json).unwrap();
     assert_eq!(json["tls_required"], true);
     sim.input("PONG\r\n");
@@ -418,7 +494,16 @@ fn tls_first_skips_the_upgrade() {
     c.tls_first = true;
     let mut sim = Sim::new(c);
     let ev = sim.events();
-    assert!(matches!(ev.as_slice(), [Event::Dial { tls_first: true, .. }]), "{ev:?}");
+    assert!(
+        matches!(
+            ev.as_slice(),
+            [Event::Dial {
+                tls_first: true,
+                ..
+            }]
+        ),
+        "{ev:?}"
+    );
     sim.conn.handle_transport_connected(sim.now);
     sim.input("INFO {\"server_id\":\"N\",\"tls_required\":true}\r\n");
     assert!(sim.events().is_empty());
@@ -432,14 +517,24 @@ fn client_wanting_tls_fails_when_the_server_offers_none() {
     let mut sim = Sim::new(c);
     assert!(sim.accept(INFO).is_empty());
     let ev = sim.events();
-    assert_eq!(connect_error(&ev), ConnectError::TlsRequiredByClientButUnavailable);
+    assert_eq!(
+        connect_error(&ev),
+        ConnectError::TlsRequiredByClientButUnavailable
+    );
 
     // tls_available is enough.
     let mut c = config(&["tls://n1"]);
     c.tls_required = false;
     let mut sim = Sim::new(c);
-    assert!(sim.accept("INFO {\"server_id\":\"N\",\"tls_available\":true}").is_empty());
-    assert_eq!(sim.events(), vec![Event::UpgradeTls { tls_name: "n1".into() }]);
+    assert!(sim
+        .accept("INFO {\"server_id\":\"N\",\"tls_available\":true}")
+        .is_empty());
+    assert_eq!(
+        sim.events(),
+        vec![Event::UpgradeTls {
+            tls_name: "n1".into()
+        }]
+    );
 }
 
 #[test]
@@ -447,7 +542,10 @@ fn connect_timeout_covers_dial_and_handshake() {
     // Dial never completes.
     let mut sim = Sim::new(config(&["nats://n1", "nats://n2"]));
     assert_eq!(kinds(&sim.events()), ["Dial n1"]);
-    assert_eq!(sim.conn.poll_timeout(), Some(sim.now + Duration::from_secs(2)));
+    assert_eq!(
+        sim.conn.poll_timeout(),
+        Some(sim.now + Duration::from_secs(2))
+    );
     sim.advance(Duration::from_millis(1999));
     assert!(sim.events().is_empty());
     sim.advance(Duration::from_millis(1));
@@ -482,7 +580,10 @@ fn info_right_after_the_first_pong_is_processed() {
         "\"connect_info\":true,\"connect_urls\":[\"n2:4222\"]}\r\n"
     ));
     let ev = sim.events();
-    assert_eq!(kinds(&ev), ["Connected n1", "ServerInfoUpdated", "DiscoveredServers"]);
+    assert_eq!(
+        kinds(&ev),
+        ["Connected n1", "ServerInfoUpdated", "DiscoveredServers"]
+    );
     let info = sim.conn.server_info().unwrap();
     assert!(info.connect_info);
     assert_eq!(sim.conn.max_payload(), Some(2048));
@@ -498,15 +599,22 @@ fn initial_connect_tries_each_server_once_without_waiting() {
     for _ in 0..3 {
         let ev = sim.events();
         dials.extend(kinds(&ev).into_iter().filter(|k| k.starts_with("Dial")));
-        sim.conn.handle_transport_error(sim.now, "connection refused".into());
+        sim.conn
+            .handle_transport_error(sim.now, "connection refused".into());
     }
     assert_eq!(dials, ["Dial n1", "Dial n2", "Dial n3"]);
     assert_eq!(sim.elapsed(), Duration::ZERO);
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Failed n3", "Closed"]);
-    assert_eq!(connect_error(&ev), ConnectError::Io("connection refused".into()));
+    assert_eq!(
+        connect_error(&ev),
+        ConnectError::Io("connection refused".into())
+    );
     assert_eq!(close_reason(&ev), CloseReason::NoServers);
-    assert_eq!(sim.conn.publish("a", None, None, Bytes::new()), Err(PublishError::Closed));
+    assert_eq!(
+        sim.conn.publish("a", None, None, Bytes::new()),
+        Err(PublishError::Closed)
+    );
 }
 
 #[test]
@@ -518,9 +626,14 @@ fn retry_on_failed_connect_reports_connected_not_reconnected() {
     sim.conn.handle_transport_error(sim.now, "refused".into());
     assert_eq!(kinds(&sim.events()), ["CloseTransport", "Failed n1"]);
     assert_eq!(sim.conn.state(), State::Reconnecting);
-    sim.conn.publish("early", None, None, Bytes::from_static(b"x")).unwrap();
+    sim.conn
+        .publish("early", None, None, Bytes::from_static(b"x"))
+        .unwrap();
     let wake = sim.conn.poll_timeout().unwrap();
-    assert!(wake >= sim.now + Duration::from_secs(2), "one server: the retry waits");
+    assert!(
+        wake >= sim.now + Duration::from_secs(2),
+        "one server: the retry waits"
+    );
     sim.advance(wake - sim.now);
     let ops = sim.accept(INFO);
     assert_eq!(ops.len(), 2);
@@ -536,15 +649,26 @@ fn reconnect_walks_the_pool_in_order_and_waits_only_after_a_full_pass() {
     sim.conn.handle_transport_eof(sim.now);
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Disconnected", "Dial n2"]);
-    assert_eq!(ev[1], Event::Disconnected { reason: DisconnectReason::Eof });
+    assert_eq!(
+        ev[1],
+        Event::Disconnected {
+            reason: DisconnectReason::Eof
+        }
+    );
     assert_eq!(sim.conn.state(), State::Reconnecting);
     sim.conn.handle_transport_error(sim.now, "refused".into());
-    assert_eq!(kinds(&sim.events()), ["CloseTransport", "Failed n2", "Dial n3"]);
+    assert_eq!(
+        kinds(&sim.events()),
+        ["CloseTransport", "Failed n2", "Dial n3"]
+    );
     sim.conn.handle_transport_error(sim.now, "refused".into());
     assert_eq!(kinds(&sim.events()), ["CloseTransport", "Failed n3"]);
     // A full pass without success: wait reconnect_wait + jitter (2 s + [0, 100 ms)).
     let wake = sim.conn.poll_timeout().unwrap() - sim.now;
-    assert!(wake >= Duration::from_secs(2) && wake < Duration::from_millis(2100), "{wake:?}");
+    assert!(
+        wake >= Duration::from_secs(2) && wake < Duration::from_millis(2100),
+        "{wake:?}"
+    );
     sim.advance(wake - Duration::from_millis(1));
     assert!(sim.events().is_empty());
     sim.advance(Duration::from_millis(1));
@@ -577,7 +701,10 @@ fn max_reconnects_exhausted_closes() {
     }
     assert_eq!(dials, 2);
     assert_eq!(sim.conn.state(), State::Closed);
-    assert_eq!(sim.conn.close_reason(), Some(&CloseReason::MaxReconnectsExhausted));
+    assert_eq!(
+        sim.conn.close_reason(),
+        Some(&CloseReason::MaxReconnectsExhausted)
+    );
 }
 
 #[test]
@@ -599,28 +726,48 @@ fn close_during_a_reconnect_wait_stops_everything() {
     sim.conn.handle_transport_eof(sim.now);
     assert_eq!(
         kinds(&sim.events()),
-        ["CloseTransport", "Disconnected", format!("FlushFailed {}", flush.0).as_str()]
+        [
+            "CloseTransport",
+            "Disconnected",
+            format!("FlushFailed {}", flush.0).as_str()
+        ]
     );
-    assert!(sim.conn.poll_timeout().is_some(), "waiting to redial the only server");
+    assert!(
+        sim.conn.poll_timeout().is_some(),
+        "waiting to redial the only server"
+    );
     let pending = sim.conn.flush(sim.now).unwrap();
     sim.conn.close(sim.now);
     let ev = sim.events();
-    assert_eq!(kinds(&ev), [format!("FlushFailed {}", pending.0).as_str(), "Closed"]);
+    assert_eq!(
+        kinds(&ev),
+        [format!("FlushFailed {}", pending.0).as_str(), "Closed"]
+    );
     assert_eq!(close_reason(&ev), CloseReason::User);
     assert_eq!(sim.conn.poll_timeout(), None);
     sim.advance(Duration::from_secs(600));
     assert!(sim.events().is_empty());
-    assert_eq!(sim.conn.flush(sim.now), Err(natsy_proto::connection::FlushError::Closed));
+    assert_eq!(
+        sim.conn.flush(sim.now),
+        Err(natsy_proto::connection::FlushError::Closed)
+    );
 }
 
 #[test]
 fn user_close_while_connected_keeps_the_last_bytes() {
     let mut sim = Sim::connected(config(&["nats://n1"]));
-    sim.conn.publish("last", None, None, Bytes::from_static(b"words")).unwrap();
+    sim.conn
+        .publish("last", None, None, Bytes::from_static(b"words"))
+        .unwrap();
     sim.conn.close(sim.now);
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Disconnected", "Closed"]);
-    assert_eq!(ev[1], Event::Disconnected { reason: DisconnectReason::UserClose });
+    assert_eq!(
+        ev[1],
+        Event::Disconnected {
+            reason: DisconnectReason::UserClose
+        }
+    );
     assert_eq!(sim.sent_strs(), ["PUB last words"]);
     assert_eq!(sim.conn.state(), State::Closed);
 }
@@ -667,7 +814,12 @@ fn stale_connection_detected_after_max_pings_out_plus_one_intervals() {
     sim.advance(Duration::from_secs(1));
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Disconnected", "Dial n2"]);
-    assert_eq!(ev[1], Event::Disconnected { reason: DisconnectReason::StaleConnection });
+    assert_eq!(
+        ev[1],
+        Event::Disconnected {
+            reason: DisconnectReason::StaleConnection
+        }
+    );
     assert_eq!(sim.now - t0, Duration::from_secs(30));
 }
 
@@ -721,19 +873,34 @@ fn reconnect_resends_subscriptions_before_buffered_publishes() {
     let b = sim.conn.subscribe("work", Some("workers")).unwrap();
     assert_eq!((a, b), (1, 2));
     assert_eq!(sim.sent_strs(), ["SUB orders.> 1", "SUB work workers 2"]);
-    sim.conn.publish("lost", None, None, Bytes::from_static(b"unwritten")).unwrap();
+    sim.conn
+        .publish("lost", None, None, Bytes::from_static(b"unwritten"))
+        .unwrap();
     sim.conn.handle_transport_eof(sim.now);
-    assert_eq!(kinds(&sim.events()), ["CloseTransport", "Disconnected", "Dial n2"]);
-    assert!(sim.sent().is_empty(), "unwritten bytes are dropped at disconnect");
+    assert_eq!(
+        kinds(&sim.events()),
+        ["CloseTransport", "Disconnected", "Dial n2"]
+    );
+    assert!(
+        sim.sent().is_empty(),
+        "unwritten bytes are dropped at disconnect"
+    );
 
-    sim.conn.publish("p", None, None, Bytes::from_static(b"one")).unwrap();
+    sim.conn
+        .publish("p", None, None, Bytes::from_static(b"one"))
+        .unwrap();
     let c = sim.conn.subscribe("late", None).unwrap();
     let mut headers = HeaderMap::new();
     headers.append("K", "v").unwrap();
-    sim.conn.publish("p", Some("r"), Some(&headers), Bytes::from_static(b"two")).unwrap();
+    sim.conn
+        .publish("p", Some("r"), Some(&headers), Bytes::from_static(b"two"))
+        .unwrap();
     let flush = sim.conn.flush(sim.now).unwrap();
     assert!(sim.conn.reconnect_buffer_len() > 0);
-    assert!(sim.sent().is_empty(), "nothing is written while disconnected");
+    assert!(
+        sim.sent().is_empty(),
+        "nothing is written while disconnected"
+    );
 
     assert_eq!(sim.accept_after_dial(INFO), 2);
     sim.input("PONG\r\n");
@@ -812,10 +979,16 @@ fn auto_unsubscribe_survives_a_reconnect() {
     assert_eq!(sim.sent_strs(), ["SUB t 1", "UNSUB 1 3"]);
     sim.input("MSG t 1 1\r\nc\r\nMSG t 1 1\r\nd\r\nMSG t 1 1\r\ne\r\nMSG t 1 1\r\nf\r\n");
     let ev = sim.events();
-    assert_eq!(kinds(&ev), ["Msg 1 t", "Msg 1 t", "Msg 1 t", "SubscriptionClosed 1"]);
+    assert_eq!(
+        kinds(&ev),
+        ["Msg 1 t", "Msg 1 t", "Msg 1 t", "SubscriptionClosed 1"]
+    );
     assert!(matches!(
         ev[3],
-        Event::SubscriptionClosed { reason: SubscriptionClosedReason::AutoUnsubscribed, .. }
+        Event::SubscriptionClosed {
+            reason: SubscriptionClosedReason::AutoUnsubscribed,
+            ..
+        }
     ));
     assert_eq!(sim.conn.subscription_count(), 0);
     assert_eq!(sim.conn.stats().in_msgs, 5);
@@ -845,8 +1018,13 @@ fn messages_reach_the_right_sid_and_unknown_sids_are_dropped() {
     sim.input("HMSG b 2 22 24\r\nNATS/1.0\r\nK: value\r\n\r\nhi\r\nMSG gone 9 1\r\nz\r\n");
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["Msg 1 a.x", "Msg 2 b"]);
-    let (Event::Message(m1), Event::Message(m2)) = (&ev[0], &ev[1]) else { unreachable!() };
-    assert_eq!((m1.sid(), m1.reply(), m1.payload()), (a, Some("reply.1"), &b"hello"[..]));
+    let (Event::Message(m1), Event::Message(m2)) = (&ev[0], &ev[1]) else {
+        unreachable!()
+    };
+    assert_eq!(
+        (m1.sid(), m1.reply(), m1.payload()),
+        (a, Some("reply.1"), &b"hello"[..])
+    );
     assert_eq!((m2.sid(), m2.payload()), (b, &b"hi"[..]));
     assert_eq!(m2.headers().unwrap().unwrap().get("K"), Some("value"));
     assert_eq!(sim.conn.stats().in_msgs, 2);
@@ -864,9 +1042,17 @@ fn permission_violations_are_routed_and_keep_the_connection() {
     let _ok = sim.conn.subscribe("ok", None).unwrap();
     sim.input("-ERR 'Permissions Violation for Subscription to \"secret.x\"'\r\n");
     let ev = sim.events();
-    assert_eq!(kinds(&ev), [format!("ServerError Some({secret})"), format!("SubscriptionClosed {secret}")]);
-    let Event::SubscriptionClosed { reason: SubscriptionClosedReason::PermissionDenied(e), .. } =
-        &ev[1]
+    assert_eq!(
+        kinds(&ev),
+        [
+            format!("ServerError Some({secret})"),
+            format!("SubscriptionClosed {secret}")
+        ]
+    );
+    let Event::SubscriptionClosed {
+        reason: SubscriptionClosedReason::PermissionDenied(e),
+        ..
+    } = &ev[1]
     else {
         panic!("{ev:?}")
     };
@@ -890,13 +1076,19 @@ fn permission_violations_are_routed_and_keep_the_connection() {
 #[test]
 fn lame_duck_and_discovered_servers_are_reported() {
     let mut sim = Sim::connected(config(&["nats://n1"]));
-    let info = r#"INFO {"server_id":"NSRV","max_payload":1048576,"connect_urls":["n7:4222","n8:4222"]}"#;
+    let info =
+        r#"INFO {"server_id":"NSRV","max_payload":1048576,"connect_urls":["n7:4222","n8:4222"]}"#;
     sim.input(&format!("{info}\r\n"));
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["ServerInfoUpdated", "DiscoveredServers"]);
-    let Event::DiscoveredServers(servers) = &ev[1] else { unreachable!() };
+    let Event::DiscoveredServers(servers) = &ev[1] else {
+        unreachable!()
+    };
     let hosts: Vec<&str> = servers.iter().map(|s| s.host.as_str()).collect();
-    assert!(hosts.contains(&"n7") && hosts.contains(&"n8") && hosts.contains(&"n1"), "{hosts:?}");
+    assert!(
+        hosts.contains(&"n7") && hosts.contains(&"n8") && hosts.contains(&"n1"),
+        "{hosts:?}"
+    );
     // The same list again adds nothing new.
     sim.input(&format!("{info}\r\n"));
     assert_eq!(kinds(&sim.events()), ["ServerInfoUpdated"]);
@@ -909,18 +1101,34 @@ fn lame_duck_and_discovered_servers_are_reported() {
 fn max_payload_is_enforced_client_side() {
     let mut sim = Sim::new(config(&["nats://n1"]));
     sim.handshake(r#"INFO {"server_id":"N","max_payload":16}"#);
-    sim.conn.publish("s", None, None, Bytes::from_static(&[0; 16])).unwrap();
-    let err = sim.conn.publish("s", None, None, Bytes::from_static(&[0; 17])).unwrap_err();
+    sim.conn
+        .publish("s", None, None, Bytes::from_static(&[0; 16]))
+        .unwrap();
+    let err = sim
+        .conn
+        .publish("s", None, None, Bytes::from_static(&[0; 17]))
+        .unwrap_err();
     assert_eq!(
         err,
-        PublishError::Validation(ValidationError::MaxPayloadExceeded { size: 17, max_payload: 16 })
+        PublishError::Validation(ValidationError::MaxPayloadExceeded {
+            size: 17,
+            max_payload: 16
+        })
     );
     assert_eq!(sim.sent().len(), 1);
     // The parser refuses frames far above the limit.
-    sim.input(&format!("MSG s 1 {}\r\n", 16 + ParserLimits::PAYLOAD_MARGIN + 1));
+    sim.input(&format!(
+        "MSG s 1 {}\r\n",
+        16 + ParserLimits::PAYLOAD_MARGIN + 1
+    ));
     let ev = sim.events();
     assert!(
-        matches!(ev[1], Event::Disconnected { reason: DisconnectReason::ProtocolError(_) }),
+        matches!(
+            ev[1],
+            Event::Disconnected {
+                reason: DisconnectReason::ProtocolError(_)
+            }
+        ),
         "{ev:?}"
     );
 }
@@ -931,15 +1139,19 @@ fn stale_connection_error_reconnects_and_fatal_errors_close() {
     sim.input("-ERR 'Stale Connection'\r\n");
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Disconnected", "Dial n2"]);
-    assert!(matches!(&ev[1], Event::Disconnected { reason: DisconnectReason::ServerError(e) }
-        if e.kind == ServerErrorKind::StaleConnection));
+    assert!(
+        matches!(&ev[1], Event::Disconnected { reason: DisconnectReason::ServerError(e) }
+        if e.kind == ServerErrorKind::StaleConnection)
+    );
     sim.accept_after_dial(INFO);
     sim.input("PONG\r\n");
     sim.events();
     sim.input("-ERR 'Maximum Payload Violation'\r\n");
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Disconnected", "Closed"]);
-    assert!(matches!(close_reason(&ev), CloseReason::Fatal(e) if e.kind == ServerErrorKind::MaxPayloadViolation));
+    assert!(
+        matches!(close_reason(&ev), CloseReason::Fatal(e) if e.kind == ServerErrorKind::MaxPayloadViolation)
+    );
 }
 
 #[test]
@@ -948,7 +1160,12 @@ fn garbage_from_the_server_is_a_protocol_error() {
     sim.input("BOGUS op\r\n");
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Disconnected", "Dial n2"]);
-    assert!(matches!(ev[1], Event::Disconnected { reason: DisconnectReason::ProtocolError(_) }));
+    assert!(matches!(
+        ev[1],
+        Event::Disconnected {
+            reason: DisconnectReason::ProtocolError(_)
+        }
+    ));
 }
 
 #[test]
@@ -964,5 +1181,8 @@ fn byte_at_a_time_input_gives_the_same_result() {
     for b in b"PONG\r\nMSG s 1 3\r\nabc\r\n" {
         sim.conn.handle_input(sim.now, &[*b]);
     }
-    assert_eq!(kinds(&sim.events()), ["Connected n1".to_string(), format!("Msg {sid} s")]);
+    assert_eq!(
+        kinds(&sim.events()),
+        ["Connected n1".to_string(), format!("Msg {sid} s")]
+    );
 }

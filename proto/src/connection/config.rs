@@ -197,8 +197,10 @@ mod tests {
                 assert!(!s.contains(secret), "{s}");
             }
         }
-        let mut config = ConnectionConfig::default();
-        config.auth = Auth::Token(Secret::new("tok-123"));
+        let config = ConnectionConfig {
+            auth: Auth::Token(Secret::new("tok-123")),
+            ..Default::default()
+        };
         assert!(!format!("{config:?}").contains("tok-123"));
     }
 

@@ -140,10 +140,11 @@ mod tests {
     use super::*;
 
     fn info(required: bool, available: bool) -> ServerInfo {
-        let mut i = ServerInfo::default();
-        i.tls_required = required;
-        i.tls_available = available;
-        i
+        ServerInfo {
+            tls_required: required,
+            tls_available: available,
+            ..Default::default()
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod timers;
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use rand::rngs::StdRng;
@@ -129,8 +129,6 @@ pub struct Connection {
     phase: Phase,
     /// The attempt being made or waited for.
     attempt: Option<Attempt>,
-    /// Attempts left in the first pass (each server once, no waits).
-    initial_attempts_left: usize,
     ever_connected: bool,
     /// The current transport is encrypted.
     tls_active: bool,
@@ -171,7 +169,6 @@ impl Connection {
             .clone()
             .unwrap_or_else(|| ReconnectDelay::new(want_tls));
         let pool = ServerPool::new(servers, config.pool.clone(), &mut rng)?;
-        let initial_attempts_left = pool.servers().len();
         let mut conn = Connection {
             delay,
             want_tls,
@@ -180,7 +177,6 @@ impl Connection {
             state: State::Connecting,
             phase: Phase::Idle,
             attempt: None,
-            initial_attempts_left,
             ever_connected: false,
             tls_active: false,
             parser: ServerOpParser::new(config.parser_limits),
@@ -499,31 +495,34 @@ impl Connection {
     // ----- internals: attempts -----
 
     /// Asks the pool for the next attempt and dials now or arms the reconnect timer.
+    ///
+    /// The pool hands out each server once without waiting during the first pass, then
+    /// `None`; with `retry_on_failed_connect` that starts a reconnect episode instead of
+    /// closing.
     fn start_next_attempt(&mut self, now: Instant) {
-        let initial = self.initial_attempts_left > 0;
-        match self.pool.next_attempt(&self.delay, &mut self.rng) {
-            None => {
-                let reason = if self.ever_connected || self.state == State::Reconnecting {
-                    CloseReason::MaxReconnectsExhausted
-                } else {
-                    CloseReason::NoServers
-                };
-                self.close_for_good(now, reason, false);
+        let next = match self.pool.next_attempt(&self.delay, &mut self.rng) {
+            None if self.state == State::Connecting && self.config.retry_on_failed_connect => {
+                self.state = State::Reconnecting;
+                self.pool.start_reconnect();
+                self.pool.next_attempt(&self.delay, &mut self.rng)
             }
-            Some(mut attempt) => {
-                if initial {
-                    // The first pass tries each server once without waiting.
-                    self.initial_attempts_left -= 1;
-                    attempt.wait = Duration::ZERO;
-                }
-                let wait = attempt.wait;
-                self.attempt = Some(attempt);
-                if wait.is_zero() {
-                    self.dial(now);
-                } else {
-                    self.timers.set_after(Timer::Reconnect, now, wait);
-                }
-            }
+            next => next,
+        };
+        let Some(attempt) = next else {
+            let reason = if self.state == State::Connecting {
+                CloseReason::NoServers
+            } else {
+                CloseReason::MaxReconnectsExhausted
+            };
+            self.close_for_good(now, reason, false);
+            return;
+        };
+        let wait = attempt.wait;
+        self.attempt = Some(attempt);
+        if wait.is_zero() {
+            self.dial(now);
+        } else {
+            self.timers.set_after(Timer::Reconnect, now, wait);
         }
     }
 
@@ -576,13 +575,6 @@ impl Connection {
                 return;
             }
         }
-        if !self.ever_connected && self.initial_attempts_left == 0 {
-            if !self.config.retry_on_failed_connect {
-                self.close_for_good(now, CloseReason::NoServers, false);
-                return;
-            }
-            self.state = State::Reconnecting;
-        }
         self.start_next_attempt(now);
     }
 
@@ -612,6 +604,7 @@ impl Connection {
             Some(reason) => self.close_for_good(now, reason, user_close),
             None => {
                 self.state = State::Reconnecting;
+                self.pool.start_reconnect();
                 self.start_next_attempt(now);
             }
         }
@@ -676,7 +669,6 @@ impl Connection {
         self.pool.connected();
         self.phase = Phase::Connected;
         self.state = State::Connected;
-        self.initial_attempts_left = 0;
         self.pings_out = 0;
         self.timers
             .set_after(Timer::Ping, now, self.config.ping_interval);
@@ -766,7 +758,9 @@ impl Connection {
             },
             Phase::AwaitPong => match op {
                 ServerOp::Pong => {
-                    if self.pings.pong() == Some(PingKind::Handshake) {
+                    // Only the handshake PING can be outstanding before the first PONG.
+                    let answered = self.pings.pong();
+                    if answered == Some(PingKind::Handshake) {
                         self.handshake_complete(now);
                     }
                 }
