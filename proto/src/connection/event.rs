@@ -149,6 +149,8 @@ pub enum DisconnectReason {
     ProtocolError(ProtocolError),
     /// [`close`](super::Connection::close) was called.
     UserClose,
+    /// [`force_reconnect`](super::Connection::force_reconnect) was called.
+    ForcedReconnect,
 }
 
 impl fmt::Display for DisconnectReason {
@@ -160,6 +162,7 @@ impl fmt::Display for DisconnectReason {
             Self::ServerError(e) => write!(f, "{e}"),
             Self::ProtocolError(e) => write!(f, "protocol error: {e}"),
             Self::UserClose => f.write_str("closed by the user"),
+            Self::ForcedReconnect => f.write_str("reconnect forced by the user"),
         }
     }
 }

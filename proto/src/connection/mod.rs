@@ -67,7 +67,8 @@ pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 ///   [`handle_timeout`](Self::handle_timeout).
 /// - **Mutators** are the user's requests: [`publish`](Self::publish),
 ///   [`subscribe`](Self::subscribe), [`unsubscribe`](Self::unsubscribe),
-///   [`flush`](Self::flush), [`close`](Self::close), [`set_auth`](Self::set_auth).
+///   [`flush`](Self::flush), [`close`](Self::close), [`force_reconnect`](Self::force_reconnect),
+///   [`set_auth`](Self::set_auth).
 /// - **`poll_*`** give the outputs: [`poll_event`](Self::poll_event) (driver instructions
 ///   such as [`Event::Dial`], and user events, in order),
 ///   [`poll_transmit`](Self::poll_transmit) with
@@ -459,11 +460,25 @@ impl Connection {
         Ok(())
     }
 
+    /// Drops the current connection and reconnects at once, skipping the first wait, even
+    /// when `allow_reconnect` is off (nats.go `ForceReconnect`). While waiting to redial,
+    /// dials now; while an attempt runs, or once closed, does nothing.
+    pub fn force_reconnect(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Connected => self.disconnect(now, DisconnectReason::ForcedReconnect, None),
+            Phase::Idle if self.state != State::Closed && self.attempt.is_some() => {
+                self.timers.stop(Timer::Reconnect);
+                self.dial(now);
+            }
+            _ => {}
+        }
+    }
+
     /// Sends a PING; [`Event::FlushComplete`] follows when its PONG arrives, meaning the
     /// server has processed everything written before. While disconnected the PING goes
     /// out after the reconnect, behind the buffered publishes. If the connection is lost
     /// first, [`Event::FlushFailed`] follows instead. There is no timeout here: the caller
-    /// keeps its own.
+    /// keeps its own, and ignores a later event for a flush it gave up on.
     pub fn flush(&mut self, now: Instant) -> Result<FlushId, FlushError> {
         let _ = now;
         if self.state == State::Closed {
@@ -587,6 +602,7 @@ impl Connection {
         self.timers.stop(Timer::Ping);
         self.pings_out = 0;
         let user_close = reason == DisconnectReason::UserClose;
+        let forced = reason == DisconnectReason::ForcedReconnect;
         self.events.push_back(Event::Disconnected { reason });
         for id in self.pings.take_flushes() {
             self.events.push_back(Event::FlushFailed(id));
@@ -597,14 +613,18 @@ impl Connection {
         }
         let close = match close {
             Some(reason) => Some(reason),
-            None if !self.config.allow_reconnect => Some(CloseReason::ReconnectDisabled),
+            None if !self.config.allow_reconnect && !forced => Some(CloseReason::ReconnectDisabled),
             None => None,
         };
         match close {
             Some(reason) => self.close_for_good(now, reason, user_close),
             None => {
                 self.state = State::Reconnecting;
-                self.pool.start_reconnect();
+                if forced {
+                    self.pool.start_forced_reconnect();
+                } else {
+                    self.pool.start_reconnect();
+                }
                 self.start_next_attempt(now);
             }
         }
