@@ -1,0 +1,10 @@
+//! `Connection` driven end to end against a scripted fake server: a virtual clock, a
+//! seeded RNG, no sockets and no sleeps. The fake server parses what the connection
+//! transmits with `ClientOpParser` and answers through `handle_input`.
+
+mod chaos;
+mod handshake;
+mod keepalive;
+mod reconnect;
+mod server_ops;
+mod sim;
