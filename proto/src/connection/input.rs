@@ -1,0 +1,214 @@
+//! Input handling for a [`Connection`]: parsing server bytes and acting on each op in
+//! the current phase, `-ERR` routing, and the keepalive tick.
+
+use std::time::Instant;
+
+use super::event::{CloseReason, ConnectError, DisconnectReason, Event, SubscriptionClosedReason};
+use super::handshake::{self, Phase, TlsStep};
+use super::pings::PingKind;
+use super::subscriptions::Delivery;
+use super::timers::Timer;
+use super::Connection;
+use crate::error::ProtocolError;
+use crate::info::ServerInfo;
+use crate::message::{Message, Sid};
+use crate::server_error::{ErrorAction, ServerError, ServerErrorKind};
+use crate::server_op::{ServerOp, Status};
+
+impl Connection {
+    // ----- internals: input -----
+
+    /// Parses and handles every complete op in the read buffer.
+    pub(super) fn process_input(&mut self, now: Instant) {
+        while matches!(
+            self.phase,
+            Phase::AwaitInfo | Phase::AwaitPong | Phase::Connected
+        ) {
+            match self.parser.parse(&mut self.read_buf) {
+                Ok(Status::Partial) => break,
+                Ok(Status::Complete(op)) => self.handle_op(now, op),
+                Err(e) => {
+                    self.protocol_error(now, e);
+                    break;
+                }
+            }
+        }
+    }
+
+    pub(super) fn protocol_error(&mut self, now: Instant, e: ProtocolError) {
+        if self.phase == Phase::Connected {
+            self.disconnect(now, DisconnectReason::ProtocolError(e), None);
+        } else {
+            self.attempt_failed(now, ConnectError::Protocol(e));
+        }
+    }
+
+    pub(super) fn handle_op(&mut self, now: Instant, op: ServerOp) {
+        match self.phase {
+            Phase::AwaitInfo => match op {
+                ServerOp::Info(info) => self.handshake_info(now, *info),
+                _ => self.attempt_failed(now, ConnectError::NoInfo),
+            },
+            Phase::AwaitPong => match op {
+                ServerOp::Pong => {
+                    // Only the handshake PING can be outstanding before the first PONG.
+                    let answered = self.pings.pong();
+                    if answered == Some(PingKind::Handshake) {
+                        self.handshake_complete(now);
+                    }
+                }
+                ServerOp::Ping => self.out.pong(),
+                ServerOp::Info(info) => self.apply_info(*info),
+                ServerOp::Err(e) => {
+                    let error = if e.is_auth_error() {
+                        ConnectError::Auth(e)
+                    } else {
+                        ConnectError::Server(e)
+                    };
+                    self.attempt_failed(now, error);
+                }
+                _ => {}
+            },
+            Phase::Connected => self.connected_op(now, op),
+            _ => {}
+        }
+    }
+
+    pub(super) fn handshake_info(&mut self, now: Instant, info: ServerInfo) {
+        let step = handshake::tls_step(self.want_tls, self.tls_active, &info);
+        self.apply_info(info);
+        match step {
+            TlsStep::Proceed => self.send_connect(now),
+            TlsStep::Unavailable => {
+                self.attempt_failed(now, ConnectError::TlsRequiredByClientButUnavailable)
+            }
+            TlsStep::Upgrade => {
+                let tls_name = self
+                    .attempt
+                    .as_ref()
+                    .map(|a| a.tls_name.clone())
+                    .unwrap_or_default();
+                self.phase = Phase::UpgradingTls;
+                // Plain-text bytes after INFO cannot be part of the encrypted stream.
+                self.read_buf.clear();
+                self.events.push_back(Event::UpgradeTls { tls_name });
+            }
+        }
+    }
+
+    pub(super) fn connected_op(&mut self, now: Instant, op: ServerOp) {
+        match op {
+            ServerOp::Msg(msg) => self.deliver(msg),
+            ServerOp::Ping => self.out.pong(),
+            ServerOp::Pong => {
+                self.pings_out = 0;
+                if let Some(PingKind::Flush(id)) = self.pings.pong() {
+                    self.events.push_back(Event::FlushComplete(id));
+                }
+            }
+            ServerOp::Info(info) => self.apply_info(*info),
+            ServerOp::Err(e) => self.server_error(now, e),
+            _ => {}
+        }
+    }
+
+    pub(super) fn deliver(&mut self, msg: Message) {
+        let sid = msg.sid();
+        let delivery = self.subs.deliver(sid);
+        if delivery == Delivery::Unknown {
+            return;
+        }
+        self.stats.in_msgs = self.stats.in_msgs.saturating_add(1);
+        self.stats.in_bytes = self
+            .stats
+            .in_bytes
+            .saturating_add(msg.payload().len() as u64);
+        self.events.push_back(Event::Message(msg));
+        if delivery == Delivery::Last {
+            self.events.push_back(Event::SubscriptionClosed {
+                sid,
+                reason: SubscriptionClosedReason::AutoUnsubscribed,
+            });
+        }
+    }
+
+    pub(super) fn server_error(&mut self, now: Instant, e: ServerError) {
+        match e.action() {
+            ErrorAction::Report => {
+                if let ServerErrorKind::SubscribePermission { subject, queue } = &e.kind {
+                    let named = sid_hint(&e.text);
+                    if let Some(sid) = self.subs.find_refused(subject, queue.as_deref(), named) {
+                        self.subs.remove(sid);
+                        self.events.push_back(Event::ServerError {
+                            error: e.clone(),
+                            sid: Some(sid),
+                        });
+                        self.events.push_back(Event::SubscriptionClosed {
+                            sid,
+                            reason: SubscriptionClosedReason::PermissionDenied(e),
+                        });
+                        return;
+                    }
+                }
+                self.events.push_back(Event::ServerError {
+                    error: e,
+                    sid: None,
+                });
+            }
+            ErrorAction::Reconnect => {
+                let close = (e.is_auth_error() && self.pool.auth_failed(&e))
+                    .then(|| CloseReason::AuthRejected(e.clone()));
+                self.disconnect(now, DisconnectReason::ServerError(e), close);
+            }
+            ErrorAction::Close => {
+                let close = Some(CloseReason::Fatal(e.clone()));
+                self.disconnect(now, DisconnectReason::ServerError(e), close);
+            }
+        }
+    }
+
+    /// A keepalive tick: count the PING as outstanding; too many means stale.
+    pub(super) fn keepalive_tick(&mut self, now: Instant) {
+        if self.phase != Phase::Connected {
+            return;
+        }
+        self.pings_out = self.pings_out.saturating_add(1);
+        if self.pings_out > self.config.max_pings_out {
+            self.disconnect(now, DisconnectReason::StaleConnection, None);
+            return;
+        }
+        self.out.ping();
+        self.pings.push(PingKind::Keepalive);
+        self.timers
+            .set_after(Timer::Ping, now, self.config.ping_interval);
+    }
+}
+
+/// The sid in a permission violation's ` (sid "N")` suffix (sent after a permission
+/// reload), if any.
+fn sid_hint(text: &str) -> Option<Sid> {
+    let marker = "(sid \"";
+    let start = text.find(marker)? + marker.len();
+    let rest = text.get(start..)?;
+    let end = rest.find('"')?;
+    rest.get(..end)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sid_hint_reads_the_suffix() {
+        assert_eq!(
+            sid_hint(r#"Permissions Violation for Subscription to "a" (sid "12")"#),
+            Some(12)
+        );
+        assert_eq!(
+            sid_hint(r#"Permissions Violation for Subscription to "a""#),
+            None
+        );
+        assert_eq!(sid_hint(r#"(sid "x")"#), None);
+        assert_eq!(sid_hint(r#"(sid "3"#), None);
+    }
+}
