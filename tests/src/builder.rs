@@ -160,7 +160,8 @@ impl ServerBuilder {
 
     /// Sets `lame_duck_duration` (how long lame duck mode spreads client closes over,
     /// server default 2 min) and `lame_duck_grace_period` (wait before the first close,
-    /// server default 10 s).
+    /// server default 10 s). The server refuses a duration under 30 s; the grace period
+    /// must be shorter than the duration.
     pub fn lame_duck(mut self, duration: Duration, grace_period: Duration) -> Self {
         self.lame_duck_duration = Some(duration);
         self.lame_duck_grace_period = Some(grace_period);

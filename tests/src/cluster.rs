@@ -2,6 +2,7 @@
 //! until every node has a route to every other (and, with JetStream, a meta leader).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,13 @@ impl NatsCluster {
     /// ```
     pub fn start(size: usize, template: ServerBuilder) -> Result<Self, HarnessError> {
         let bin = find_nats_server()?;
-        let name = format!("natsy-{}", std::process::id());
+        // Unique per cluster, so clusters of parallel tests can never merge.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "natsy-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         let mut attempt = 0;
         loop {
             attempt += 1;
