@@ -83,7 +83,7 @@ impl NatsCluster {
             node.spawn_and_wait()?;
             nodes.push(node);
         }
-        let cluster = NatsCluster {
+        let mut cluster = NatsCluster {
             name: name.to_string(),
             nodes,
             jetstream: template.jetstream.is_some(),
@@ -92,11 +92,15 @@ impl NatsCluster {
         Ok(cluster)
     }
 
-    /// Waits until every running node routes to all other running nodes and, with
-    /// JetStream, reports healthy. Call it after restarting a node.
-    pub fn wait_until_formed(&self, timeout: Duration) -> Result<(), HarnessError> {
+    /// Waits until every node routes to all other nodes and, with JetStream, reports
+    /// healthy. Call it after restarting a node. Fails at once if a node is not running
+    /// (a route port taken by another process makes a node exit after it was ready).
+    pub fn wait_until_formed(&mut self, timeout: Duration) -> Result<(), HarnessError> {
         let deadline = Instant::now() + timeout;
         loop {
+            for node in &mut self.nodes {
+                node.ensure_running()?;
+            }
             let missing = self.what_is_missing();
             match missing {
                 None => return Ok(()),

@@ -231,6 +231,28 @@ impl NatsServer {
         }
     }
 
+    /// Ok while the process runs; [`HarnessError::Exited`] (with the log tail) if it died,
+    /// [`HarnessError::Probe`] if it was stopped on purpose.
+    pub fn ensure_running(&mut self) -> Result<(), HarnessError> {
+        let Some(child) = self.child.as_mut() else {
+            return Err(HarnessError::Probe {
+                what: self.url(),
+                detail: "the server is stopped".to_string(),
+            });
+        };
+        match child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => {
+                self.child = None;
+                Err(HarnessError::Exited {
+                    status,
+                    log_tail: self.log_tail(),
+                })
+            }
+            Err(e) => Err(HarnessError::io("checking the server process", e)),
+        }
+    }
+
     /// The server's temp dir (config, logs, JetStream store).
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -301,7 +301,7 @@ fn handshake_first_server_sends_no_plain_info() {
 
 #[test]
 fn three_node_cluster_advertises_the_other_nodes() {
-    let cluster = NatsCluster::start(3, NatsServer::builder()).unwrap();
+    let mut cluster = NatsCluster::start(3, NatsServer::builder()).unwrap();
     assert_eq!(cluster.len(), 3);
     for node in cluster.nodes() {
         let info = node.info().unwrap();
@@ -339,6 +339,16 @@ fn three_node_cluster_advertises_the_other_nodes() {
         }
         assert!(Instant::now() < deadline, "message never crossed the route");
     }
+    drop((sub, publisher));
+
+    // A restarted node rejoins on the same ports.
+    let port = cluster.node(1).port();
+    cluster.node_mut(1).restart().unwrap();
+    assert_eq!(cluster.node(1).port(), port);
+    cluster.wait_until_formed(Duration::from_secs(10)).unwrap();
+    // A stopped node is reported, not waited on.
+    cluster.node_mut(2).stop().unwrap();
+    assert!(cluster.wait_until_formed(Duration::from_secs(10)).is_err());
 }
 
 #[test]
@@ -356,8 +366,10 @@ fn drop_kills_the_process_and_kill_hard_can_be_undone() {
     let mut server = NatsServer::start().unwrap();
     let pid = server.pid();
     assert!(signal::process_exists(pid));
+    server.ensure_running().unwrap();
     server.kill_hard();
     assert!(!server.is_running());
+    assert!(server.ensure_running().is_err());
     assert!(!signal::process_exists(pid));
     let port = server.port();
     server.start_again().unwrap();
