@@ -25,6 +25,10 @@
 //! # Ok::<(), natsy_test_harness::HarnessError>(())
 //! ```
 //!
+//! For operator mode (JWT auth with a memory resolver), [`OperatorSetup`] issues the
+//! operator, accounts and users and renders the config text for
+//! [`ServerBuilder::raw_config`].
+//!
 //! Set `NATSY_KEEP_SERVER_DIRS=1` to keep the servers' temp dirs for debugging.
 
 #![forbid(unsafe_code)]
@@ -35,6 +39,8 @@ mod builder;
 mod certs;
 mod cluster;
 mod error;
+mod jwt;
+mod nkeys;
 mod ports;
 pub mod probe;
 mod server;
@@ -47,6 +53,8 @@ pub use builder::ServerBuilder;
 pub use certs::TlsFiles;
 pub use cluster::{NatsCluster, CLUSTER_FORM_TIMEOUT};
 pub use error::HarnessError;
+pub use jwt::{OperatorSetup, UserCreds};
+pub use nkeys::{KeyKind, KeyPair};
 pub use ports::{free_port, free_ports, PORT_RETRIES};
 pub use server::{NatsServer, KEEP_DIRS_ENV, START_TIMEOUT, STOP_TIMEOUT};
 pub use tls::TlsOptions;

@@ -5,10 +5,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use ed25519_dalek::{Signer, SigningKey};
 use natsy_test_harness::{
-    probe, signal, Account, HarnessError, JetStreamLimits, NatsCluster, NatsServer, TlsFiles,
+    probe, signal, Account, HarnessError, JetStreamLimits, KeyKind, KeyPair, NatsCluster,
+    NatsServer, OperatorSetup, TlsFiles,
 };
 use serde_json::Value;
 
@@ -200,35 +199,63 @@ fn token_auth_is_required_and_enforced() {
     assert_eq!(raw.login(r#","auth_token":"t0ken""#), "PONG\r\n");
 }
 
-/// Encodes an ed25519 public key as a NATS user nkey (`U...`).
-fn user_nkey(key: &SigningKey) -> String {
-    let mut raw = vec![20 << 3]; // prefix byte for 'U'
-    raw.extend_from_slice(key.verifying_key().as_bytes());
-    let crc = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM).checksum(&raw);
-    raw.extend_from_slice(&crc.to_le_bytes());
-    data_encoding::BASE32_NOPAD.encode(&raw)
-}
-
 #[test]
 fn nkey_auth_signs_the_nonce() {
-    let key = SigningKey::from_bytes(&[7u8; 32]);
-    let public = user_nkey(&key);
-    assert!(public.starts_with('U'));
+    let key = KeyPair::from_seed_bytes(KeyKind::User, [7u8; 32]);
+    let public = key.public_key();
     let server = NatsServer::builder().nkey_user(&public).start().unwrap();
     let mut raw = Raw::connect(server.port());
     assert_eq!(raw.info["auth_required"], true);
     let nonce = raw.info["nonce"].as_str().unwrap().to_string();
-    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(key.sign(nonce.as_bytes()).to_bytes());
+    let sig = key.sign_nonce(&nonce);
     assert_eq!(
         raw.login(&format!(r#","nkey":"{public}","sig":"{sig}""#)),
         "PONG\r\n"
     );
+    // A signature by another key is refused.
     let mut raw = Raw::connect(server.port());
-    let wrong = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0u8; 64]);
+    let nonce = raw.info["nonce"].as_str().unwrap().to_string();
+    let wrong = KeyPair::generate(KeyKind::User).sign_nonce(&nonce);
     assert!(raw
         .login(&format!(r#","nkey":"{public}","sig":"{wrong}""#))
         .starts_with("-ERR"));
+}
+
+#[test]
+fn operator_mode_accepts_issued_users_only() {
+    let mut setup = OperatorSetup::new();
+    let app = setup.add_account("APP", true);
+    let alice = setup.user(&app, "alice");
+    let server = NatsServer::builder()
+        .jetstream()
+        .raw_config(&setup.server_config())
+        .start()
+        .unwrap();
+
+    let mut raw = Raw::connect(server.port());
+    assert_eq!(raw.info["auth_required"], true);
+    let nonce = raw.info["nonce"].as_str().unwrap().to_string();
+    let login = format!(
+        r#","jwt":"{}","sig":"{}""#,
+        alice.jwt(),
+        alice.key().sign_nonce(&nonce)
+    );
+    assert_eq!(raw.login(&login), "PONG\r\n");
+    // The account JWT enabled JetStream for APP.
+    let reply = raw.request("$JS.API.INFO", "");
+    assert!(reply.contains("account_info_response"), "{reply}");
+    assert!(!reply.contains(r#""error""#), "{reply}");
+
+    // A user of an account the operator never issued is refused.
+    let stranger = setup.user(&KeyPair::generate(KeyKind::Account), "mallory");
+    let mut raw = Raw::connect(server.port());
+    let nonce = raw.info["nonce"].as_str().unwrap().to_string();
+    let login = format!(
+        r#","jwt":"{}","sig":"{}""#,
+        stranger.jwt(),
+        stranger.key().sign_nonce(&nonce)
+    );
+    assert!(raw.login(&login).starts_with("-ERR"));
 }
 
 #[test]
