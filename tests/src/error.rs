@@ -140,3 +140,35 @@ impl From<rcgen::Error> for HarnessError {
         HarnessError::Certificate(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn address_in_use_is_recognised_from_the_log() {
+        let taken = HarnessError::Exited {
+            status: ExitStatus::from_raw(256),
+            log_tail: "[FTL] Error listening on port: 127.0.0.1:4222, \"listen tcp \
+                       127.0.0.1:4222: bind: address already in use\""
+                .to_string(),
+        };
+        assert!(taken.is_address_in_use());
+        let other = HarnessError::Exited {
+            status: ExitStatus::from_raw(256),
+            log_tail: "Parse error on line 1".to_string(),
+        };
+        assert!(!other.is_address_in_use());
+    }
+
+    #[test]
+    fn debug_is_the_readable_message() {
+        let e = HarnessError::StartTimeout {
+            waited: Duration::from_secs(10),
+            log_tail: "line one\nline two".to_string(),
+        };
+        assert_eq!(format!("{e:?}"), e.to_string());
+        assert!(format!("{e:?}").contains("line one\nline two"));
+    }
+}

@@ -296,7 +296,8 @@ impl NatsServer {
         out
     }
 
-    /// Connects to the client port and returns the `INFO` JSON the server sends.
+    /// Connects to the client port and returns the `INFO` JSON the server sends (a TLS
+    /// `handshake_first` server sends none, so this times out there).
     pub fn info(&self) -> Result<Value, HarnessError> {
         probe::read_info(self.layout.port, Duration::from_secs(2))
     }
