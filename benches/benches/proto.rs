@@ -53,7 +53,12 @@ fn bench_input(c: &mut Criterion, name: &str, input: Vec<u8>, frames: usize) {
 fn parse(c: &mut Criterion) {
     for payload in [16usize, 128, 1024, 64 * 1024] {
         let n = frames_for(payload);
-        bench_input(c, &format!("parse_msg_{payload}B"), msg_frames(n, payload), n);
+        bench_input(
+            c,
+            &format!("parse_msg_{payload}B"),
+            msg_frames(n, payload),
+            n,
+        );
     }
     let n = frames_for(128);
     bench_input(c, "parse_hmsg_3_headers_128B", hmsg_frames(n, 128, 3), n);
