@@ -1,4 +1,5 @@
 //! Criterion benches of `natsy-proto`: parsing MSG/HMSG and encoding PUB.
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
 //!
 //! Run: `cargo bench -p natsy-benches --bench proto`. Each parse group also times a plain
 //! `memchr` scan for LF over the same buffer: no parser can beat touching every line once,
