@@ -1,4 +1,5 @@
 //! Criterion benches of `natsy-proto`: parsing MSG/HMSG and encoding PUB.
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
 //!
 //! Run: `cargo bench -p natsy-benches --bench proto`. Each parse group also times a plain
 //! `memchr` scan for LF over the same buffer: no parser can beat touching every line once,
@@ -53,7 +54,12 @@ fn bench_input(c: &mut Criterion, name: &str, input: Vec<u8>, frames: usize) {
 fn parse(c: &mut Criterion) {
     for payload in [16usize, 128, 1024, 64 * 1024] {
         let n = frames_for(payload);
-        bench_input(c, &format!("parse_msg_{payload}B"), msg_frames(n, payload), n);
+        bench_input(
+            c,
+            &format!("parse_msg_{payload}B"),
+            msg_frames(n, payload),
+            n,
+        );
     }
     let n = frames_for(128);
     bench_input(c, "parse_hmsg_3_headers_128B", hmsg_frames(n, 128, 3), n);

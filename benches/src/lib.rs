@@ -7,7 +7,9 @@ pub fn msg_frames(n: usize, payload_len: usize) -> Vec<u8> {
     let payload = vec![b'x'; payload_len];
     let mut out = Vec::with_capacity(n * (payload_len + 40));
     for i in 0..n {
-        out.extend_from_slice(format!("MSG bench.subject {} {payload_len}\r\n", 1 + i % 8).as_bytes());
+        out.extend_from_slice(
+            format!("MSG bench.subject {} {payload_len}\r\n", 1 + i % 8).as_bytes(),
+        );
         out.extend_from_slice(&payload);
         out.extend_from_slice(b"\r\n");
     }
@@ -26,7 +28,11 @@ pub fn hmsg_frames(n: usize, payload_len: usize, headers: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(n * (total + 60));
     for _ in 0..n {
         out.extend_from_slice(
-            format!("HMSG bench.subject 1 _INBOX.reply {} {total}\r\n", block.len()).as_bytes(),
+            format!(
+                "HMSG bench.subject 1 _INBOX.reply {} {total}\r\n",
+                block.len()
+            )
+            .as_bytes(),
         );
         out.extend_from_slice(block.as_bytes());
         out.extend_from_slice(&payload);
@@ -46,7 +52,12 @@ mod tests {
         let h = hmsg_frames(1, 4, 3);
         let text = String::from_utf8(h).unwrap();
         let line = text.lines().next().unwrap();
-        let nums: Vec<usize> = line.split(' ').rev().take(2).map(|s| s.parse().unwrap()).collect();
+        let nums: Vec<usize> = line
+            .split(' ')
+            .rev()
+            .take(2)
+            .map(|s| s.parse().unwrap())
+            .collect();
         assert_eq!(nums[0] - nums[1], 4);
     }
 }

@@ -58,7 +58,10 @@ impl fmt::Display for ProtocolError {
                 write!(f, "control line longer than the limit of {limit} bytes")
             }
             Self::PayloadTooLarge { size, limit } => {
-                write!(f, "payload of {size} bytes exceeds the limit of {limit} bytes")
+                write!(
+                    f,
+                    "payload of {size} bytes exceeds the limit of {limit} bytes"
+                )
             }
             Self::UnknownOp => f.write_str("unknown protocol operation"),
             Self::InvalidArguments { op } => write!(f, "invalid arguments to {op}"),
@@ -106,9 +109,9 @@ impl fmt::Display for ValidationError {
         match self {
             Self::EmptySubject => f.write_str("subject is empty"),
             Self::SubjectWhitespace => f.write_str("subject contains whitespace"),
-            Self::InvalidSubscribeSubject => f.write_str(
-                "subscribe subject has an empty token or a misplaced wildcard",
-            ),
+            Self::InvalidSubscribeSubject => {
+                f.write_str("subscribe subject has an empty token or a misplaced wildcard")
+            }
             Self::InvalidReply => f.write_str("reply subject is empty or contains whitespace"),
             Self::InvalidQueueName => f.write_str("queue name is empty or contains whitespace"),
             Self::InvalidHeaderName => f.write_str("invalid header name"),

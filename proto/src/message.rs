@@ -49,6 +49,7 @@ impl Message {
     /// subject and reply are UTF-8, and that the frame is shorter than 4 GiB. Ranges that
     /// break those rules are a bug in the caller; they make accessors return empty views
     /// rather than panic.
+    #[inline]
     pub fn from_parts(
         frame: Bytes,
         sid: Sid,

@@ -121,7 +121,9 @@ impl ServerError {
             let subject = quoted_after(&text, "to \"")
                 .or_else(|| quoted_after(&text, "of \""))
                 .unwrap_or_default();
-            ServerErrorKind::PublishPermission { subject: subject.to_string() }
+            ServerErrorKind::PublishPermission {
+                subject: subject.to_string(),
+            }
         } else if lower.starts_with("permissions violation for subscription") {
             ServerErrorKind::SubscribePermission {
                 subject: quoted_after(&text, "to \"").unwrap_or_default().to_string(),
@@ -129,7 +131,8 @@ impl ServerError {
             }
         } else if lower.starts_with("maximum subscriptions exceeded") {
             ServerErrorKind::MaxSubscriptionsExceeded
-        } else if lower.starts_with("invalid subject") || lower.starts_with("invalid publish subject")
+        } else if lower.starts_with("invalid subject")
+            || lower.starts_with("invalid publish subject")
         {
             ServerErrorKind::InvalidSubject
         } else {
@@ -146,8 +149,11 @@ impl ServerError {
             | SubscribePermission { .. }
             | MaxSubscriptionsExceeded
             | InvalidSubject => ErrorAction::Report,
-            StaleConnection | MaxConnectionsExceeded | AuthenticationExpired
-            | AuthenticationRevoked | AuthorizationViolation => ErrorAction::Reconnect,
+            StaleConnection
+            | MaxConnectionsExceeded
+            | AuthenticationExpired
+            | AuthenticationRevoked
+            | AuthorizationViolation => ErrorAction::Reconnect,
             _ => ErrorAction::Close,
         }
     }
@@ -203,10 +209,21 @@ mod tests {
         );
         assert_eq!(
             e.kind,
-            ServerErrorKind::SubscribePermission { subject: "a.b".into(), queue: Some("q1".into()) }
+            ServerErrorKind::SubscribePermission {
+                subject: "a.b".into(),
+                queue: Some("q1".into())
+            }
         );
         let e = ServerError::parse(r#"'Permissions Violation for Publish with Reply of "r.1"'"#);
-        assert_eq!(e.kind, ServerErrorKind::PublishPermission { subject: "r.1".into() });
-        assert_eq!(e.text, r#"Permissions Violation for Publish with Reply of "r.1""#);
+        assert_eq!(
+            e.kind,
+            ServerErrorKind::PublishPermission {
+                subject: "r.1".into()
+            }
+        );
+        assert_eq!(
+            e.text,
+            r#"Permissions Violation for Publish with Reply of "r.1""#
+        );
     }
 }
