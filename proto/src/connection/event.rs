@@ -281,6 +281,8 @@ pub enum PublishError {
     ReconnectBufferFull,
     /// Disconnected and the reconnect buffer is disabled.
     Disconnected,
+    /// Headers were given but the server's INFO says it does not support them.
+    HeadersNotSupported,
     /// The connection is closed.
     Closed,
 }
@@ -291,6 +293,7 @@ impl fmt::Display for PublishError {
             Self::Validation(e) => write!(f, "invalid publish: {e}"),
             Self::ReconnectBufferFull => f.write_str("reconnect buffer full"),
             Self::Disconnected => f.write_str("disconnected and the reconnect buffer is disabled"),
+            Self::HeadersNotSupported => f.write_str("the server does not support headers"),
             Self::Closed => f.write_str("connection closed"),
         }
     }

@@ -376,7 +376,8 @@ impl Connection {
     /// transmission; otherwise it goes to the reconnect buffer.
     ///
     /// Checked against the server's `max_payload` (headers + payload) once an INFO was
-    /// seen.
+    /// seen; headers are refused when that INFO says the server does not support them
+    /// (nats.go `ErrHeadersNotSupported`).
     pub fn publish(
         &mut self,
         subject: &str,
@@ -386,6 +387,9 @@ impl Connection {
     ) -> Result<(), PublishError> {
         if self.state == State::Closed {
             return Err(PublishError::Closed);
+        }
+        if headers.is_some() && self.server_info.as_ref().is_some_and(|i| !i.headers) {
+            return Err(PublishError::HeadersNotSupported);
         }
         let len = payload.len() as u64;
         let max_payload = self.max_payload();

@@ -414,3 +414,19 @@ fn expired_credentials_reconnect_and_the_same_error_again_closes() {
     assert!(matches!(close_reason(&ev), CloseReason::AuthRejected(e)
         if e.kind == ServerErrorKind::AuthenticationExpired));
 }
+
+#[test]
+fn debug_output_never_shows_credentials() {
+    let mut c = config(&["nats://bob:url-pass@n1"]);
+    c.auth = Auth::Token(Secret::new("option-token"));
+    let mut sim = Sim::new(c);
+    let dial = format!("{:?}", sim.conn.poll_event());
+    sim.conn.handle_transport_connected(sim.now);
+    sim.input(&format!("{INFO}\r\n"));
+    // CONNECT with the password is queued but not yet written.
+    assert!(sim.conn.transmit_len() > 0);
+    let debug = format!("{:?} {dial}", sim.conn);
+    for secret in ["url-pass", "option-token"] {
+        assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+    }
+}

@@ -174,3 +174,20 @@ fn garbage_from_the_server_is_a_protocol_error() {
         }
     ));
 }
+
+#[test]
+fn headers_are_refused_when_the_server_lacks_them() {
+    let mut sim = Sim::new(config(&["nats://n1"]));
+    sim.handshake(r#"INFO {"server_id":"N","proto":1,"headers":false,"max_payload":1024}"#);
+    let mut h = HeaderMap::new();
+    h.append("K", "v").unwrap();
+    assert_eq!(
+        sim.conn
+            .publish("s", None, Some(&h), Bytes::from_static(b"x")),
+        Err(PublishError::HeadersNotSupported)
+    );
+    sim.conn
+        .publish("s", None, None, Bytes::from_static(b"x"))
+        .unwrap();
+    assert_eq!(sim.sent_strs(), ["PUB s x"]);
+}
