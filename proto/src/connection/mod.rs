@@ -60,7 +60,8 @@ pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 ///   [`max_payload`](Self::max_payload), [`connected_server`](Self::connected_server),
 ///   [`servers`](Self::servers), [`stats`](Self::stats),
 ///   [`subscription_count`](Self::subscription_count),
-///   [`close_reason`](Self::close_reason).
+///   [`reconnect_buffer_len`](Self::reconnect_buffer_len),
+///   [`transmit_len`](Self::transmit_len), [`close_reason`](Self::close_reason).
 /// - **`handle_*`** feed what happened outside:
 ///   [`handle_transport_connected`](Self::handle_transport_connected),
 ///   [`handle_tls_established`](Self::handle_tls_established),
@@ -93,6 +94,11 @@ pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 ///   `handle_tls_established`. Input is ignored until then.
 /// - [`Event::CloseTransport`]: close the transport. After a user [`close`](Self::close),
 ///   `poll_transmit` may still return the last bytes; write them first, best effort.
+///
+/// Credentials are read when CONNECT is built, after INFO: a driver that refreshes them per
+/// attempt (nats.go's credential callbacks) calls [`set_auth`](Self::set_auth) when it
+/// sees [`Event::Dial`]. The transmit queue is not bounded here: a driver applies
+/// backpressure by checking [`transmit_len`](Self::transmit_len) before publishing.
 ///
 /// Timeouts (dial plus handshake, reconnect waits, keepalive) all come from
 /// `poll_timeout`. All randomness comes from one RNG seeded with
