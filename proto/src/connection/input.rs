@@ -35,6 +35,7 @@ impl Connection {
         }
     }
 
+    /// Bytes that are not NATS: drop the connection or fail the attempt.
     pub(super) fn protocol_error(&mut self, now: Instant, e: ProtocolError) {
         if self.phase == Phase::Connected {
             self.disconnect(now, DisconnectReason::ProtocolError(e), None);
@@ -43,6 +44,7 @@ impl Connection {
         }
     }
 
+    /// Acts on one op according to the handshake phase.
     pub(super) fn handle_op(&mut self, now: Instant, op: ServerOp) {
         match self.phase {
             Phase::AwaitInfo => match op {
@@ -74,6 +76,7 @@ impl Connection {
         }
     }
 
+    /// The first INFO of a transport: store it, then upgrade to TLS or send CONNECT.
     pub(super) fn handshake_info(&mut self, now: Instant, info: ServerInfo) {
         let step = handshake::tls_step(self.want_tls, self.tls_active, &info);
         self.apply_info(info);
@@ -96,6 +99,7 @@ impl Connection {
         }
     }
 
+    /// An op on an established connection.
     pub(super) fn connected_op(&mut self, now: Instant, op: ServerOp) {
         match op {
             ServerOp::Msg(msg) => self.deliver(msg),
@@ -112,6 +116,7 @@ impl Connection {
         }
     }
 
+    /// Routes a message to its subscription, counting deliveries for auto-unsubscribe.
     pub(super) fn deliver(&mut self, msg: Message) {
         let sid = msg.sid();
         let delivery = self.subs.deliver(sid);
@@ -132,6 +137,8 @@ impl Connection {
         }
     }
 
+    /// A `-ERR` on an established connection: report (routed to the refused
+    /// subscription), reconnect, or close, per [`ServerError::action`].
     pub(super) fn server_error(&mut self, now: Instant, e: ServerError) {
         match e.action() {
             ErrorAction::Report => {
