@@ -364,3 +364,26 @@ fn force_reconnect_skips_the_wait_even_without_allow_reconnect() {
     assert_eq!(kinds(&sim.events()), ["Dial n1"]);
     assert_eq!(sim.elapsed(), Duration::ZERO);
 }
+
+#[test]
+fn a_flush_made_while_disconnected_survives_failed_attempts() {
+    let mut sim = Sim::connected(config(&["nats://n1", "nats://n2"]));
+    sim.conn.handle_transport_eof(sim.now);
+    assert_eq!(
+        kinds(&sim.events()),
+        ["CloseTransport", "Disconnected", "Dial n2"]
+    );
+    let flush = sim.conn.flush(sim.now).unwrap();
+    sim.conn.handle_transport_connected(sim.now);
+    sim.input(&format!("{INFO}\r\n"));
+    sim.sent();
+    sim.input("-ERR 'maximum connections exceeded'\r\n");
+    assert_eq!(kinds(&sim.events()), ["CloseTransport", "Failed n2"]);
+    sim.advance(Duration::from_secs(3));
+    assert_eq!(sim.accept(INFO).len(), 2);
+    sim.input("PONG\r\n");
+    assert_eq!(kinds(&sim.events()), ["Reconnected n1"]);
+    assert_eq!(sim.sent_strs(), ["PING"]);
+    sim.input("PONG\r\n");
+    assert_eq!(sim.events(), vec![Event::FlushComplete(flush)]);
+}

@@ -191,3 +191,34 @@ fn headers_are_refused_when_the_server_lacks_them() {
         .unwrap();
     assert_eq!(sim.sent_strs(), ["PUB s x"]);
 }
+
+#[test]
+fn permission_violation_with_a_sid_suffix_or_queue_hits_the_named_subscription() {
+    let mut sim = Sim::connected(config(&["nats://n1"]));
+    let first = sim.conn.subscribe("x", None).unwrap();
+    let second = sim.conn.subscribe("x", None).unwrap();
+    let queued = sim.conn.subscribe("x", Some("q")).unwrap();
+    sim.input(&format!(
+        "-ERR 'Permissions Violation for Subscription to \"x\" (sid \"{second}\")'\r\n"
+    ));
+    assert_eq!(
+        kinds(&sim.events()),
+        [
+            format!("ServerError Some({second})"),
+            format!("SubscriptionClosed {second}")
+        ]
+    );
+    sim.input("-ERR 'Permissions Violation for Subscription to \"x\" using queue \"q\"'\r\n");
+    assert_eq!(
+        kinds(&sim.events()),
+        [
+            format!("ServerError Some({queued})"),
+            format!("SubscriptionClosed {queued}")
+        ]
+    );
+    assert_eq!(sim.conn.subscription_count(), 1);
+    sim.input(&format!(
+        "MSG x {first} 1\r\na\r\nMSG x {second} 1\r\nb\r\n"
+    ));
+    assert_eq!(kinds(&sim.events()), [format!("Msg {first} x")]);
+}
