@@ -14,7 +14,10 @@ use natsy_proto::{
 
 /// Small limits, so that fuzz inputs reach the limit checks.
 fn limits() -> ParserLimits {
-    ParserLimits { max_control_line: 256, max_payload: 2048 }
+    ParserLimits {
+        max_control_line: 256,
+        max_payload: 2048,
+    }
 }
 
 /// Chunk sizes derived from a seed byte: varied, never zero.
@@ -56,7 +59,9 @@ fn chunking_agrees<T: PartialEq + std::fmt::Debug>(
     data: &[u8],
     mut new_parser: impl FnMut() -> Box<dyn FnMut(&mut BytesMut) -> Result<Status<T>, ProtocolError>>,
 ) {
-    let Some((&seed, input)) = data.split_first() else { return };
+    let Some((&seed, input)) = data.split_first() else {
+        return;
+    };
 
     let mut whole = Vec::new();
     let mut parse = new_parser();
@@ -86,7 +91,13 @@ pub fn server_ops(data: &[u8]) {
     while let Ok(Status::Complete(op)) = p.parse(&mut buf) {
         if let ServerOp::Msg(m) = op {
             assert!(m.payload().len() <= data.len());
-            let _ = (m.subject(), m.reply(), m.headers(), m.status(), m.description());
+            let _ = (
+                m.subject(),
+                m.reply(),
+                m.headers(),
+                m.status(),
+                m.description(),
+            );
             let len = m.payload().len();
             assert_eq!(m.into_payload().len(), len);
         }
@@ -105,7 +116,10 @@ pub fn client_ops(data: &[u8]) {
 pub fn headers(data: &[u8]) {
     let status = headers::parse_status_only(data);
     if let Ok(block) = headers::parse_block(data) {
-        assert_eq!(status, block.status, "status-only read disagrees with the full parse");
+        assert_eq!(
+            status, block.status,
+            "status-only read disagrees with the full parse"
+        );
         let mut out = BytesMut::new();
         block.headers.encode(&mut out);
         assert_eq!(out.len(), block.headers.encoded_len());
@@ -117,7 +131,9 @@ pub fn headers(data: &[u8]) {
 /// Creds files, seeds, URLs and -ERR texts: typed errors, never a panic.
 pub fn auth_material(data: &[u8]) {
     let _ = Credentials::from_bytes(data);
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = Credentials::parse(text);
     if let Ok(kp) = KeyPair::from_seed(text) {
         let again = KeyPair::from_seed(kp.seed().expose()).expect("re-encoded seed decodes");
@@ -167,9 +183,20 @@ pub fn encode_roundtrip(data: &[u8]) {
     let hdrs = (!name.is_empty() && hdrs.append(&name, &value).is_ok()).then_some(hdrs);
 
     let mut q = OutQueue::new();
-    match q.publish(&subject, reply.as_deref(), hdrs.as_ref(), payload.clone(), Some(4096)) {
+    match q.publish(
+        &subject,
+        reply.as_deref(),
+        hdrs.as_ref(),
+        payload.clone(),
+        Some(4096),
+    ) {
         Ok(()) => match parse_one(&written(&mut q)) {
-            ClientOp::Pub { subject: s, reply: r, headers: h, payload: p } => {
+            ClientOp::Pub {
+                subject: s,
+                reply: r,
+                headers: h,
+                payload: p,
+            } => {
                 assert_eq!(s, subject.as_bytes());
                 assert_eq!(r.as_deref(), reply.as_deref().map(str::as_bytes));
                 assert_eq!(p, payload);
@@ -191,7 +218,11 @@ pub fn encode_roundtrip(data: &[u8]) {
     let sid = payload.len() as u64;
     match q.subscribe(&subject, queue.as_deref(), sid) {
         Ok(()) => match parse_one(&written(&mut q)) {
-            ClientOp::Sub { subject: s, queue: qg, sid: id } => {
+            ClientOp::Sub {
+                subject: s,
+                queue: qg,
+                sid: id,
+            } => {
                 assert_eq!(s, subject.as_bytes());
                 assert_eq!(qg.as_deref(), queue.as_deref().map(str::as_bytes));
                 assert_eq!(id, sid);

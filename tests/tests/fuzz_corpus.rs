@@ -11,7 +11,9 @@ mod targets;
 use std::path::PathBuf;
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
     let mut inputs: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| {
@@ -64,10 +66,25 @@ fn every_target_is_replayed() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/fuzz_targets");
     let mut targets: Vec<String> = std::fs::read_dir(dir)
         .expect("fuzz_targets")
-        .map(|e| e.expect("entry").path().file_stem().expect("stem").to_string_lossy().into())
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .into()
+        })
         .collect();
     targets.sort();
-    let replayed =
-        ["auth_material", "client_ops", "encode_roundtrip", "headers", "server_ops"];
-    assert_eq!(targets, replayed, "add a replay test for each new fuzz target");
+    let replayed = [
+        "auth_material",
+        "client_ops",
+        "encode_roundtrip",
+        "headers",
+        "server_ops",
+    ];
+    assert_eq!(
+        targets, replayed,
+        "add a replay test for each new fuzz target"
+    );
 }

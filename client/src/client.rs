@@ -1,0 +1,592 @@
+//! [`Client`]: the thread-safe handle users publish, subscribe and request through.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use natsy_proto::connection::{CloseReason, Connection, State};
+use natsy_proto::{new_inbox, HeaderMap, Nuid, ServerAddr, ServerInfo, Sid};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+
+use crate::error::{ConnectError, FlushError, PublishError, RequestError, SubscribeError};
+use crate::event_loop::EventLoop;
+use crate::message::Message;
+use crate::options::ConnectOptions;
+use crate::shared::{Core, FirstConnect, FlushState, Mux, ReplySlot, Shared, SlotState};
+use crate::sub_queue::SubQueue;
+use crate::subscription::Subscription;
+
+/// Connects to `servers` with default options: see [`ConnectOptions::connect`].
+///
+/// ```no_run
+/// let client = natsy::connect("nats://127.0.0.1:4222")?;
+/// client.publish("greet.joe", "hello")?;
+/// client.flush()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn connect(servers: impl crate::ToServerAddrs) -> Result<Client, ConnectError> {
+    ConnectOptions::new().connect(servers)
+}
+
+/// Counters for one client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Statistics {
+    /// Messages received.
+    pub in_messages: u64,
+    /// Payload bytes received.
+    pub in_bytes: u64,
+    /// Messages published.
+    pub out_messages: u64,
+    /// Payload bytes published.
+    pub out_bytes: u64,
+    /// Successful reconnects.
+    pub reconnects: u64,
+    /// Bytes waiting in the reconnect buffer.
+    pub buffered_bytes: u64,
+    /// Messages dropped because a subscription's pending limit was reached.
+    pub dropped_messages: u64,
+}
+
+/// Closes the connection when the last `Client` clone (and every `Subscription`) is gone.
+struct Handle {
+    shared: Arc<Shared>,
+    options: ConnectOptions,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let mut core = self.shared.lock();
+        core.conn.close(Instant::now());
+        self.shared.wake(&mut core);
+    }
+}
+
+/// A NATS client. Cheap to clone; every clone shares one connection. `Send + Sync`.
+///
+/// Dropping the last clone (and the last [`Subscription`]) closes the connection; no
+/// runtime is needed for that.
+#[derive(Clone)]
+pub struct Client {
+    handle: Arc<Handle>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &self.connection_state())
+            .finish()
+    }
+}
+
+fn os_seed() -> u64 {
+    rand::rng().next_u64()
+}
+
+impl Client {
+    pub(crate) fn connect(
+        servers: Vec<ServerAddr>,
+        options: ConnectOptions,
+    ) -> Result<Client, ConnectError> {
+        let tls_config = {
+            let wants_tls = options.tls.required || servers.iter().any(|s| s.tls);
+            // Build it now so a bad CA file fails `connect`, not a background attempt.
+            if wants_tls || !options.tls.root_certs.is_empty() || options.tls.client_cert.is_some()
+            {
+                Some(crate::tls::client_config(&options.tls).map_err(ConnectError::Tls)?)
+            } else {
+                None
+            }
+        };
+        let first_auth = options.auth.resolve().map_err(ConnectError::Credentials)?;
+        let seed = os_seed();
+        let mut conn = Connection::new(options.connection_config(servers, seed), Instant::now())
+            .map_err(ConnectError::InvalidUrl)?;
+        conn.set_auth(first_auth);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15);
+        let nuid = Nuid::new(&mut rng);
+
+        let poll = mio::Poll::new().map_err(|e| ConnectError::Io(e.to_string()))?;
+        let waker = mio::Waker::new(poll.registry(), crate::event_loop::WAKER)
+            .map_err(|e| ConnectError::Io(e.to_string()))?;
+        let events = options.event_callback.clone().map(|callback| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::Builder::new()
+                .name("natsy-events".into())
+                .spawn(move || {
+                    for event in rx {
+                        callback(event);
+                    }
+                })
+                .map(|_| tx)
+        });
+        let events = events
+            .transpose()
+            .map_err(|e| ConnectError::Io(e.to_string()))?;
+        let shared = Arc::new(Shared {
+            core: Mutex::new(Core {
+                conn,
+                subs: HashMap::new(),
+                flushes: HashMap::new(),
+                mux: None,
+                nuid,
+                rng,
+                wake_pending: false,
+                first_connect: FirstConnect::Pending,
+                last_attempt_error: None,
+                closed: None,
+                slow_consumer_drops: 0,
+            }),
+            changed: Condvar::new(),
+            waker,
+            events,
+        });
+        let event_loop = EventLoop::new(shared.clone(), poll, tls_config, options.auth.clone());
+        std::thread::Builder::new()
+            .name("natsy-loop".into())
+            .spawn(move || event_loop.run())
+            .map_err(|e| ConnectError::Io(e.to_string()))?;
+
+        let client = Client {
+            handle: Arc::new(Handle { shared, options }),
+        };
+        let shared = &client.handle.shared;
+        let mut core = shared.lock();
+        loop {
+            match &core.first_connect {
+                FirstConnect::Connected => break,
+                FirstConnect::Failed(failure) => {
+                    let err = match &failure.0 {
+                        Some((server, error)) => ConnectError::Attempt {
+                            server: server.clone(),
+                            error: Box::new(error.clone()),
+                        },
+                        None => ConnectError::Closed(failure.1.clone()),
+                    };
+                    return Err(err);
+                }
+                FirstConnect::Pending => {
+                    if client.handle.options.retry_on_failed_connect
+                        && core.last_attempt_error.is_some()
+                    {
+                        break;
+                    }
+                    core = shared.changed.wait(core).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+        drop(core);
+        Ok(client)
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    fn publish_inner(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&HeaderMap>,
+        payload: Bytes,
+    ) -> Result<(), PublishError> {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        core.conn.publish(subject, reply, headers, payload)?;
+        shared.wake(&mut core);
+        Ok(())
+    }
+
+    /// Publishes `payload` to `subject`.
+    ///
+    /// Returns once the message is queued for the socket (or, while reconnecting, in the
+    /// reconnect buffer). It is never dropped silently: either it is sent or this returns
+    /// an error. Use [`Client::flush`] to know the server has it.
+    pub fn publish(&self, subject: &str, payload: impl Into<Bytes>) -> Result<(), PublishError> {
+        self.publish_inner(subject, None, None, payload.into())
+    }
+
+    /// Publishes with headers.
+    pub fn publish_with_headers(
+        &self,
+        subject: &str,
+        headers: &HeaderMap,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), PublishError> {
+        self.publish_inner(subject, None, Some(headers), payload.into())
+    }
+
+    /// Publishes with a reply subject.
+    pub fn publish_with_reply(
+        &self,
+        subject: &str,
+        reply: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), PublishError> {
+        self.publish_inner(subject, Some(reply), None, payload.into())
+    }
+
+    /// Publishes with a reply subject and headers.
+    pub fn publish_with_reply_and_headers(
+        &self,
+        subject: &str,
+        reply: &str,
+        headers: &HeaderMap,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), PublishError> {
+        self.publish_inner(subject, Some(reply), Some(headers), payload.into())
+    }
+
+    /// A new unique inbox subject, `<inbox prefix>.<nuid>`.
+    pub fn new_inbox(&self) -> String {
+        let mut core = self.shared().lock();
+        let Core { nuid, rng, .. } = &mut *core;
+        new_inbox(&self.handle.options.inbox_prefix, nuid, rng)
+    }
+
+    /// Subscribes to `subject` (wildcards allowed).
+    pub fn subscribe(&self, subject: &str) -> Result<Subscription, SubscribeError> {
+        self.subscribe_inner(subject, None)
+    }
+
+    /// Subscribes as a member of queue group `queue`: each message goes to one member.
+    pub fn queue_subscribe(
+        &self,
+        subject: &str,
+        queue: &str,
+    ) -> Result<Subscription, SubscribeError> {
+        self.subscribe_inner(subject, Some(queue))
+    }
+
+    fn subscribe_inner(
+        &self,
+        subject: &str,
+        queue: Option<&str>,
+    ) -> Result<Subscription, SubscribeError> {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        let sid = core.conn.subscribe(subject, queue)?;
+        let q = Arc::new(SubQueue::new(self.handle.options.pending_limits));
+        core.subs.insert(sid, q.clone());
+        shared.wake(&mut core);
+        drop(core);
+        Ok(Subscription::new(sid, q, self.clone()))
+    }
+
+    /// Unsubscribes `sid` now, or after `max` total deliveries.
+    pub(crate) fn unsubscribe_sid(&self, sid: Sid, max: Option<u64>) -> Result<(), SubscribeError> {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        if max.is_none() {
+            core.subs.remove(&sid);
+        }
+        let result = core.conn.unsubscribe(sid, max);
+        shared.wake(&mut core);
+        result
+    }
+
+    /// Sends a request and waits for the first reply, up to the default request timeout
+    /// (10 s unless set with [`ConnectOptions::request_timeout`]).
+    ///
+    /// Replies come through one wildcard inbox subscription shared by all requests. A
+    /// "no responders" answer fails at once with [`RequestError::NoResponders`]. A request
+    /// that times out leaves nothing behind.
+    pub fn request(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<Message, RequestError> {
+        self.request_inner(
+            subject,
+            None,
+            payload.into(),
+            self.handle.options.request_timeout,
+        )
+    }
+
+    /// [`Client::request`] with headers.
+    pub fn request_with_headers(
+        &self,
+        subject: &str,
+        headers: &HeaderMap,
+        payload: impl Into<Bytes>,
+    ) -> Result<Message, RequestError> {
+        self.request_inner(
+            subject,
+            Some(headers),
+            payload.into(),
+            self.handle.options.request_timeout,
+        )
+    }
+
+    /// [`Client::request`] with an explicit timeout.
+    pub fn request_timeout(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Message, RequestError> {
+        self.request_inner(subject, None, payload.into(), timeout)
+    }
+
+    fn request_inner(
+        &self,
+        subject: &str,
+        headers: Option<&HeaderMap>,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Message, RequestError> {
+        let deadline = Instant::now() + timeout;
+        let shared = self.shared();
+        let slot = Arc::new(ReplySlot::default());
+        let token = {
+            let mut core = shared.lock();
+            if core.closed.is_some() {
+                return Err(RequestError::Closed);
+            }
+            if core.mux.is_none() {
+                let Core { nuid, rng, .. } = &mut *core;
+                let prefix = format!(
+                    "{}.",
+                    new_inbox(&self.handle.options.inbox_prefix, nuid, rng)
+                );
+                let sid = core
+                    .conn
+                    .subscribe(&format!("{prefix}*"), None)
+                    .map_err(RequestError::Subscribe)?;
+                core.mux = Some(Mux {
+                    sid,
+                    prefix,
+                    next_token: 0,
+                    waiting: HashMap::new(),
+                });
+            }
+            let mux = core.mux.as_mut().ok_or(RequestError::Closed)?;
+            mux.next_token += 1;
+            let token = mux.next_token.to_string();
+            let reply = format!("{}{token}", mux.prefix);
+            mux.waiting.insert(token.clone(), slot.clone());
+            if let Err(e) = core.conn.publish(subject, Some(&reply), headers, payload) {
+                if let Some(mux) = core.mux.as_mut() {
+                    mux.waiting.remove(&token);
+                }
+                return Err(RequestError::Publish(e));
+            }
+            shared.wake(&mut core);
+            token
+        };
+        let outcome = loop {
+            let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
+            match std::mem::take(&mut *state) {
+                SlotState::Reply(msg) => break Some(Ok(msg)),
+                SlotState::Closed => break Some(Err(RequestError::Closed)),
+                SlotState::Waiting => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break None;
+            }
+            drop(
+                slot.ready
+                    .wait_timeout(state, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
+        };
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None => {
+                // Timed out: leave nothing behind, then take a reply that raced in.
+                let mut core = shared.lock();
+                if let Some(mux) = core.mux.as_mut() {
+                    mux.waiting.remove(&token);
+                }
+                drop(core);
+                match slot.take() {
+                    SlotState::Reply(msg) => Ok(msg),
+                    SlotState::Closed => Err(RequestError::Closed),
+                    SlotState::Waiting => Err(RequestError::TimedOut),
+                }
+            }
+        };
+        match outcome {
+            Ok(msg) if msg.is_no_responders() => Err(RequestError::NoResponders),
+            Ok(msg) => Ok(Message::new(msg, self.clone())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Outstanding requests (for monitoring and leak tests).
+    pub fn pending_requests(&self) -> usize {
+        self.shared()
+            .lock()
+            .mux
+            .as_ref()
+            .map_or(0, |m| m.waiting.len())
+    }
+
+    /// Waits until the server has processed everything published before this call
+    /// (a PING answered by a PONG), up to the flush timeout (default 10 s).
+    pub fn flush(&self) -> Result<(), FlushError> {
+        self.flush_timeout(self.handle.options.flush_timeout)
+    }
+
+    /// [`Client::flush`] with an explicit timeout.
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        let deadline = Instant::now() + timeout;
+        let shared = self.shared();
+        let mut core = shared.lock();
+        let id = core
+            .conn
+            .flush(Instant::now())
+            .map_err(|_| FlushError::Closed)?;
+        core.flushes.insert(id, FlushState::Pending);
+        shared.wake(&mut core);
+        loop {
+            match core.flushes.get(&id).copied() {
+                Some(FlushState::Done) => {
+                    core.flushes.remove(&id);
+                    return Ok(());
+                }
+                Some(FlushState::Failed) | None => {
+                    core.flushes.remove(&id);
+                    return Err(if core.closed.is_some() {
+                        FlushError::Closed
+                    } else {
+                        FlushError::Disconnected
+                    });
+                }
+                Some(FlushState::Pending) => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                core.flushes.remove(&id);
+                return Err(FlushError::TimedOut);
+            }
+            core = shared
+                .changed
+                .wait_timeout(core, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Drains: unsubscribes every subscription (their readers still get what already
+    /// arrived), lets outstanding requests finish, flushes what was published, and closes.
+    /// Publishing is refused once the subscriptions are drained. Bounded by the drain
+    /// timeout (default 30 s); returns [`FlushError::TimedOut`] if it ran out.
+    pub fn drain(&self) -> Result<(), FlushError> {
+        let deadline = Instant::now() + self.handle.options.drain_timeout;
+        let sids: Vec<Sid> = {
+            let core = self.shared().lock();
+            let mux = core.mux.as_ref().map(|m| m.sid);
+            core.subs
+                .keys()
+                .copied()
+                .filter(|s| Some(*s) != mux)
+                .collect()
+        };
+        for sid in sids {
+            let _ = self.unsubscribe_sid_keep_queue(sid);
+        }
+        // Messages already sent to us arrive before the PONG of this flush.
+        let result = self.flush_timeout(deadline.saturating_duration_since(Instant::now()));
+        {
+            let core = self.shared().lock();
+            for q in core.subs.values() {
+                q.close(crate::Closed::Unsubscribed);
+            }
+        }
+        // Requests in flight get until the deadline.
+        while self.pending_requests() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.close();
+        result
+    }
+
+    /// Unsubscribes without closing the subscription's queue, so its reader can still
+    /// take what arrived before the server saw the UNSUB.
+    pub(crate) fn unsubscribe_sid_keep_queue(&self, sid: Sid) -> Result<(), SubscribeError> {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        let result = core.conn.unsubscribe(sid, None);
+        shared.wake(&mut core);
+        result
+    }
+
+    /// Removes a subscription's queue from routing after it was drained.
+    pub(crate) fn forget_sid(&self, sid: Sid) {
+        self.shared().lock().subs.remove(&sid);
+    }
+
+    /// Closes the connection: pending writes are attempted, subscriptions end, waiters are
+    /// released. Idempotent.
+    pub fn close(&self) {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        core.conn.close(Instant::now());
+        shared.wake(&mut core);
+        // Wait briefly for the loop to finish the close, so `close` returning means closed.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while core.closed.is_none() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            core = shared
+                .changed
+                .wait_timeout(core, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Why the client closed, if it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.shared().lock().closed.clone()
+    }
+
+    /// Connecting, connected, reconnecting or closed.
+    pub fn connection_state(&self) -> State {
+        self.shared().lock().conn.state()
+    }
+
+    /// The INFO of the server we are connected to (the latest one).
+    pub fn server_info(&self) -> Option<ServerInfo> {
+        self.shared().lock().conn.server_info().cloned()
+    }
+
+    /// The servers the client knows, in the order it would try them.
+    pub fn servers(&self) -> Vec<ServerAddr> {
+        self.shared().lock().conn.servers()
+    }
+
+    /// The largest headers + payload the server accepts, once connected.
+    pub fn max_payload(&self) -> Option<usize> {
+        self.shared().lock().conn.max_payload()
+    }
+
+    /// Message and byte counters.
+    pub fn statistics(&self) -> Statistics {
+        let core = self.shared().lock();
+        let s = core.conn.stats();
+        Statistics {
+            in_messages: s.in_msgs,
+            in_bytes: s.in_bytes,
+            out_messages: s.out_msgs,
+            out_bytes: s.out_bytes,
+            reconnects: s.reconnects,
+            buffered_bytes: core.conn.reconnect_buffer_len() as u64,
+            dropped_messages: core.slow_consumer_drops,
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.on_drop();
+    }
+}

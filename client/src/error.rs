@@ -1,0 +1,137 @@
+//! The client's typed errors. Protocol-level errors are `natsy_proto`'s, re-exported.
+
+use std::fmt;
+
+use natsy_proto::connection::{CloseReason, ConnectError as AttemptError};
+use natsy_proto::{ServerAddr, UrlError};
+
+use crate::credentials::CredentialsError;
+use crate::tls::TlsError;
+
+pub use natsy_proto::connection::{PublishError, SubscribeError};
+
+/// `connect` failed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// A server URL is invalid.
+    InvalidUrl(UrlError),
+    /// The TLS options could not be turned into a configuration.
+    Tls(TlsError),
+    /// Credentials could not be read.
+    Credentials(CredentialsError),
+    /// The event loop could not be started.
+    Io(String),
+    /// Every server was tried and refused; this is the last attempt's error (an
+    /// authentication failure is `Attempt { error: AttemptError::Auth(..), .. }`).
+    Attempt {
+        /// The server of the last attempt.
+        server: ServerAddr,
+        /// Why it failed (boxed to keep `ConnectError` small).
+        error: Box<AttemptError>,
+    },
+    /// The connection closed before it was established.
+    Closed(CloseReason),
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidUrl(e) => write!(f, "invalid server URL: {e}"),
+            Self::Tls(e) => write!(f, "TLS setup failed: {e}"),
+            Self::Credentials(e) => write!(f, "credentials: {e}"),
+            Self::Io(e) => write!(f, "cannot start the event loop: {e}"),
+            Self::Attempt { server, error } => write!(f, "cannot connect to {server}: {error}"),
+            Self::Closed(reason) => write!(f, "connection closed: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl ConnectError {
+    /// True when the server refused our credentials.
+    pub fn is_auth_error(&self) -> bool {
+        match self {
+            Self::Attempt { error, .. } => matches!(**error, AttemptError::Auth(_)),
+            Self::Closed(reason) => matches!(reason, CloseReason::AuthRejected(_)),
+            _ => false,
+        }
+    }
+}
+
+/// `flush` failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlushError {
+    /// The server did not answer in time.
+    TimedOut,
+    /// The connection was lost before the server answered; what was published may or may
+    /// not have arrived.
+    Disconnected,
+    /// The client is closed.
+    Closed,
+}
+
+impl fmt::Display for FlushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::TimedOut => "flush timed out",
+            Self::Disconnected => "connection lost before the flush was confirmed",
+            Self::Closed => "client is closed",
+        })
+    }
+}
+
+impl std::error::Error for FlushError {}
+
+/// `request` failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// Nobody subscribes to the subject (the server answered 503 at once).
+    NoResponders,
+    /// No reply arrived in time.
+    TimedOut,
+    /// The request could not be published.
+    Publish(PublishError),
+    /// The reply inbox could not be subscribed.
+    Subscribe(SubscribeError),
+    /// The client is closed.
+    Closed,
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoResponders => f.write_str("no responders"),
+            Self::TimedOut => f.write_str("request timed out"),
+            Self::Publish(e) => write!(f, "request not sent: {e}"),
+            Self::Subscribe(e) => write!(f, "reply inbox not subscribed: {e}"),
+            Self::Closed => f.write_str("client is closed"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// `next_timeout` on a subscription got nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NextError {
+    /// Nothing arrived in time.
+    TimedOut,
+    /// The subscription ended; no more messages will come.
+    Closed(crate::sub_queue::Closed),
+}
+
+impl fmt::Display for NextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TimedOut => f.write_str("no message in time"),
+            Self::Closed(why) => write!(f, "subscription closed: {why:?}"),
+        }
+    }
+}
+
+impl std::error::Error for NextError {}

@@ -1,0 +1,57 @@
+//! [`Event`]: what the client tells the application about its connection.
+//!
+//! Events are delivered in order, from one dispatcher thread, through an unbounded queue:
+//! a slow callback delays later events but never loses one.
+
+use natsy_proto::connection::{CloseReason, ConnectError, DisconnectReason};
+use natsy_proto::{ServerAddr, ServerError, Sid};
+
+/// A connection event.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// The first connection was made.
+    Connected {
+        /// The server.
+        server: ServerAddr,
+    },
+    /// The connection was lost; the client is reconnecting (unless it closes next).
+    Disconnected {
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// A connection was made again; subscriptions were restored and buffered publishes sent.
+    Reconnected {
+        /// The server.
+        server: ServerAddr,
+    },
+    /// One connect attempt failed; the client tries the next server.
+    ReconnectAttemptFailed {
+        /// The server that was tried.
+        server: ServerAddr,
+        /// Why it failed.
+        error: ConnectError,
+    },
+    /// The client is closed for good.
+    Closed {
+        /// Why.
+        reason: CloseReason,
+    },
+    /// The server told us about servers we did not know.
+    DiscoveredServers(Vec<ServerAddr>),
+    /// The server is in lame duck mode and will close soon; the client will move.
+    LameDuckMode,
+    /// A subscription's pending limit was reached and messages are being dropped.
+    /// Sent once per episode.
+    SlowConsumer {
+        /// The subscription.
+        sid: Sid,
+    },
+    /// A server error that did not close the connection, such as a permission violation.
+    ServerError {
+        /// The error; permission violations name the subject.
+        error: ServerError,
+        /// The subscription it concerns, when the server named one we have.
+        sid: Option<Sid>,
+    },
+}

@@ -1,0 +1,530 @@
+//! The event loop: one thread per connection that owns the `mio::Poll` and the socket and
+//! drives the `proto::Connection` behind the shared lock.
+//!
+//! Each turn: fire due timers, drain the connection's events (dial, TLS, routing messages
+//! to subscriptions, waking waiters), write what it has to send, then sleep in `poll`
+//! until the socket is ready, a user thread wakes us, or the next timer is due. Reads
+//! happen outside the lock; only feeding the bytes in takes it.
+
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+use natsy_proto::connection::{Event as ProtoEvent, SubscriptionClosedReason};
+use natsy_proto::{Message, Sid};
+use rustls::ClientConfig;
+
+use crate::credentials::AuthSource;
+use crate::event::Event;
+use crate::shared::{Core, FirstConnect, FlushState, Shared, SlotState};
+use crate::sub_queue::{Closed, Pushed};
+use crate::transport::{self, Phase, ReadOutcome, Transport};
+
+/// The token of the waker user threads use.
+pub(crate) const WAKER: Token = Token(0);
+const SOCKET: Token = Token(1);
+/// Bytes read per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads per readiness event before the loop gives writes and timers a turn.
+const READS_PER_TURN: usize = 16;
+/// How long a close waits for pending writes to reach the socket.
+const CLOSE_FLUSH: Duration = Duration::from_secs(1);
+
+pub(crate) struct EventLoop {
+    shared: Arc<Shared>,
+    poll: Poll,
+    tls_config: Option<Arc<ClientConfig>>,
+    auth: AuthSource,
+    transport: Option<Transport>,
+    read_buf: Vec<u8>,
+    /// Consecutive messages for one subscription, pushed under one lock.
+    batch: Vec<Message>,
+    batch_sid: Sid,
+    /// The socket may still have bytes: read again without waiting.
+    read_more: bool,
+    finished: bool,
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        poll: Poll,
+        tls_config: Option<Arc<ClientConfig>>,
+        auth: AuthSource,
+    ) -> Self {
+        EventLoop {
+            shared,
+            poll,
+            tls_config,
+            auth,
+            transport: None,
+            read_buf: vec![0; READ_CHUNK],
+            batch: Vec::with_capacity(256),
+            batch_sid: 0,
+            read_more: false,
+            finished: false,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(64);
+        let shared = self.shared.clone();
+        while !self.finished {
+            let timeout = {
+                let mut core = shared.lock();
+                let now = Instant::now();
+                if core.conn.poll_timeout().is_some_and(|t| t <= now) {
+                    core.conn.handle_timeout(now);
+                }
+                self.drive(&mut core);
+                if self.finished {
+                    break;
+                }
+                // While the socket is full we write on writability anyway: no wake-ups.
+                core.wake_pending = self.transport.as_ref().is_some_and(|t| t.write_blocked);
+                if self.read_more {
+                    Some(Duration::ZERO)
+                } else {
+                    core.conn
+                        .poll_timeout()
+                        .map(|t| t.saturating_duration_since(now))
+                }
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // The poller itself broke: nothing can be driven any more.
+                let mut core = shared.lock();
+                core.conn.close(Instant::now());
+                self.drive(&mut core);
+                break;
+            }
+            let mut readable = std::mem::take(&mut self.read_more);
+            for event in events.iter() {
+                if event.token() == SOCKET {
+                    if event.is_writable() {
+                        self.on_writable();
+                    }
+                    readable |= event.is_readable() || event.is_read_closed() || event.is_error();
+                }
+            }
+            if readable {
+                self.on_readable();
+            }
+        }
+        self.transport = None;
+    }
+
+    /// Reports a transport failure to the connection.
+    fn transport_failed(&mut self, reason: String) {
+        self.drop_transport();
+        let shared = self.shared.clone();
+        let mut core = shared.lock();
+        core.conn.handle_transport_error(Instant::now(), reason);
+        self.drive(&mut core);
+    }
+
+    fn drop_transport(&mut self) {
+        if let Some(mut t) = self.transport.take() {
+            let _ = self.poll.registry().deregister(&mut t.stream);
+        }
+        self.read_more = false;
+    }
+
+    fn on_writable(&mut self) {
+        let Some(t) = self.transport.as_mut() else {
+            return;
+        };
+        t.write_blocked = false;
+        match t.phase {
+            Phase::Connecting => match t.finish_connect() {
+                Ok(true) => {
+                    if let Some(name) = t.tls_first.take() {
+                        self.begin_tls(&name, true);
+                    } else {
+                        t.phase = Phase::Open;
+                        let shared = self.shared.clone();
+                        let mut core = shared.lock();
+                        core.conn.handle_transport_connected(Instant::now());
+                        self.drive(&mut core);
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => self.transport_failed(format!("connect: {e}")),
+            },
+            Phase::TlsHandshake { .. } => self.step_handshake(),
+            Phase::Open => {
+                if let Err(e) = t.flush_tls() {
+                    return self.transport_failed(format!("write: {e}"));
+                }
+                let shared = self.shared.clone();
+                let mut core = shared.lock();
+                self.write_pending(&mut core);
+                self.drive(&mut core);
+            }
+        }
+    }
+
+    fn on_readable(&mut self) {
+        for _ in 0..READS_PER_TURN {
+            let Some(t) = self.transport.as_mut() else {
+                return;
+            };
+            match t.phase {
+                Phase::Connecting => return,
+                Phase::TlsHandshake { .. } => {
+                    self.step_handshake();
+                    if !matches!(self.transport.as_ref().map(|t| &t.phase), Some(Phase::Open)) {
+                        return;
+                    }
+                }
+                Phase::Open => match t.read(&mut self.read_buf) {
+                    Ok(ReadOutcome::Data(n)) => {
+                        let shared = self.shared.clone();
+                        let mut core = shared.lock();
+                        if n > 0 {
+                            core.conn.handle_input(Instant::now(), &self.read_buf[..n]);
+                        }
+                        self.drive(&mut core);
+                    }
+                    Ok(ReadOutcome::WouldBlock) => return,
+                    Ok(ReadOutcome::Eof) => {
+                        self.drop_transport();
+                        let shared = self.shared.clone();
+                        let mut core = shared.lock();
+                        core.conn.handle_transport_eof(Instant::now());
+                        self.drive(&mut core);
+                        return;
+                    }
+                    Err(e) => return self.transport_failed(format!("read: {e}")),
+                },
+            }
+        }
+        // Still data to read: come back after giving writes and timers a turn.
+        self.read_more = self.transport.is_some();
+    }
+
+    fn begin_tls(&mut self, name: &str, first: bool) {
+        let Some(config) = self.tls_config.clone() else {
+            return self.transport_failed("TLS requested but no TLS configuration".into());
+        };
+        let Some(t) = self.transport.as_mut() else {
+            return;
+        };
+        if let Err(e) = t.start_tls(config, name, first) {
+            return self.transport_failed(format!("TLS: {e}"));
+        }
+        self.step_handshake();
+    }
+
+    fn step_handshake(&mut self) {
+        let Some(t) = self.transport.as_mut() else {
+            return;
+        };
+        let Phase::TlsHandshake { first } = t.phase else {
+            return;
+        };
+        match t.drive_handshake() {
+            Ok(true) => {
+                t.phase = Phase::Open;
+                let shared = self.shared.clone();
+                let mut core = shared.lock();
+                let now = Instant::now();
+                if first {
+                    core.conn.handle_transport_connected(now);
+                } else {
+                    core.conn.handle_tls_established(now);
+                }
+                self.drive(&mut core);
+                // Records that arrived with the last handshake message may hold data.
+                self.read_more = true;
+            }
+            Ok(false) => {}
+            Err(e) => self.transport_failed(format!("TLS handshake: {e}")),
+        }
+    }
+
+    /// Writes what the connection has to send, until done or the socket is full.
+    fn write_pending(&mut self, core: &mut Core) {
+        let Some(t) = self.transport.as_mut() else {
+            return;
+        };
+        if !matches!(t.phase, Phase::Open) {
+            return;
+        }
+        let mut failed = None;
+        while !t.write_blocked {
+            let mut slices = [IoSlice::new(&[]); 64];
+            let n = core.conn.poll_transmit(&mut slices);
+            if n == 0 {
+                break;
+            }
+            match t.write(&slices[..n]) {
+                Ok(0) => {
+                    if !t.write_blocked && t.tls_wants_write() {
+                        // rustls' buffer is full but the socket took everything: retry.
+                        continue;
+                    }
+                    break;
+                }
+                Ok(written) => core.conn.advance_transmit(written),
+                Err(e) => {
+                    failed = Some(format!("write: {e}"));
+                    break;
+                }
+            }
+        }
+        if let Some(reason) = failed {
+            if let Some(mut t) = self.transport.take() {
+                let _ = self.poll.registry().deregister(&mut t.stream);
+            }
+            core.conn.handle_transport_error(Instant::now(), reason);
+        }
+    }
+
+    /// Drains the connection's events and writes, until neither produces more.
+    fn drive(&mut self, core: &mut Core) {
+        loop {
+            let mut any = false;
+            while let Some(event) = core.conn.poll_event() {
+                any = true;
+                self.on_event(core, event);
+            }
+            self.write_pending(core);
+            match core.conn.poll_event() {
+                Some(event) => self.on_event(core, event),
+                None if !any => break,
+                None => {}
+            }
+        }
+        self.flush_batch(core);
+    }
+
+    fn flush_batch(&mut self, core: &mut Core) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let sid = self.batch_sid;
+        match core.subs.get(&sid) {
+            Some(q) => {
+                let mut drops = 0u64;
+                let mut first_drop = false;
+                q.push_all(self.batch.drain(..), |p| {
+                    if let Pushed::Dropped { first } = p {
+                        drops += 1;
+                        first_drop |= first;
+                    }
+                });
+                core.slow_consumer_drops += drops;
+                if first_drop {
+                    self.shared.emit(Event::SlowConsumer { sid });
+                }
+            }
+            // Unsubscribed locally: what the server sent before seeing UNSUB is discarded.
+            None => self.batch.clear(),
+        }
+    }
+
+    fn route(&mut self, core: &mut Core, msg: Message) {
+        if let Some(mux) = core.mux.as_mut() {
+            if msg.sid() == mux.sid {
+                let token = msg
+                    .subject()
+                    .strip_prefix(mux.prefix.as_str())
+                    .unwrap_or_default();
+                // A reply nobody waits for any more (timed out) is dropped here.
+                if let Some(slot) = mux.waiting.remove(token) {
+                    slot.fill(SlotState::Reply(msg));
+                }
+                return;
+            }
+        }
+        if msg.sid() != self.batch_sid {
+            self.flush_batch(core);
+            self.batch_sid = msg.sid();
+        }
+        self.batch.push(msg);
+    }
+
+    fn on_event(&mut self, core: &mut Core, event: ProtoEvent) {
+        let now = Instant::now();
+        match event {
+            ProtoEvent::Message(msg) => self.route(core, msg),
+            ProtoEvent::Dial {
+                server,
+                tls_name,
+                tls_first,
+            } => {
+                self.drop_transport();
+                match self.auth.resolve() {
+                    Ok(auth) => core.conn.set_auth(auth),
+                    Err(e) => {
+                        core.conn
+                            .handle_transport_error(now, format!("credentials: {e}"));
+                        return;
+                    }
+                }
+                match transport::dial(&server.host, server.port) {
+                    Ok(mut stream) => {
+                        let registered = self.poll.registry().register(
+                            &mut stream,
+                            SOCKET,
+                            Interest::READABLE | Interest::WRITABLE,
+                        );
+                        match registered {
+                            Ok(()) => {
+                                self.transport =
+                                    Some(Transport::new(stream, tls_first.then_some(tls_name)))
+                            }
+                            Err(e) => core
+                                .conn
+                                .handle_transport_error(now, format!("register: {e}")),
+                        }
+                    }
+                    Err(e) => core
+                        .conn
+                        .handle_transport_error(now, format!("dial {server}: {e}")),
+                }
+            }
+            ProtoEvent::UpgradeTls { tls_name } => {
+                // begin_tls may report a failure, which needs the lock we hold: do it here.
+                let Some(config) = self.tls_config.clone() else {
+                    self.drop_transport();
+                    core.conn
+                        .handle_transport_error(now, "TLS required but not configured".into());
+                    return;
+                };
+                let started = match self.transport.as_mut() {
+                    Some(t) => t
+                        .start_tls(config, &tls_name, false)
+                        .map_err(|e| e.to_string()),
+                    None => Err("no transport".into()),
+                };
+                let stepped = started.and_then(|()| match self.transport.as_mut() {
+                    Some(t) => t.drive_handshake().map_err(|e| e.to_string()),
+                    None => Err("no transport".into()),
+                });
+                match stepped {
+                    Ok(true) => {
+                        if let Some(t) = self.transport.as_mut() {
+                            t.phase = Phase::Open;
+                        }
+                        core.conn.handle_tls_established(now);
+                        self.read_more = true;
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        self.drop_transport();
+                        core.conn
+                            .handle_transport_error(now, format!("TLS handshake: {e}"));
+                    }
+                }
+            }
+            ProtoEvent::CloseTransport => self.drop_transport(),
+            ProtoEvent::Connected { server } => {
+                core.first_connect = FirstConnect::Connected;
+                self.shared.changed.notify_all();
+                self.shared.emit(Event::Connected { server });
+            }
+            ProtoEvent::Reconnected { server } => {
+                self.shared.changed.notify_all();
+                self.shared.emit(Event::Reconnected { server });
+            }
+            ProtoEvent::Disconnected { reason } => {
+                self.shared.emit(Event::Disconnected { reason });
+            }
+            ProtoEvent::ConnectAttemptFailed { server, error } => {
+                core.last_attempt_error = Some((server.clone(), error.clone()));
+                self.shared.changed.notify_all();
+                self.shared
+                    .emit(Event::ReconnectAttemptFailed { server, error });
+            }
+            ProtoEvent::Closed { reason } => {
+                self.flush_batch(core);
+                self.finish_writes(core);
+                self.drop_transport();
+                if matches!(core.first_connect, FirstConnect::Pending) {
+                    core.first_connect = FirstConnect::Failed(Box::new((
+                        core.last_attempt_error.clone(),
+                        reason.clone(),
+                    )));
+                }
+                core.closed = Some(reason.clone());
+                for q in core.subs.values() {
+                    q.close(Closed::ConnectionClosed);
+                }
+                for state in core.flushes.values_mut() {
+                    if *state == FlushState::Pending {
+                        *state = FlushState::Failed;
+                    }
+                }
+                if let Some(mux) = core.mux.as_mut() {
+                    for (_, slot) in mux.waiting.drain() {
+                        slot.fill(SlotState::Closed);
+                    }
+                }
+                self.shared.changed.notify_all();
+                self.shared.emit(Event::Closed { reason });
+                self.finished = true;
+            }
+            ProtoEvent::FlushComplete(id) => {
+                if let Some(state) = core.flushes.get_mut(&id) {
+                    *state = FlushState::Done;
+                    self.shared.changed.notify_all();
+                }
+            }
+            ProtoEvent::FlushFailed(id) => {
+                if let Some(state) = core.flushes.get_mut(&id) {
+                    *state = FlushState::Failed;
+                    self.shared.changed.notify_all();
+                }
+            }
+            ProtoEvent::ServerError { error, sid } => {
+                self.shared.emit(Event::ServerError { error, sid });
+            }
+            ProtoEvent::SubscriptionClosed { sid, reason } => {
+                // Messages delivered before the close go first.
+                self.flush_batch(core);
+                if let Some(q) = core.subs.remove(&sid) {
+                    q.close(match reason {
+                        SubscriptionClosedReason::PermissionDenied(e) => {
+                            Closed::PermissionDenied(e.text)
+                        }
+                        _ => Closed::LimitReached,
+                    });
+                }
+            }
+            ProtoEvent::DiscoveredServers(servers) => {
+                self.shared.emit(Event::DiscoveredServers(servers));
+            }
+            ProtoEvent::LameDuckMode => self.shared.emit(Event::LameDuckMode),
+            _ => {}
+        }
+    }
+
+    /// On close: give pending writes a bounded chance to reach the socket.
+    fn finish_writes(&mut self, core: &mut Core) {
+        let deadline = Instant::now() + CLOSE_FLUSH;
+        let mut events = Events::with_capacity(4);
+        while core.conn.transmit_len() > 0 && Instant::now() < deadline {
+            let Some(t) = self.transport.as_mut() else {
+                return;
+            };
+            if !matches!(t.phase, Phase::Open) {
+                return;
+            }
+            if t.write_blocked {
+                let _ = self.poll.poll(&mut events, Some(Duration::from_millis(20)));
+                if let Some(t) = self.transport.as_mut() {
+                    t.write_blocked = false;
+                }
+            }
+            self.write_pending(core);
+        }
+        if let Some(t) = self.transport.as_mut() {
+            let _ = t.flush_tls();
+        }
+    }
+}

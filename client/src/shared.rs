@@ -1,0 +1,122 @@
+//! The state shared by user threads and the event loop thread.
+//!
+//! One mutex guards the `proto::Connection` and the routing tables ([`Core`]). User calls
+//! lock it briefly to encode an op; the loop locks it to feed input and to write. Waits
+//! (flush, first connect) use condition variables on the same mutex; replies and
+//! subscription messages have their own small queues so a slow reader never holds it.
+
+use std::collections::HashMap;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use natsy_proto::connection::{CloseReason, ConnectError as AttemptError, Connection, FlushId};
+use natsy_proto::{Message, Nuid, ServerAddr, Sid};
+use rand::rngs::StdRng;
+
+use crate::event::Event;
+use crate::sub_queue::SubQueue;
+
+/// How the first connect went, for `connect` to return.
+#[derive(Debug, Clone)]
+pub(crate) enum FirstConnect {
+    Pending,
+    Connected,
+    Failed(Box<(Option<(ServerAddr, AttemptError)>, CloseReason)>),
+}
+
+/// Where a flush stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlushState {
+    Pending,
+    Done,
+    Failed,
+}
+
+/// What a request's reply slot holds.
+#[derive(Debug, Default)]
+pub(crate) enum SlotState {
+    #[default]
+    Waiting,
+    Reply(Message),
+    Closed,
+}
+
+/// One outstanding request's reply slot, filled by the loop, waited on by the requester.
+#[derive(Debug, Default)]
+pub(crate) struct ReplySlot {
+    pub(crate) state: Mutex<SlotState>,
+    pub(crate) ready: Condvar,
+}
+
+impl ReplySlot {
+    pub(crate) fn fill(&self, state: SlotState) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+        self.ready.notify_all();
+    }
+
+    /// Takes what arrived, leaving `Waiting`.
+    pub(crate) fn take(&self) -> SlotState {
+        std::mem::take(&mut *self.state.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// The request muxer: one wildcard inbox subscription, a token per request.
+#[derive(Debug)]
+pub(crate) struct Mux {
+    pub(crate) sid: Sid,
+    /// `<inbox prefix>.<nuid>.`; a reply subject is this plus a token.
+    pub(crate) prefix: String,
+    pub(crate) next_token: u64,
+    pub(crate) waiting: HashMap<String, Arc<ReplySlot>>,
+}
+
+/// Everything behind the one lock.
+pub(crate) struct Core {
+    pub(crate) conn: Connection,
+    pub(crate) subs: HashMap<Sid, Arc<SubQueue>>,
+    pub(crate) flushes: HashMap<FlushId, FlushState>,
+    pub(crate) mux: Option<Mux>,
+    pub(crate) nuid: Nuid,
+    pub(crate) rng: StdRng,
+    /// The loop has been woken (or will look at the output anyway): no need to wake it.
+    pub(crate) wake_pending: bool,
+    pub(crate) first_connect: FirstConnect,
+    pub(crate) last_attempt_error: Option<(ServerAddr, AttemptError)>,
+    pub(crate) closed: Option<CloseReason>,
+    pub(crate) slow_consumer_drops: u64,
+}
+
+/// The shared half of a client.
+pub(crate) struct Shared {
+    pub(crate) core: Mutex<Core>,
+    /// Signalled when a flush completes or fails, on connect and on close.
+    pub(crate) changed: Condvar,
+    pub(crate) waker: mio::Waker,
+    pub(crate) events: Option<Sender<Event>>,
+}
+
+impl Shared {
+    /// Locks the core. A panic while the lock was held cannot leave the connection
+    /// half-updated in a way later calls could not cope with (every mutation is a call
+    /// into `Connection`, which keeps itself consistent), so poisoning is ignored.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes sure the loop looks at new output soon; wakes it at most once per batch.
+    pub(crate) fn wake(&self, core: &mut Core) {
+        if !core.wake_pending {
+            core.wake_pending = true;
+            // A failed wake means the loop is gone, which `closed` reports.
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Sends an event to the application, in order.
+    pub(crate) fn emit(&self, event: Event) {
+        if let Some(tx) = &self.events {
+            // The dispatcher only ends when the client is gone; nothing is listening then.
+            let _ = tx.send(event);
+        }
+    }
+}

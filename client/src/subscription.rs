@@ -1,0 +1,128 @@
+//! [`Subscription`]: a blocking stream of messages for one subject.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use natsy_proto::Sid;
+
+use crate::client::Client;
+use crate::error::{FlushError, NextError, SubscribeError};
+use crate::message::Message;
+use crate::sub_queue::{Closed, SubQueue, Taken};
+
+/// A subscription. Iterate it (blocking) or use [`Subscription::next_timeout`] /
+/// [`Subscription::try_next`].
+///
+/// Dropping it unsubscribes; that needs no runtime and never blocks on the network.
+///
+/// ```no_run
+/// let client = natsy::connect("nats://127.0.0.1:4222")?;
+/// let mut sub = client.subscribe("greet.*")?;
+/// for msg in sub.by_ref().take(3) {
+///     println!("{}: {:?}", msg.subject(), msg.payload());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Subscription {
+    sid: Sid,
+    queue: Arc<SubQueue>,
+    client: Client,
+    unsubscribed: bool,
+}
+
+impl Subscription {
+    pub(crate) fn new(sid: Sid, queue: Arc<SubQueue>, client: Client) -> Self {
+        Subscription {
+            sid,
+            queue,
+            client,
+            unsubscribed: false,
+        }
+    }
+
+    fn wrap(&self, taken: Taken) -> Result<Option<Message>, Closed> {
+        match taken {
+            Taken::Message(m) => Ok(Some(Message::new(m, self.client.clone()))),
+            Taken::Empty => Ok(None),
+            Taken::Closed(why) => Err(why),
+        }
+    }
+
+    /// The subscription id.
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    /// Waits up to `timeout` for the next message.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Message, NextError> {
+        match self.wrap(self.queue.take(Some(Instant::now() + timeout))) {
+            Ok(Some(m)) => Ok(m),
+            Ok(None) => Err(NextError::TimedOut),
+            Err(why) => Err(NextError::Closed(why)),
+        }
+    }
+
+    /// The next message if one is waiting; `Err` once the subscription has ended.
+    pub fn try_next(&mut self) -> Result<Option<Message>, Closed> {
+        self.wrap(self.queue.try_take())
+    }
+
+    /// Unsubscribes now. Messages already received are discarded.
+    pub fn unsubscribe(mut self) -> Result<(), SubscribeError> {
+        self.unsubscribed = true;
+        self.queue.close(Closed::Unsubscribed);
+        self.client.unsubscribe_sid(self.sid, None)
+    }
+
+    /// Unsubscribes automatically once `max` messages in total have been delivered
+    /// (counting those already delivered; nats.go `AutoUnsubscribe`). The iterator ends
+    /// after the last one.
+    pub fn unsubscribe_after(&mut self, max: u64) -> Result<(), SubscribeError> {
+        self.client.unsubscribe_sid(self.sid, Some(max))
+    }
+
+    /// Drains: unsubscribes, waits until the server has confirmed it (so nothing more is
+    /// on its way), and ends the subscription after the messages already received, which
+    /// the iterator still yields.
+    pub fn drain(&mut self) -> Result<(), FlushError> {
+        if self.unsubscribed {
+            return Ok(());
+        }
+        self.unsubscribed = true;
+        let _ = self.client.unsubscribe_sid_keep_queue(self.sid);
+        let result = self.client.flush();
+        self.queue.close(Closed::Unsubscribed);
+        self.client.forget_sid(self.sid);
+        result
+    }
+
+    /// Messages and bytes waiting to be taken.
+    pub fn pending(&self) -> (usize, usize) {
+        self.queue.pending()
+    }
+
+    /// Messages dropped because the pending limits were reached.
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped()
+    }
+
+    pub(crate) fn on_drop(&mut self) {
+        if !self.unsubscribed {
+            self.unsubscribed = true;
+            self.queue.close(Closed::Unsubscribed);
+            // Already unsubscribed or closed: nothing to do.
+            let _ = self.client.unsubscribe_sid(self.sid, None);
+        }
+    }
+}
+
+impl Iterator for Subscription {
+    type Item = Message;
+
+    /// Blocks until the next message; `None` once the subscription has ended
+    /// (unsubscribed, drained, auto-unsubscribe limit reached, or client closed).
+    fn next(&mut self) -> Option<Message> {
+        self.wrap(self.queue.take(None)).ok().flatten()
+    }
+}

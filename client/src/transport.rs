@@ -1,0 +1,252 @@
+//! The socket: plain TCP or TLS (rustls) over a non-blocking mio `TcpStream`.
+//!
+//! Owns connecting (completion is signalled by writability and a clean `take_error`), the
+//! TLS handshake, reads drained until `WouldBlock`, and vectored writes that keep partial
+//! progress. It knows nothing about NATS.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use mio::net::TcpStream;
+use rustls::{ClientConfig, ClientConnection};
+
+use crate::tls::{self, TlsError};
+
+/// Where the socket stands.
+pub(crate) enum Phase {
+    /// Non-blocking connect in progress.
+    Connecting,
+    /// TCP is up, TLS handshake running. `first`: TLS-first, so the NATS side has not
+    /// been told about the transport yet.
+    TlsHandshake { first: bool },
+    /// Ready for NATS bytes.
+    Open,
+}
+
+/// A connected (or connecting) socket.
+pub(crate) struct Transport {
+    pub(crate) stream: TcpStream,
+    pub(crate) tls: Option<ClientConnection>,
+    pub(crate) phase: Phase,
+    /// The kernel said `WouldBlock` on the last write; wait for writability.
+    pub(crate) write_blocked: bool,
+    /// TLS-first: start the handshake as soon as TCP is up.
+    pub(crate) tls_first: Option<String>,
+}
+
+/// What a read produced.
+pub(crate) enum ReadOutcome {
+    /// Some bytes (maybe none if only TLS records were processed); more may follow.
+    Data(usize),
+    /// Nothing more now.
+    WouldBlock,
+    /// The peer closed.
+    Eof,
+}
+
+/// Resolves `host:port` (per attempt, so DNS changes are seen) and starts connecting to
+/// the first address.
+pub(crate) fn dial(host: &str, port: u16) -> io::Result<TcpStream> {
+    let mut addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+    // Prefer IPv4 loopback-style answers first only by keeping the resolver's order.
+    addrs.dedup();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} did not resolve"));
+    for addr in addrs {
+        match TcpStream::connect(addr) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))
+}
+
+impl Transport {
+    pub(crate) fn new(stream: TcpStream, tls_first: Option<String>) -> Self {
+        Transport {
+            stream,
+            tls: None,
+            phase: Phase::Connecting,
+            write_blocked: false,
+            tls_first,
+        }
+    }
+
+    /// Checks whether the non-blocking connect finished. `Ok(true)`: connected.
+    pub(crate) fn finish_connect(&mut self) -> io::Result<bool> {
+        if let Some(e) = self.stream.take_error()? {
+            return Err(e);
+        }
+        match self.stream.peer_addr() {
+            Ok(_) => {
+                let _ = self.stream.set_nodelay(true);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) if e.raw_os_error() == Some(115) => Ok(false), // EINPROGRESS
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts a TLS handshake on the open socket.
+    pub(crate) fn start_tls(
+        &mut self,
+        config: Arc<ClientConfig>,
+        name: &str,
+        first: bool,
+    ) -> Result<(), TlsError> {
+        let server_name = tls::server_name(name)?;
+        let conn = ClientConnection::new(config, server_name)
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        self.tls = Some(conn);
+        self.phase = Phase::TlsHandshake { first };
+        Ok(())
+    }
+
+    /// Drives the TLS handshake. `Ok(true)` once it is complete.
+    pub(crate) fn drive_handshake(&mut self) -> io::Result<bool> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(true);
+        };
+        loop {
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.stream) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if !tls.is_handshaking() {
+                return Ok(true);
+            }
+            if !tls.wants_read() {
+                return Ok(false);
+            }
+            match tls.read_tls(&mut self.stream) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed during the TLS handshake",
+                    ))
+                }
+                Ok(_) => {
+                    if let Err(e) = tls.process_new_packets() {
+                        // Send the alert, then report.
+                        let _ = tls.write_tls(&mut self.stream);
+                        return Err(tls_error(e));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads application bytes into `buf`.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<ReadOutcome> {
+        match self.tls.as_mut() {
+            None => loop {
+                match self.stream.read(buf) {
+                    Ok(0) => return Ok(ReadOutcome::Eof),
+                    Ok(n) => return Ok(ReadOutcome::Data(n)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok(ReadOutcome::WouldBlock)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            },
+            Some(tls) => {
+                // Plaintext already decrypted comes first.
+                match tls.reader().read(buf) {
+                    Ok(0) => return Ok(ReadOutcome::Eof), // close_notify
+                    Ok(n) => return Ok(ReadOutcome::Data(n)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        return Ok(ReadOutcome::Eof)
+                    }
+                    Err(e) => return Err(e),
+                }
+                loop {
+                    match tls.read_tls(&mut self.stream) {
+                        Ok(0) => return Ok(ReadOutcome::Eof),
+                        Ok(_) => {
+                            let state = tls.process_new_packets().map_err(tls_error)?;
+                            if state.plaintext_bytes_to_read() > 0 || state.peer_has_closed() {
+                                return match tls.reader().read(buf) {
+                                    Ok(0) => Ok(ReadOutcome::Eof),
+                                    Ok(n) => Ok(ReadOutcome::Data(n)),
+                                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                        Ok(ReadOutcome::Data(0))
+                                    }
+                                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                                        Ok(ReadOutcome::Eof)
+                                    }
+                                    Err(e) => Err(e),
+                                };
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Ok(ReadOutcome::WouldBlock)
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes as much of `slices` as the socket takes; returns how many application bytes
+    /// were accepted. Sets `write_blocked` on `WouldBlock`.
+    pub(crate) fn write(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self.tls.as_mut() {
+            None => loop {
+                match self.stream.write_vectored(slices) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.write_blocked = true;
+                        return Ok(0);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            },
+            Some(tls) => {
+                let accepted = tls.writer().write_vectored(slices)?;
+                self.flush_tls()?;
+                Ok(accepted)
+            }
+        }
+    }
+
+    /// Pushes buffered TLS records to the socket.
+    pub(crate) fn flush_tls(&mut self) -> io::Result<()> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(());
+        };
+        while tls.wants_write() {
+            match tls.write_tls(&mut self.stream) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.write_blocked = true;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// TLS records are waiting to be written.
+    pub(crate) fn tls_wants_write(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.wants_write())
+    }
+}
