@@ -106,7 +106,7 @@ impl Client {
         let seed = os_seed();
         let mut conn = Connection::new(options.connection_config(servers, seed), Instant::now())
             .map_err(ConnectError::InvalidUrl)?;
-        conn.set_auth(first_auth);
+        conn.set_auth(first_auth.clone());
         let mut rng = StdRng::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15);
         let nuid = Nuid::new(&mut rng);
 
@@ -145,7 +145,13 @@ impl Client {
             waker,
             events,
         });
-        let event_loop = EventLoop::new(shared.clone(), poll, tls_config, options.auth.clone());
+        let event_loop = EventLoop::new(
+            shared.clone(),
+            poll,
+            tls_config,
+            options.auth.clone(),
+            first_auth,
+        );
         std::thread::Builder::new()
             .name("natsy-loop".into())
             .spawn(move || event_loop.run())
