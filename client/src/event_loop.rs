@@ -399,11 +399,24 @@ impl EventLoop {
             }
             ProtoEvent::UpgradeTls { tls_name } => {
                 // begin_tls may report a failure, which needs the lock we hold: do it here.
-                let Some(config) = self.tls_config.clone() else {
-                    self.drop_transport();
-                    core.conn
-                        .handle_transport_error(now, "TLS required but not configured".into());
-                    return;
+                let config = match self.tls_config.clone() {
+                    Some(config) => config,
+                    // The server requires TLS and the user set no TLS option: verify it
+                    // against the system's roots, as nats.go does.
+                    None => match crate::tls::client_config(&crate::tls::TlsOptions::default()) {
+                        Ok(config) => {
+                            self.tls_config = Some(config.clone());
+                            config
+                        }
+                        Err(e) => {
+                            self.drop_transport();
+                            core.conn.handle_transport_error(
+                                now,
+                                format!("the server requires TLS: {e}"),
+                            );
+                            return;
+                        }
+                    },
                 };
                 let started = match self.transport.as_mut() {
                     Some(t) => t
