@@ -184,8 +184,8 @@ impl ConnectOptions {
         self
     }
 
-    /// Try servers in the order given instead of shuffling them. Default: shuffle, first URL
-    /// first (nats.go `DontRandomize`).
+    /// Try servers in the order given instead of shuffling them. Default: shuffle all of
+    /// them, so clients spread over a cluster (nats.go `DontRandomize`).
     pub fn no_randomize(mut self) -> Self {
         self.no_randomize = true;
         self

@@ -19,8 +19,9 @@ use crate::url::ServerAddr;
 /// How the pool is built and when it gives up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolOptions {
-    /// Shuffle the servers (the first explicit URL stays first). Default true
-    /// (nats.go `NoRandomize` = false).
+    /// Shuffle the explicit servers, so clients given the same list spread over the
+    /// cluster. Default true (nats.go `NoRandomize` = false; nats.go shuffles all of
+    /// `Servers`).
     pub randomize: bool,
     /// Attempts per server before it is dropped; `None` = for ever. Default `Some(60)`
     /// (nats.go `MaxReconnect`, -1 for ever).
@@ -204,8 +205,9 @@ impl ServerPool {
     /// Builds a pool from explicit servers.
     ///
     /// Duplicates (same `host:port`) are dropped, the first one kept. With
-    /// `options.randomize` the pool is shuffled, then the first given server is put back in
-    /// slot 0 so it is tried first. Any `tls://` server makes the whole pool TLS
+    /// `options.randomize` the whole pool is shuffled (nats.go shuffles every URL of
+    /// `Servers`; keeping the first one first would send every client to the same node).
+    /// Any `tls://` server makes the whole pool TLS
     /// ([`tls`](Self::tls)).
     ///
     /// # Errors
@@ -227,11 +229,8 @@ impl ServerPool {
         if entries.is_empty() {
             return Err(UrlError::Empty);
         }
-        if let (true, Some(first)) = (options.randomize, entries.first().map(|e| e.key.clone())) {
+        if options.randomize {
             entries.shuffle(rng);
-            if let Some(pos) = entries.iter().position(|e| e.key == first) {
-                entries.swap(0, pos);
-            }
         }
         Ok(ServerPool {
             entries,
