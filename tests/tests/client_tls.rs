@@ -219,8 +219,7 @@ fn tls_wanted_but_the_server_has_none() {
     let err = fast()
         .root_certificates(files.ca_cert())
         .connect(server.tls_url())
-        .err()
-        .expect("must not connect in plain text");
+        .expect_err("must not connect in plain text");
     assert!(
         matches!(
             &err,
