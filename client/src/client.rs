@@ -15,7 +15,8 @@ use crate::error::{ConnectError, FlushError, PublishError, RequestError, Subscri
 use crate::event_loop::EventLoop;
 use crate::message::Message;
 use crate::options::ConnectOptions;
-use crate::shared::{Core, FirstConnect, FlushState, Mux, ReplySlot, Shared, SlotState};
+use crate::request::ReplyHandle;
+use crate::shared::{Core, FirstConnect, FlushState, Mux, ReplySlot, Shared};
 use crate::sub_queue::SubQueue;
 use crate::subscription::Subscription;
 
@@ -339,83 +340,72 @@ impl Client {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Message, RequestError> {
-        let deadline = Instant::now() + timeout;
+        self.send_request(subject, headers, payload)?
+            .wait_timeout(timeout)
+    }
+
+    /// Sends a request without waiting: the reply is collected later through the returned
+    /// [`ReplyHandle`]. This is how many requests are kept in flight from one thread (for
+    /// example JetStream asynchronous publishing). Dropping the handle forgets the request.
+    pub fn send_request(
+        &self,
+        subject: &str,
+        headers: Option<&HeaderMap>,
+        payload: impl Into<Bytes>,
+    ) -> Result<ReplyHandle, RequestError> {
         let shared = self.shared();
         let slot = Arc::new(ReplySlot::default());
-        let token = {
-            let mut core = shared.lock();
-            if core.closed.is_some() {
-                return Err(RequestError::Closed);
-            }
-            if core.mux.is_none() {
-                let Core { nuid, rng, .. } = &mut *core;
-                let prefix = format!(
-                    "{}.",
-                    new_inbox(&self.handle.options.inbox_prefix, nuid, rng)
-                );
-                let sid = core
-                    .conn
-                    .subscribe(&format!("{prefix}*"), None)
-                    .map_err(RequestError::Subscribe)?;
-                core.mux = Some(Mux {
-                    sid,
-                    prefix,
-                    next_token: 0,
-                    waiting: HashMap::new(),
-                });
-            }
-            let mux = core.mux.as_mut().ok_or(RequestError::Closed)?;
-            mux.next_token += 1;
-            let token = mux.next_token.to_string();
-            let reply = format!("{}{token}", mux.prefix);
-            mux.waiting.insert(token.clone(), slot.clone());
-            if let Err(e) = core.conn.publish(subject, Some(&reply), headers, payload) {
-                if let Some(mux) = core.mux.as_mut() {
-                    mux.waiting.remove(&token);
-                }
-                return Err(RequestError::Publish(e));
-            }
-            shared.wake(&mut core);
-            token
-        };
-        let outcome = loop {
-            let mut state = slot.state.lock().unwrap_or_else(|e| e.into_inner());
-            match std::mem::take(&mut *state) {
-                SlotState::Reply(msg) => break Some(Ok(msg)),
-                SlotState::Closed => break Some(Err(RequestError::Closed)),
-                SlotState::Waiting => {}
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                break None;
-            }
-            drop(
-                slot.ready
-                    .wait_timeout(state, deadline - now)
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
-        };
-        let outcome = match outcome {
-            Some(outcome) => outcome,
-            None => {
-                // Timed out: leave nothing behind, then take a reply that raced in.
-                let mut core = shared.lock();
-                if let Some(mux) = core.mux.as_mut() {
-                    mux.waiting.remove(&token);
-                }
-                drop(core);
-                match slot.take() {
-                    SlotState::Reply(msg) => Ok(msg),
-                    SlotState::Closed => Err(RequestError::Closed),
-                    SlotState::Waiting => Err(RequestError::TimedOut),
-                }
-            }
-        };
-        match outcome {
-            Ok(msg) if msg.is_no_responders() => Err(RequestError::NoResponders),
-            Ok(msg) => Ok(Message::new(msg, self.clone())),
-            Err(e) => Err(e),
+        let mut core = shared.lock();
+        if core.closed.is_some() {
+            return Err(RequestError::Closed);
         }
+        if core.mux.is_none() {
+            let Core { nuid, rng, .. } = &mut *core;
+            let prefix = format!(
+                "{}.",
+                new_inbox(&self.handle.options.inbox_prefix, nuid, rng)
+            );
+            let sid = core
+                .conn
+                .subscribe(&format!("{prefix}*"), None)
+                .map_err(RequestError::Subscribe)?;
+            core.mux = Some(Mux {
+                sid,
+                prefix,
+                next_token: 0,
+                waiting: HashMap::new(),
+            });
+        }
+        let mux = core.mux.as_mut().ok_or(RequestError::Closed)?;
+        mux.next_token += 1;
+        let token = mux.next_token.to_string();
+        let reply = format!("{}{token}", mux.prefix);
+        mux.waiting.insert(token.clone(), slot.clone());
+        if let Err(e) = core
+            .conn
+            .publish(subject, Some(&reply), headers, payload.into())
+        {
+            if let Some(mux) = core.mux.as_mut() {
+                mux.waiting.remove(&token);
+            }
+            return Err(RequestError::Publish(e));
+        }
+        shared.wake(&mut core);
+        drop(core);
+        Ok(ReplyHandle::new(self.clone(), slot, token))
+    }
+
+    /// Forgets a request's reply slot (timed out or abandoned).
+    pub(crate) fn forget_request(&self, token: &str) {
+        let mut core = self.shared().lock();
+        if let Some(mux) = core.mux.as_mut() {
+            mux.waiting.remove(token);
+        }
+    }
+
+    /// The default request timeout.
+    pub(crate) fn default_request_timeout(&self) -> Duration {
+        self.handle.options.request_timeout
     }
 
     /// Outstanding requests (for monitoring and leak tests).

@@ -1,6 +1,22 @@
-//! # natsy-jetstream
+//! # natsy-jetstream: JetStream on the natsy client
 //!
-//! JetStream on top of the `natsy` client. Nothing is implemented here yet: the JetStream
-//! layer needs the client's request/reply, which lands first. This crate exists so the
-//! workspace layout is fixed; it exports nothing rather than pretending.
+//! Streams, durable pull consumers, acks and publish acks, built on the blocking `natsy`
+//! client's request/reply. Every API error is typed and carries the server's `code`,
+//! `err_code` and description; branch on [`ApiErrorKind`], never on text.
+//!
+//! ```no_run
+//! let client = natsy::connect("nats://127.0.0.1:4222")?;
+//! let js = natsy_jetstream::new(client);
+//! let info = js.account_info()?;
+//! println!("streams: {}", info.streams);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
+
+mod context;
+mod error;
+mod stream;
+
+pub use context::{new, Context, DEFAULT_API_PREFIX, DEFAULT_TIMEOUT};
+pub use error::{ApiError, ApiErrorKind, Error};
+pub use stream::Stream;

@@ -1,0 +1,95 @@
+//! [`ReplyHandle`]: a request in flight, whose reply is collected later.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::error::RequestError;
+use crate::message::Message;
+use crate::shared::{ReplySlot, SlotState};
+
+/// A request that has been sent; its reply (or its failure) is taken with
+/// [`ReplyHandle::wait_timeout`] or [`ReplyHandle::try_take`].
+///
+/// Dropping the handle forgets the request: a reply arriving later is discarded and no
+/// state is left behind.
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// let client = natsy::connect("nats://127.0.0.1:4222")?;
+/// let pending: Vec<_> = (0..10)
+///     .map(|i| client.send_request("svc.echo", None, format!("{i}")))
+///     .collect::<Result<_, _>>()?;
+/// for handle in pending {
+///     println!("{:?}", handle.wait_timeout(Duration::from_secs(1))?.payload());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ReplyHandle {
+    client: Client,
+    slot: Arc<ReplySlot>,
+    token: String,
+}
+
+fn finish(state: SlotState, client: &Client) -> Option<Result<Message, RequestError>> {
+    match state {
+        SlotState::Waiting => None,
+        SlotState::Closed => Some(Err(RequestError::Closed)),
+        SlotState::Reply(msg) if msg.is_no_responders() => Some(Err(RequestError::NoResponders)),
+        SlotState::Reply(msg) => Some(Ok(Message::new(msg, client.clone()))),
+    }
+}
+
+impl ReplyHandle {
+    pub(crate) fn new(client: Client, slot: Arc<ReplySlot>, token: String) -> Self {
+        ReplyHandle {
+            client,
+            slot,
+            token,
+        }
+    }
+
+    /// The reply if it has arrived, without waiting.
+    pub fn try_take(&mut self) -> Option<Result<Message, RequestError>> {
+        finish(self.slot.take(), &self.client)
+    }
+
+    /// Waits for the reply up to the client's default request timeout.
+    pub fn wait(self) -> Result<Message, RequestError> {
+        let timeout = self.client.default_request_timeout();
+        self.wait_timeout(timeout)
+    }
+
+    /// Waits for the reply up to `timeout`. A 503 "no responders" reply is
+    /// [`RequestError::NoResponders`].
+    pub fn wait_timeout(self, timeout: Duration) -> Result<Message, RequestError> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(done) = finish(std::mem::take(&mut *state), &self.client) {
+                return done;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            state = self
+                .slot
+                .ready
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(state);
+        // Timed out: forget the request (Drop), then take a reply that raced in.
+        self.client.forget_request(&self.token);
+        finish(self.slot.take(), &self.client).unwrap_or(Err(RequestError::TimedOut))
+    }
+}
+
+impl Drop for ReplyHandle {
+    fn drop(&mut self) {
+        self.client.forget_request(&self.token);
+    }
+}
