@@ -137,7 +137,7 @@ fn queue_group_delivers_each_message_to_exactly_one_member() {
         .collect();
     // A plain subscriber on the same subject still gets everything.
     let watcher = natsy::connect(server.url()).unwrap();
-    let mut all = watcher.subscribe("work").unwrap();
+    let all = watcher.subscribe("work").unwrap();
     watcher.flush().unwrap();
 
     const N: u32 = 600;

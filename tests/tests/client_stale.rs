@@ -231,9 +231,24 @@ fn unanswered_pings_are_detected_as_stale_and_the_client_reconnects() {
     );
 
     assert!(matches!(next_event(&events), Event::Reconnected { .. }));
-    // Proof on the wire: a second connection with a new CONNECT and the SUB re-sent.
-    wait_for_connect(&fake, 1);
-    assert_eq!(wait_for_sub(&fake, 1, "stale.sub"), first_sid);
+    // Proof on the wire: the client closed the stale socket, and a second connection was
+    // accepted that sent a new CONNECT and re-sent the SUB with the same sid.
+    let (mut closed, mut accepted, mut connect, mut resub) = (false, false, false, None);
+    while !(closed && accepted && connect && resub.is_some()) {
+        fake.wait_for("the reconnect on the wire", |s| {
+            match s {
+                Seen::Closed(0) => closed = true,
+                Seen::Accepted(1) => accepted = true,
+                Seen::Op(1, ClientOp::Connect(_)) => connect = true,
+                Seen::Op(1, ClientOp::Sub { subject, sid, .. }) if subject == "stale.sub" => {
+                    resub = Some(sid)
+                }
+                _ => {}
+            }
+            Some(())
+        });
+    }
+    assert_eq!(resub, Some(first_sid));
     // The healthy connection is usable and stays up.
     client.publish("after.reconnect", "x").unwrap();
     client.flush().unwrap();
