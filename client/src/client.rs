@@ -503,19 +503,15 @@ impl Client {
         result
     }
 
-    /// Unsubscribes without closing the subscription's queue, so its reader can still
-    /// take what arrived before the server saw the UNSUB.
+    /// Sends UNSUB but keeps routing what the server sent before it, and keeps the
+    /// subscription's queue open, so its reader still gets everything (see
+    /// `Connection::drain_subscription`).
     pub(crate) fn unsubscribe_sid_keep_queue(&self, sid: Sid) -> Result<(), SubscribeError> {
         let shared = self.shared();
         let mut core = shared.lock();
-        let result = core.conn.unsubscribe(sid, None);
+        let result = core.conn.drain_subscription(sid);
         shared.wake(&mut core);
         result
-    }
-
-    /// Removes a subscription's queue from routing after it was drained.
-    pub(crate) fn forget_sid(&self, sid: Sid) {
-        self.shared().lock().subs.remove(&sid);
     }
 
     /// Closes the connection: pending writes are attempted, subscriptions end, waiters are

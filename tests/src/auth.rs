@@ -33,32 +33,28 @@ pub struct Permissions {
 
 impl Permissions {
     fn render(&self) -> String {
-        let mut out = String::from("permissions: {");
-        let section = |name: &str, allow: &[String], deny: &[String]| -> String {
-            if allow.is_empty() && deny.is_empty() {
-                return String::new();
-            }
-            let mut s = format!(" {name}: {{");
+        // The config parser needs a `,` (or a newline) between the entries of a map.
+        let section = |name: &str, allow: &[String], deny: &[String]| -> Option<String> {
+            let mut entries = Vec::new();
             if !allow.is_empty() {
-                let _ = write!(s, " allow: {}", quote_list(allow));
+                entries.push(format!("allow: {}", quote_list(allow)));
             }
             if !deny.is_empty() {
-                let _ = write!(s, " deny: {}", quote_list(deny));
+                entries.push(format!("deny: {}", quote_list(deny)));
             }
-            s.push_str(" }");
-            s
+            (!entries.is_empty()).then(|| format!("{name}: {{ {} }}", entries.join(", ")))
         };
-        out.push_str(&section("publish", &self.publish_allow, &self.publish_deny));
-        out.push_str(&section(
-            "subscribe",
-            &self.subscribe_allow,
-            &self.subscribe_deny,
-        ));
+        let mut entries: Vec<String> = [
+            section("publish", &self.publish_allow, &self.publish_deny),
+            section("subscribe", &self.subscribe_allow, &self.subscribe_deny),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         if self.allow_responses {
-            out.push_str(" allow_responses: true");
+            entries.push("allow_responses: true".to_string());
         }
-        out.push_str(" }");
-        out
+        format!("permissions: {{ {} }}", entries.join(", "))
     }
 }
 
@@ -282,9 +278,20 @@ mod tests {
             ..Permissions::default()
         };
         let u = User::password("u", "p").with_permissions(p).render();
-        assert!(u.contains(r#"publish: { allow: ["a.>"] }"#), "{u}");
-        assert!(u.contains(r#"subscribe: { deny: ["b"] }"#), "{u}");
-        assert!(u.contains("allow_responses: true"), "{u}");
+        assert_eq!(
+            u,
+            r#"{ user: "u", password: "p", permissions: { publish: { allow: ["a.>"] }, subscribe: { deny: ["b"] }, allow_responses: true } }"#
+        );
+        let both = Permissions {
+            publish_allow: vec!["a".into()],
+            publish_deny: vec!["b".into()],
+            ..Permissions::default()
+        };
+        let u = User::password("u", "p").with_permissions(both).render();
+        assert!(
+            u.contains(r#"publish: { allow: ["a"], deny: ["b"] }"#),
+            "{u}"
+        );
     }
 
     #[test]
