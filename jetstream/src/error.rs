@@ -128,6 +128,12 @@ pub enum Error {
     InvalidResponse(String),
     /// An argument was invalid (for example an empty stream name); nothing was sent.
     InvalidArgument(&'static str),
+    /// A publish got "no responders" on every attempt (the first and two retries 250 ms
+    /// apart): no stream captures the subject (nats.go `ErrNoStreamResponse`).
+    NoStreamResponse,
+    /// An asynchronous publisher in [`WhenFull::Error`](crate::WhenFull::Error) mode has
+    /// its whole window of acks outstanding; nothing was sent.
+    WindowFull,
 }
 
 impl Error {
@@ -149,6 +155,10 @@ impl fmt::Display for Error {
             Error::Publish(e) => write!(f, "publish failed: {e}"),
             Error::InvalidResponse(e) => write!(f, "invalid JetStream response: {e}"),
             Error::InvalidArgument(e) => write!(f, "invalid argument: {e}"),
+            Error::NoStreamResponse => {
+                f.write_str("no stream answered the publish (no responders)")
+            }
+            Error::WindowFull => f.write_str("too many publish acks outstanding"),
         }
     }
 }
