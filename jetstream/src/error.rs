@@ -22,6 +22,9 @@ pub struct ApiError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ApiErrorKind {
+    /// 10002: resource limits exceeded for the account (e.g. a publish past the
+    /// account's `max_file`).
+    AccountResourcesExceeded,
     /// 10003: bad request.
     BadRequest,
     /// 10013: consumer name already in use.
@@ -73,6 +76,7 @@ impl ApiError {
     pub fn kind(&self) -> ApiErrorKind {
         use ApiErrorKind::*;
         match self.err_code {
+            10002 => AccountResourcesExceeded,
             10003 => BadRequest,
             10013 => ConsumerNameExists,
             10014 => ConsumerNotFound,
