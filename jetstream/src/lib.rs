@@ -13,10 +13,23 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod account;
 mod context;
 mod error;
+mod publish;
+mod stored;
 mod stream;
+mod stream_config;
+mod wire;
 
+pub use account::{AccountInfo, AccountLimits, ApiStats, Tier};
 pub use context::{new, Context, DEFAULT_API_PREFIX, DEFAULT_TIMEOUT};
 pub use error::{ApiError, ApiErrorKind, Error};
-pub use stream::Stream;
+pub use publish::{
+    AsyncPublishOptions, AsyncPublisher, PubAck, PubAckHandle, PublishOptions, WhenFull,
+};
+pub use stored::StoredMessage;
+pub use stream::{PurgeOptions, Stream};
+pub use stream_config::{
+    DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo, StreamState,
+};
