@@ -23,6 +23,11 @@ pub struct PoolOptions {
     /// cluster. Default true (nats.go `NoRandomize` = false; nats.go shuffles all of
     /// `Servers`).
     pub randomize: bool,
+    /// Keep the first given server first when shuffling: it is tried before the others,
+    /// which are shuffled. Default false. This is nats.go's `Url` option, which is tried
+    /// before the shuffled `Servers`; leave it off when many clients share one list, or
+    /// they all crowd onto the first server.
+    pub keep_first: bool,
     /// Attempts per server before it is dropped; `None` = for ever. Default `Some(60)`
     /// (nats.go `MaxReconnect`, -1 for ever).
     pub max_reconnects: Option<u32>,
@@ -35,6 +40,7 @@ impl Default for PoolOptions {
     fn default() -> Self {
         PoolOptions {
             randomize: true,
+            keep_first: false,
             max_reconnects: Some(60),
             ignore_discovered: false,
         }
@@ -230,7 +236,13 @@ impl ServerPool {
             return Err(UrlError::Empty);
         }
         if options.randomize {
+            let first = entries.first().map(|e| e.key.clone());
             entries.shuffle(rng);
+            if let (true, Some(first)) = (options.keep_first, first) {
+                if let Some(pos) = entries.iter().position(|e| e.key == first) {
+                    entries.swap(0, pos);
+                }
+            }
         }
         Ok(ServerPool {
             entries,

@@ -68,6 +68,21 @@ fn every_url_can_come_first_under_shuffle() {
 }
 
 #[test]
+fn keep_first_pins_the_first_url_and_shuffles_the_rest() {
+    let options = PoolOptions {
+        keep_first: true,
+        ..PoolOptions::default()
+    };
+    let mut rests = HashSet::new();
+    for seed in 0..64 {
+        let k = keys(&pool(FIVE, options.clone(), seed));
+        assert_eq!(k[0], "a:1", "seed {seed}");
+        rests.insert(k[1..].to_vec());
+    }
+    assert!(rests.len() > 5, "the others are not shuffled: {rests:?}");
+}
+
+#[test]
 fn shuffle_varies_with_seeds_and_is_deterministic_per_seed() {
     let orders: HashSet<Vec<String>> = (0..64)
         .map(|seed| keys(&pool(FIVE, PoolOptions::default(), seed)))
