@@ -1,6 +1,23 @@
-//! Input builders shared by natsy's benches: wire frames as the server would send them.
+//! natsy's benchmarks.
+//!
+//! - Input builders for the criterion benches of `natsy-proto` ([`msg_frames`],
+//!   [`hmsg_frames`]): wire frames as the server would send them.
+//! - The `natsy-bench` tool: scenarios against a real server ([`natsy_client`]) driven by
+//!   a client-independent runner ([`runner`], [`cli`], [`measure`], [`report`],
+//!   [`progress`], [`server`]) that the async-nats peer in `benches/compare/` shares.
+//! - The comparison driver `natsy-compare` ([`compare`]).
 
 use std::fmt::Write as _;
+
+pub mod cli;
+pub mod compare;
+pub mod measure;
+pub mod natsy_client;
+pub mod progress;
+pub mod publisher;
+pub mod report;
+pub mod runner;
+pub mod server;
 
 /// `n` frames of `MSG bench.subject <sid> <len>\r\n<payload>\r\n`.
 pub fn msg_frames(n: usize, payload_len: usize) -> Vec<u8> {

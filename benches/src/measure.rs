@@ -1,0 +1,180 @@
+//! What a run measures: wall time, this process's CPU time, resident memory, and latency
+//! percentiles.
+//!
+//! CPU time is `CLOCK_PROCESS_CPUTIME_ID`: user plus system time of every thread of this
+//! process, including threads that have already exited — the same kernel accounting
+//! `getrusage(RUSAGE_SELF)` reports, with nanosecond resolution and without unsafe code.
+//! Child processes (the `sub` scenario's publisher) are not included.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// CPU time (user + system) this process has used so far, all threads included.
+pub fn process_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(t.tv_nsec).unwrap_or(0);
+    Duration::new(secs, nanos)
+}
+
+/// Resident memory of this process in bytes (`VmRSS` of `/proc/self/status`), if known.
+pub fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_rss(&status)
+}
+
+/// The `VmRSS:` line of a `/proc/<pid>/status` text, in bytes.
+pub fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let mut words = line["VmRSS:".len()..].split_whitespace();
+    let n: u64 = words.next()?.parse().ok()?;
+    let unit = match words.next() {
+        Some("kB") | None => 1024,
+        Some("mB") => 1 << 20,
+        Some(_) => return None,
+    };
+    n.checked_mul(unit)
+}
+
+/// Wall-clock and CPU time since [`Meter::start`].
+#[derive(Debug, Clone, Copy)]
+pub struct Meter {
+    wall: Instant,
+    cpu: Duration,
+}
+
+/// What a [`Meter`] measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measured {
+    /// Wall-clock time.
+    pub elapsed: Duration,
+    /// CPU time of this process (all threads).
+    pub cpu: Duration,
+}
+
+impl Meter {
+    /// Starts measuring now.
+    pub fn start() -> Meter {
+        Meter {
+            cpu: process_cpu_time(),
+            wall: Instant::now(),
+        }
+    }
+
+    /// What was used since the start.
+    pub fn stop(&self) -> Measured {
+        let elapsed = self.wall.elapsed();
+        Measured {
+            elapsed,
+            cpu: process_cpu_time().saturating_sub(self.cpu),
+        }
+    }
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of `samples` (sorted here); `None` if there are none.
+    pub fn of(samples: &mut [Duration]) -> Option<Percentiles> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        // Nearest rank: the smallest sample with at least `permille`/1000 of all at or
+        // below it (integer arithmetic: 0.999 * 1000 is not 999 in floating point).
+        let at = |permille: usize| -> f64 {
+            let n = samples.len();
+            let rank = (permille * n).div_ceil(1000).clamp(1, n);
+            samples[rank - 1].as_nanos() as f64 / 1e3
+        };
+        Some(Percentiles {
+            p50: at(500),
+            p90: at(900),
+            p99: at(990),
+            p999: at(999),
+            max: at(1000),
+        })
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count); `None` if empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_advances_with_work() {
+        let meter = Meter::start();
+        let mut x = 0u64;
+        let until = Instant::now() + Duration::from_millis(30);
+        while Instant::now() < until {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let m = meter.stop();
+        assert!(m.elapsed >= Duration::from_millis(30));
+        // Busy for 30 ms of wall time: some CPU time was charged, and never more than
+        // the wall time times the number of threads that could have run.
+        assert!(m.cpu > Duration::ZERO, "{m:?}");
+        assert!(m.cpu <= m.elapsed * 64, "{m:?}");
+    }
+
+    #[test]
+    fn vm_rss_is_parsed() {
+        let status = "Name:\tx\nVmPeak:\t  100 kB\nVmRSS:\t    2048 kB\nThreads:\t1\n";
+        assert_eq!(parse_vm_rss(status), Some(2048 * 1024));
+        assert_eq!(parse_vm_rss("VmRSS: lots kB\n"), None);
+        assert_eq!(parse_vm_rss("Name: x\n"), None);
+        assert!(resident_bytes().is_some_and(|b| b > 0));
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut samples: Vec<Duration> = (1..=1000).rev().map(Duration::from_micros).collect();
+        let p = Percentiles::of(&mut samples).unwrap();
+        assert_eq!(p.p50, 500.0);
+        assert_eq!(p.p90, 900.0);
+        assert_eq!(p.p99, 990.0);
+        assert_eq!(p.p999, 999.0);
+        assert_eq!(p.max, 1000.0);
+        let mut one = vec![Duration::from_micros(7)];
+        let p = Percentiles::of(&mut one).unwrap();
+        assert_eq!((p.p50, p.p999, p.max), (7.0, 7.0, 7.0));
+        assert_eq!(Percentiles::of(&mut []), None);
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&[f64::NAN, 5.0]), Some(5.0));
+        assert_eq!(median(&[]), None);
+    }
+}

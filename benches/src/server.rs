@@ -1,0 +1,218 @@
+//! A local `nats-server` for benchmarks run without `--url`: found (or installed with
+//! `tests/install-nats-server`), started with JetStream on a free loopback port and a
+//! temporary store directory, and killed when dropped.
+//!
+//! Lookup order, the same as the test harness and `tests/install-nats-server`:
+//! `$NATS_SERVER_BIN`, the repository's `.nats-server/`, then `PATH`.
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Why no server could be started.
+#[derive(Debug)]
+pub struct ServerError(pub String);
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// The repository root (the parent of `benches/`).
+pub fn repo_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Finds `nats-server` without installing anything.
+pub fn find_nats_server() -> Result<Option<PathBuf>, ServerError> {
+    if let Some(v) = std::env::var_os("NATS_SERVER_BIN").filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(v);
+        // A set variable must be right: falling back would bench another server.
+        return if is_executable(&path) {
+            Ok(Some(path))
+        } else {
+            Err(ServerError(format!(
+                "NATS_SERVER_BIN={} is not an executable file",
+                path.display()
+            )))
+        };
+    }
+    let local = repo_root().join(".nats-server");
+    for candidate in [local.join("nats-server"), local.join("pip/bin/nats-server")] {
+        if is_executable(&candidate) {
+            return Ok(Some(candidate));
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join("nats-server");
+            if is_executable(&candidate) {
+                return Ok(Some(candidate));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Finds `nats-server`, installing the pinned one with `tests/install-nats-server` if
+/// there is none.
+pub fn find_or_install_nats_server() -> Result<PathBuf, ServerError> {
+    if let Some(path) = find_nats_server()? {
+        return Ok(path);
+    }
+    let script = repo_root().join("tests/install-nats-server");
+    eprintln!(
+        "nats-server not found; installing it with {}",
+        script.display()
+    );
+    let out = Command::new(&script)
+        .arg("--path")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| ServerError(format!("cannot run {}: {e}", script.display())))?;
+    if !out.status.success() {
+        return Err(ServerError(format!(
+            "{} failed ({})",
+            script.display(),
+            out.status
+        )));
+    }
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if is_executable(&path) {
+        Ok(path)
+    } else {
+        Err(ServerError(format!(
+            "{} printed {}, which is not an executable file",
+            script.display(),
+            path.display()
+        )))
+    }
+}
+
+/// A running local server; killed (and its store removed) on drop.
+#[derive(Debug)]
+pub struct LocalServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> Result<u16, ServerError> {
+    let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| ServerError(format!("no free port: {e}")))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| ServerError(format!("no free port: {e}")))
+}
+
+/// Whether something on `port` answers like a NATS server (sends an `INFO` line).
+fn answers_info(port: u16) -> bool {
+    let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into();
+    let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut line = String::new();
+    let mut reader = BufReader::new(stream.take(64 * 1024));
+    reader.read_line(&mut line).is_ok() && line.starts_with("INFO ")
+}
+
+impl LocalServer {
+    /// Starts `binary` with JetStream on a free loopback port and waits (up to 10 s)
+    /// until it accepts clients. Tries a few ports in case another process takes the
+    /// chosen one first.
+    pub fn start(binary: &Path) -> Result<LocalServer, ServerError> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            let dir = tempfile::Builder::new()
+                .prefix("natsy-bench-")
+                .tempdir()
+                .map_err(|e| ServerError(format!("no temporary directory: {e}")))?;
+            let port = free_port()?;
+            let log = dir.path().join("server.log");
+            let mut child = Command::new(binary)
+                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+                .arg(dir.path().join("js"))
+                .arg("-l")
+                .arg(&log)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| ServerError(format!("cannot start {}: {e}", binary.display())))?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if answers_info(port) {
+                    return Ok(LocalServer {
+                        child,
+                        port,
+                        _dir: dir,
+                    });
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    last = format!("nats-server exited ({status}): {}", text.trim());
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last = format!("nats-server did not accept clients on port {port} in 10 s");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Err(ServerError(last))
+    }
+
+    /// The client URL.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repo_root_holds_the_install_script() {
+        assert!(repo_root().join("tests/install-nats-server").is_file());
+        assert!(repo_root().join("benches/Cargo.toml").is_file());
+    }
+
+    #[test]
+    fn a_port_that_sends_no_info_is_not_a_server() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            use std::io::Write;
+            s.write_all(b"HTTP/1.1 200 OK\r\n").unwrap();
+        });
+        assert!(!answers_info(port));
+        t.join().unwrap();
+        assert!(!answers_info(free_port().unwrap()));
+    }
+}
