@@ -1,2 +1,147 @@
-//! Placeholder.
-fn main() {}
+//! `natsy-compare`: runs natsy-bench and the async-nats peer interleaved on one server and
+//! writes the table of medians into `BENCHMARKS.md`. Use it through `benches/compare.sh`,
+//! which builds both programs in release mode first.
+
+use std::process::ExitCode;
+
+use natsy_benches::compare::{self, CaseRuns, Environment};
+use natsy_benches::report::human_size;
+use natsy_benches::server::{find_or_install_nats_server, repo_root, LocalServer};
+
+fn main() -> ExitCode {
+    let args = match compare::parse_args(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!(
+                "error: {e}\nusage: natsy-compare --natsy PATH --async-nats PATH [--reps N] \
+                 [--out FILE] [--url URL] [--only pub,req,...] [--command TEXT] [-- FLAGS...]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let mut _server = None;
+    let mut server_version = "a server given with --url".to_string();
+    let url = match &args.url {
+        Some(u) => u.clone(),
+        None => {
+            let started = find_or_install_nats_server().and_then(|bin| {
+                if let Ok(out) = std::process::Command::new(&bin).arg("--version").output() {
+                    server_version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                }
+                LocalServer::start(&bin)
+            });
+            match started {
+                Ok(s) => {
+                    let url = s.url();
+                    _server = Some(s);
+                    url
+                }
+                Err(e) => {
+                    eprintln!("error: no server: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
+    let load_before = compare::load_average();
+    let cases: Vec<_> = compare::default_cases()
+        .into_iter()
+        .filter(|c| args.only.is_empty() || args.only.iter().any(|o| o == c.scenario))
+        .collect();
+    let mut results = Vec::new();
+    for case in cases {
+        let mut runs = CaseRuns {
+            case: case.clone(),
+            natsy: Vec::new(),
+            async_nats: Vec::new(),
+        };
+        for rep in 1..=args.reps {
+            for (client, program) in [("natsy", &args.natsy), ("async-nats", &args.async_nats)] {
+                let r =
+                    compare::run_once(program, client, &case, &url, &args.extra, &args.natsy, rep);
+                eprintln!(
+                    "{:<11} {:<13} {:>6} rep {rep}: {}",
+                    client,
+                    case.scenario,
+                    human_size(case.size),
+                    if r.ok {
+                        format!(
+                            "{:>10.0} msgs/s  {:.3} cpu us/msg{}",
+                            r.msgs_per_sec,
+                            r.cpu_us_per_msg,
+                            r.latency_us
+                                .map(|p| format!("  p50 {:.1} us  p99 {:.1} us", p.p50, p.p99))
+                                .unwrap_or_default()
+                        )
+                    } else {
+                        format!("FAILED: {}", r.error.as_deref().unwrap_or("?"))
+                    }
+                );
+                if client == "natsy" {
+                    runs.natsy.push(r);
+                } else {
+                    runs.async_nats.push(r);
+                }
+            }
+        }
+        results.push(runs);
+    }
+    let root = repo_root();
+    let mut versions = compare::locked_versions(
+        &std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default(),
+        &["natsy"],
+    );
+    versions.extend(compare::locked_versions(
+        &std::fs::read_to_string(root.join("benches/compare/Cargo.lock")).unwrap_or_default(),
+        &["async-nats", "tokio"],
+    ));
+    let commit = std::process::Command::new("git")
+        .args([
+            "-C",
+            &root.to_string_lossy(),
+            "rev-parse",
+            "--short",
+            "HEAD",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let (Some(c), Some(first)) = (commit, versions.first_mut()) {
+        first.push_str(&format!(" (commit {c})"));
+    }
+    let env = Environment {
+        command: args.command.clone(),
+        date: compare::utc_date(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        ),
+        nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu: compare::cpu_model(),
+        load: (load_before, compare::load_average()),
+        server: server_version,
+        versions: versions.join(", "),
+        reps: args.reps,
+    };
+    let section = compare::render(&env, &results);
+    match &args.out {
+        None => print!("{section}"),
+        Some(path) => {
+            let doc = std::fs::read_to_string(path).unwrap_or_default();
+            if let Err(e) = std::fs::write(path, compare::splice(&doc, &section)) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+            print!("{section}");
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    let met = results.iter().all(|r| compare::verdict(r) != Some(false));
+    if met {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("some targets were missed (see the table)");
+        ExitCode::from(3)
+    }
+}
