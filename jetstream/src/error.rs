@@ -128,6 +128,12 @@ pub enum Error {
     InvalidResponse(String),
     /// An argument was invalid (for example an empty stream name); nothing was sent.
     InvalidArgument(&'static str),
+    /// A pull request ended with an error status, or its heartbeats stopped.
+    Pull(crate::pull::PullError),
+    /// An acknowledgement was refused locally, failed, or was not confirmed.
+    Ack(crate::js_message::AckError),
+    /// A message's reply subject is not a valid `$JS.ACK` subject.
+    Metadata(crate::js_message::MetadataError),
 }
 
 impl Error {
@@ -149,6 +155,9 @@ impl fmt::Display for Error {
             Error::Publish(e) => write!(f, "publish failed: {e}"),
             Error::InvalidResponse(e) => write!(f, "invalid JetStream response: {e}"),
             Error::InvalidArgument(e) => write!(f, "invalid argument: {e}"),
+            Error::Pull(e) => write!(f, "pull failed: {e}"),
+            Error::Ack(e) => write!(f, "ack failed: {e}"),
+            Error::Metadata(e) => write!(f, "invalid JetStream metadata: {e}"),
         }
     }
 }

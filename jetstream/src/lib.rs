@@ -13,10 +13,20 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod consumer;
 mod context;
 mod error;
+mod js_message;
+mod pull;
 mod stream;
 
 pub use context::{new, Context, DEFAULT_API_PREFIX, DEFAULT_TIMEOUT};
 pub use error::{ApiError, ApiErrorKind, Error};
 pub use stream::Stream;
+
+pub use consumer::{
+    rfc3339, AckPolicy, ClusterInfo, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy,
+    ReplayPolicy, SequenceInfo,
+};
+pub use js_message::{AckError, AckMetadata, JsMessage, MetadataError};
+pub use pull::{ConsumeOptions, FetchOptions, Messages, PullError};
