@@ -33,32 +33,28 @@ pub struct Permissions {
 
 impl Permissions {
     fn render(&self) -> String {
-        let mut out = String::from("permissions: {");
-        let section = |name: &str, allow: &[String], deny: &[String]| -> String {
-            if allow.is_empty() && deny.is_empty() {
-                return String::new();
-            }
-            let mut s = format!(" {name}: {{");
+        // The config parser needs a `,` (or a newline) between map entries.
+        let section = |name: &str, allow: &[String], deny: &[String]| -> Option<String> {
+            let mut entries = Vec::new();
             if !allow.is_empty() {
-                let _ = write!(s, " allow: {}", quote_list(allow));
+                entries.push(format!("allow: {}", quote_list(allow)));
             }
             if !deny.is_empty() {
-                let _ = write!(s, " deny: {}", quote_list(deny));
+                entries.push(format!("deny: {}", quote_list(deny)));
             }
-            s.push_str(" }");
-            s
+            (!entries.is_empty()).then(|| format!("{name}: {{ {} }}", entries.join(", ")))
         };
-        out.push_str(&section("publish", &self.publish_allow, &self.publish_deny));
-        out.push_str(&section(
+        let mut parts = Vec::new();
+        parts.extend(section("publish", &self.publish_allow, &self.publish_deny));
+        parts.extend(section(
             "subscribe",
             &self.subscribe_allow,
             &self.subscribe_deny,
         ));
         if self.allow_responses {
-            out.push_str(" allow_responses: true");
+            parts.push("allow_responses: true".to_string());
         }
-        out.push_str(" }");
-        out
+        format!("permissions: {{ {} }}", parts.join(", "))
     }
 }
 
