@@ -474,5 +474,5 @@ fn messages_consumes_2000_with_repulls_then_ends_when_the_consumer_is_deleted() 
         }
     };
     assert_eq!(err, Error::Pull(PullError::ConsumerDeleted));
-    assert!(matches!(messages.next(), None));
+    assert!(messages.next().is_none());
 }
