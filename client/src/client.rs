@@ -106,7 +106,7 @@ impl Client {
         let seed = os_seed();
         let mut conn = Connection::new(options.connection_config(servers, seed), Instant::now())
             .map_err(ConnectError::InvalidUrl)?;
-        conn.set_auth(first_auth);
+        conn.set_auth(first_auth.clone());
         let mut rng = StdRng::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15);
         let nuid = Nuid::new(&mut rng);
 
@@ -145,7 +145,13 @@ impl Client {
             waker,
             events,
         });
-        let event_loop = EventLoop::new(shared.clone(), poll, tls_config, options.auth.clone());
+        let event_loop = EventLoop::new(
+            shared.clone(),
+            poll,
+            tls_config,
+            options.auth.clone(),
+            first_auth,
+        );
         std::thread::Builder::new()
             .name("natsy-loop".into())
             .spawn(move || event_loop.run())
@@ -497,19 +503,15 @@ impl Client {
         result
     }
 
-    /// Unsubscribes without closing the subscription's queue, so its reader can still
-    /// take what arrived before the server saw the UNSUB.
+    /// Sends UNSUB but keeps routing what the server sent before it, and keeps the
+    /// subscription's queue open, so its reader still gets everything (see
+    /// `Connection::drain_subscription`).
     pub(crate) fn unsubscribe_sid_keep_queue(&self, sid: Sid) -> Result<(), SubscribeError> {
         let shared = self.shared();
         let mut core = shared.lock();
-        let result = core.conn.unsubscribe(sid, None);
+        let result = core.conn.drain_subscription(sid);
         shared.wake(&mut core);
         result
-    }
-
-    /// Removes a subscription's queue from routing after it was drained.
-    pub(crate) fn forget_sid(&self, sid: Sid) {
-        self.shared().lock().subs.remove(&sid);
     }
 
     /// Closes the connection: pending writes are attempted, subscriptions end, waiters are

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
-use natsy_proto::connection::{Event as ProtoEvent, SubscriptionClosedReason};
+use natsy_proto::connection::{Auth, Event as ProtoEvent, SubscriptionClosedReason};
 use natsy_proto::{Message, Sid};
 use rustls::ClientConfig;
 
@@ -36,6 +36,9 @@ pub(crate) struct EventLoop {
     poll: Poll,
     tls_config: Option<Arc<ClientConfig>>,
     auth: AuthSource,
+    /// Credentials `connect` already resolved (to fail early on a bad file), used for the
+    /// first dial so a provider is called once per connect, not twice.
+    first_auth: Option<Auth>,
     transport: Option<Transport>,
     read_buf: Vec<u8>,
     /// Consecutive messages for one subscription, pushed under one lock.
@@ -52,12 +55,14 @@ impl EventLoop {
         poll: Poll,
         tls_config: Option<Arc<ClientConfig>>,
         auth: AuthSource,
+        first_auth: Auth,
     ) -> Self {
         EventLoop {
             shared,
             poll,
             tls_config,
             auth,
+            first_auth: Some(first_auth),
             transport: None,
             read_buf: vec![0; READ_CHUNK],
             batch: Vec::with_capacity(256),
@@ -358,7 +363,11 @@ impl EventLoop {
                 tls_first,
             } => {
                 self.drop_transport();
-                match self.auth.resolve() {
+                let resolved = match self.first_auth.take() {
+                    Some(auth) => Ok(auth),
+                    None => self.auth.resolve(),
+                };
+                match resolved {
                     Ok(auth) => core.conn.set_auth(auth),
                     Err(e) => {
                         core.conn
@@ -390,11 +399,24 @@ impl EventLoop {
             }
             ProtoEvent::UpgradeTls { tls_name } => {
                 // begin_tls may report a failure, which needs the lock we hold: do it here.
-                let Some(config) = self.tls_config.clone() else {
-                    self.drop_transport();
-                    core.conn
-                        .handle_transport_error(now, "TLS required but not configured".into());
-                    return;
+                let config = match self.tls_config.clone() {
+                    Some(config) => config,
+                    // The server requires TLS and the user set no TLS option: verify it
+                    // against the system's roots, as nats.go does.
+                    None => match crate::tls::client_config(&crate::tls::TlsOptions::default()) {
+                        Ok(config) => {
+                            self.tls_config = Some(config.clone());
+                            config
+                        }
+                        Err(e) => {
+                            self.drop_transport();
+                            core.conn.handle_transport_error(
+                                now,
+                                format!("the server requires TLS: {e}"),
+                            );
+                            return;
+                        }
+                    },
                 };
                 let started = match self.transport.as_mut() {
                     Some(t) => t

@@ -48,6 +48,7 @@ pub struct ConnectOptions {
     pub(crate) reconnect_jitter_tls: Duration,
     pub(crate) reconnect_delay: Option<ReconnectDelayFn>,
     pub(crate) no_randomize: bool,
+    pub(crate) prefer_first_server: bool,
     pub(crate) ignore_discovered_servers: bool,
     pub(crate) retry_on_failed_connect: bool,
     pub(crate) reconnect_buffer_size: Option<usize>,
@@ -95,6 +96,7 @@ impl Default for ConnectOptions {
             reconnect_jitter_tls: Duration::from_secs(1),
             reconnect_delay: None,
             no_randomize: false,
+            prefer_first_server: false,
             ignore_discovered_servers: false,
             retry_on_failed_connect: false,
             reconnect_buffer_size: Some(8 * 1024 * 1024),
@@ -184,10 +186,18 @@ impl ConnectOptions {
         self
     }
 
-    /// Try servers in the order given instead of shuffling them. Default: shuffle, first URL
-    /// first (nats.go `DontRandomize`).
+    /// Try servers in the order given instead of shuffling them. Default: shuffle all of
+    /// them, so clients spread over a cluster (nats.go `DontRandomize`).
     pub fn no_randomize(mut self) -> Self {
         self.no_randomize = true;
+        self
+    }
+
+    /// Always try the first URL given first; the others are still shuffled. Default off:
+    /// every server is shuffled so that clients sharing one list spread over the cluster
+    /// (nats.go: the `Url` option is tried first, `Servers` are shuffled).
+    pub fn prefer_first_server(mut self) -> Self {
+        self.prefer_first_server = true;
         self
     }
 
@@ -398,6 +408,7 @@ impl ConnectOptions {
         let mut config = ConnectionConfig::new(servers);
         config.pool = PoolOptions {
             randomize: !self.no_randomize,
+            keep_first: self.prefer_first_server,
             max_reconnects: self.max_reconnects,
             ignore_discovered: self.ignore_discovered_servers,
         };

@@ -93,7 +93,8 @@ impl Subscription {
         let _ = self.client.unsubscribe_sid_keep_queue(self.sid);
         let result = self.client.flush();
         self.queue.close(Closed::Unsubscribed);
-        self.client.forget_sid(self.sid);
+        // Nothing more can arrive: stop routing (no second UNSUB is sent).
+        let _ = self.client.unsubscribe_sid(self.sid, None);
         result
     }
 

@@ -232,3 +232,103 @@ pub fn encode_roundtrip(data: &[u8]) {
         Err(_) => assert!(q.is_empty(), "a refused subscribe wrote bytes"),
     }
 }
+
+/// Drains a connection: answers dial and TLS instructions at once, and checks that every
+/// byte it writes parses as client protocol.
+fn drain_connection(
+    conn: &mut natsy_proto::connection::Connection,
+    now: std::time::Instant,
+    wire: &mut BytesMut,
+    parser: &mut ClientOpParser,
+) {
+    use natsy_proto::connection::Event;
+    while let Some(event) = conn.poll_event() {
+        match event {
+            Event::Dial { .. } => {
+                // A new transport: a new byte stream.
+                wire.clear();
+                *parser = ClientOpParser::new(ParserLimits::default());
+                conn.handle_transport_connected(now);
+            }
+            Event::UpgradeTls { .. } => conn.handle_tls_established(now),
+            _ => {}
+        }
+    }
+    loop {
+        let mut slices = [IoSlice::new(&[]); 16];
+        let n = conn.poll_transmit(&mut slices);
+        if n == 0 {
+            break;
+        }
+        let before = wire.len();
+        for s in &slices[..n] {
+            wire.extend_from_slice(s);
+        }
+        let wrote = wire.len() - before;
+        conn.advance_transmit(wrote);
+    }
+    while let Status::Complete(_) = parser
+        .parse(wire)
+        .expect("the connection wrote invalid protocol")
+    {}
+}
+
+/// A `Connection` fed arbitrary server bytes, clock steps, disconnects and user calls:
+/// no panic, and everything it writes is valid client protocol.
+///
+/// Each step starts with a control byte: `ctl & 3 == 0` feeds the next `(ctl >> 2) + 1`
+/// bytes as server input; `1` advances the clock by `(ctl >> 2) * 50 ms`; `2` is an EOF;
+/// `3` is a user call (publish, flush, subscribe or close, by `(ctl >> 2) & 3`).
+pub fn connection(data: &[u8]) {
+    use natsy_proto::connection::{Connection, ConnectionConfig};
+    use std::time::Duration;
+
+    let start = std::time::Instant::now();
+    let Ok(server) = ServerAddr::parse("nats://127.0.0.1:4222") else {
+        return;
+    };
+    let mut config = ConnectionConfig::new(vec![server]);
+    config.rng_seed = 7;
+    config.ping_interval = Duration::from_millis(200);
+    config.reconnect_buffer_size = Some(4096);
+    let Ok(mut conn) = Connection::new(config, start) else {
+        return;
+    };
+    let (mut now, mut wire) = (start, BytesMut::new());
+    let mut parser = ClientOpParser::new(ParserLimits::default());
+    let _ = conn.subscribe("a.>", None);
+    let _ = conn.publish(
+        "a.b",
+        Some("r.1"),
+        None,
+        Bytes::from_static(b"before connect"),
+    );
+    let mut rest = data;
+    for _ in 0..2000 {
+        drain_connection(&mut conn, now, &mut wire, &mut parser);
+        let Some((&ctl, tail)) = rest.split_first() else {
+            break;
+        };
+        rest = tail;
+        match ctl & 3 {
+            0 => {
+                let n = (usize::from(ctl >> 2) + 1).min(rest.len());
+                let (chunk, tail) = rest.split_at(n);
+                rest = tail;
+                conn.handle_input(now, chunk);
+            }
+            1 => {
+                now += Duration::from_millis(u64::from(ctl >> 2) * 50);
+                conn.handle_timeout(now);
+            }
+            2 => conn.handle_transport_eof(now),
+            _ => match (ctl >> 2) & 3 {
+                0 => drop(conn.publish("a.b", None, None, Bytes::from_static(b"payload"))),
+                1 => drop(conn.flush(now)),
+                2 => drop(conn.subscribe("x.*", Some("q"))),
+                _ => conn.close(now),
+            },
+        }
+    }
+    drain_connection(&mut conn, now, &mut wire, &mut parser);
+}

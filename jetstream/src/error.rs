@@ -22,6 +22,9 @@ pub struct ApiError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ApiErrorKind {
+    /// 10002: resource limits exceeded for the account (e.g. a publish past the
+    /// account's `max_file`).
+    AccountResourcesExceeded,
     /// 10003: bad request.
     BadRequest,
     /// 10013: consumer name already in use.
@@ -73,6 +76,7 @@ impl ApiError {
     pub fn kind(&self) -> ApiErrorKind {
         use ApiErrorKind::*;
         match self.err_code {
+            10002 => AccountResourcesExceeded,
             10003 => BadRequest,
             10013 => ConsumerNameExists,
             10014 => ConsumerNotFound,
@@ -128,6 +132,12 @@ pub enum Error {
     InvalidResponse(String),
     /// An argument was invalid (for example an empty stream name); nothing was sent.
     InvalidArgument(&'static str),
+    /// A publish got "no responders" on every attempt (the first and two retries 250 ms
+    /// apart): no stream captures the subject (nats.go `ErrNoStreamResponse`).
+    NoStreamResponse,
+    /// An asynchronous publisher in [`WhenFull::Error`](crate::WhenFull::Error) mode has
+    /// its whole window of acks outstanding; nothing was sent.
+    WindowFull,
     /// A pull request ended with an error status, or its heartbeats stopped.
     Pull(crate::pull::PullError),
     /// An acknowledgement was refused locally, failed, or was not confirmed.
@@ -155,6 +165,10 @@ impl fmt::Display for Error {
             Error::Publish(e) => write!(f, "publish failed: {e}"),
             Error::InvalidResponse(e) => write!(f, "invalid JetStream response: {e}"),
             Error::InvalidArgument(e) => write!(f, "invalid argument: {e}"),
+            Error::NoStreamResponse => {
+                f.write_str("no stream answered the publish (no responders)")
+            }
+            Error::WindowFull => f.write_str("too many publish acks outstanding"),
             Error::Pull(e) => write!(f, "pull failed: {e}"),
             Error::Ack(e) => write!(f, "ack failed: {e}"),
             Error::Metadata(e) => write!(f, "invalid JetStream metadata: {e}"),

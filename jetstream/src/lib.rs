@@ -13,16 +13,29 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod account;
 mod consumer;
 mod context;
 mod error;
 mod js_message;
+mod publish;
 mod pull;
+mod stored;
 mod stream;
+mod stream_config;
+mod wire;
 
+pub use account::{AccountInfo, AccountLimits, ApiStats, Tier};
 pub use context::{new, Context, DEFAULT_API_PREFIX, DEFAULT_TIMEOUT};
 pub use error::{ApiError, ApiErrorKind, Error};
-pub use stream::Stream;
+pub use publish::{
+    AsyncPublishOptions, AsyncPublisher, PubAck, PubAckHandle, PublishOptions, WhenFull,
+};
+pub use stored::StoredMessage;
+pub use stream::{PurgeOptions, Stream};
+pub use stream_config::{
+    DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo, StreamState,
+};
 
 pub use consumer::{
     rfc3339, AckPolicy, ClusterInfo, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy,

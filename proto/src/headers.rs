@@ -88,8 +88,8 @@ impl From<StatusCode> for u16 {
 /// Every entry is validated when it is added, so a `HeaderMap` always encodes to a valid
 /// block: names are ASCII 33..=126 without `:`, values contain no CR or LF.
 ///
-/// Receivers trim leading and trailing spaces and tabs from values (nats.go does too),
-/// so a value that starts or ends with whitespace does not survive a round trip.
+/// Receivers trim leading and trailing spaces and tabs from values (nats.go does too), so
+/// the map stores values trimmed: what you put in is what the receiver gets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderMap {
     entries: Vec<(String, String)>,
@@ -326,9 +326,13 @@ impl HeaderMap {
     /// Errors: [`ValidationError::InvalidHeaderName`] for an empty name or one with a byte
     /// outside ASCII 33..=126 or a `:`; [`ValidationError::InvalidHeaderValue`] for a value
     /// with CR or LF. The map is unchanged on error.
+    ///
+    /// The value is stored without leading and trailing spaces and tabs: receivers trim
+    /// them (as nats.go does), so storing them would make the map differ from what arrives.
     pub fn append(&mut self, name: &str, value: &str) -> Result<(), ValidationError> {
         validate_name(name)?;
         validate_value(value)?;
+        let value = value.trim_matches([' ', '\t']);
         self.entries.push((name.to_owned(), value.to_owned()));
         Ok(())
     }
@@ -336,10 +340,12 @@ impl HeaderMap {
     /// Replaces every value of `name` with `value` (nats.go `Header.Set`).
     ///
     /// The new value takes the place of the first old one; when there was none it goes
-    /// last. Errors as for [`HeaderMap::append`]; the map is unchanged on error.
+    /// last. Values are trimmed and errors are as for [`HeaderMap::append`]; the map is
+    /// unchanged on error.
     pub fn insert(&mut self, name: &str, value: &str) -> Result<(), ValidationError> {
         validate_name(name)?;
         validate_value(value)?;
+        let value = value.trim_matches([' ', '\t']);
         match self.entries.iter().position(|(n, _)| n == name) {
             Some(first) => {
                 let mut index = 0;

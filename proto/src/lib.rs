@@ -1,6 +1,92 @@
-//! # natsy-proto: the NATS protocol, without IO
+//! # natsy-proto: the NATS client protocol, without IO
 //!
-//! (Crate docs with the driving loop are written once the connection lands.)
+//! Everything a NATS client needs except sockets, clocks and threads:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`server_op`], [`client_op`] | incremental, zero-copy parsers for server → client and client → server ops |
+//! | [`message`] | [`Message`]: one `MSG`/`HMSG`, a view into the read buffer |
+//! | [`headers`] | [`HeaderMap`], the `NATS/1.0` status line |
+//! | [`encode`], [`subject`] | [`OutQueue`] (coalescing, vectored writes) and argument validation |
+//! | [`info`] | `INFO` and `CONNECT` bodies |
+//! | [`nkey`], [`creds`], [`secret`] | NKeys, creds files, secrets that never print |
+//! | [`nuid`] | NUIDs and inbox subjects |
+//! | [`url`], [`pool`], [`backoff`] | server URLs, the server pool and the reconnect delay: pure policy |
+//! | [`server_error`] | `-ERR` texts classified by what the client must do |
+//! | [`connection`] | [`Connection`]: the whole client connection as a state machine |
+//!
+//! Time comes in as `now: Instant` arguments and randomness from a seed in the
+//! configuration, so a test with a fake clock replays a run exactly. Bad input is a typed
+//! error, never a panic; buffers are bounded.
+//!
+//! ## Driving a [`Connection`]
+//!
+//! The one rule (as in quinn-proto and str0m): **after every `handle_*` call or mutator,
+//! drain [`Connection::poll_event`], write what [`Connection::poll_transmit`] gives, and
+//! sleep no longer than [`Connection::poll_timeout`]**. This is a complete driver over
+//! blocking `std::net` sockets (TLS left out; the `natsy` crate's mio loop is the full one):
+//!
+//! ```no_run
+//! use std::io::{ErrorKind, IoSlice, Read, Write};
+//! use std::net::TcpStream;
+//! use std::time::{Duration, Instant};
+//! use natsy_proto::{Connection, ConnectionConfig, Event, ServerAddr};
+//!
+//! let servers = vec![ServerAddr::parse("nats://127.0.0.1:4222")?];
+//! let mut conn = Connection::new(ConnectionConfig::new(servers), Instant::now())?;
+//! conn.subscribe("greet.*", None)?;
+//! conn.publish("greet.joe", None, None, "hello".into())?; // buffered until connected
+//! let (mut sock, mut buf) = (None::<TcpStream>, [0u8; 65536]);
+//! loop {
+//!     while let Some(event) = conn.poll_event() {
+//!         match event {
+//!             Event::Dial { server, .. } => match TcpStream::connect((server.host.as_str(), server.port)) {
+//!                 Ok(s) => { sock = Some(s); conn.handle_transport_connected(Instant::now()) }
+//!                 Err(e) => conn.handle_transport_error(Instant::now(), e.to_string()),
+//!             },
+//!             Event::CloseTransport => sock = None,
+//!             Event::Message(m) => { println!("{}: {:?}", m.subject(), m.payload()); return Ok(()) }
+//!             Event::Closed { reason } => return Err(reason.into()),
+//!             _ => {} // connected, reconnected, errors, ...: tell the user
+//!         }
+//!     }
+//!     let Some(s) = sock.as_mut() else {
+//!         // Waiting before a reconnect attempt.
+//!         let wait = conn.poll_timeout().map_or(Duration::ZERO, |t| t - Instant::now());
+//!         std::thread::sleep(wait);
+//!         conn.handle_timeout(Instant::now());
+//!         continue;
+//!     };
+//!     let mut slices = [IoSlice::new(&[]); 16];
+//!     let n = conn.poll_transmit(&mut slices);
+//!     if n > 0 {
+//!         let written = s.write_vectored(&slices[..n])?;
+//!         conn.advance_transmit(written);
+//!         continue;
+//!     }
+//!     let wait = conn.poll_timeout().map(|t| t.saturating_duration_since(Instant::now()));
+//!     s.set_read_timeout(Some(wait.unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(1))))?;
+//!     match s.read(&mut buf) {
+//!         Ok(0) => conn.handle_transport_eof(Instant::now()),
+//!         Ok(n) => conn.handle_input(Instant::now(), &buf[..n]),
+//!         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+//!             conn.handle_timeout(Instant::now())
+//!         }
+//!         Err(e) => conn.handle_transport_error(Instant::now(), e.to_string()),
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `tests/tests/proto_driver.rs` in the repository runs this loop against a real
+//! `nats-server`.
+//!
+//! ## Dependencies
+//!
+//! `bytes` (zero-copy buffers), `memchr` (line scanning), `ed25519-dalek` (NKey
+//! signatures), `base64`, `data-encoding` (base32 for NKeys rather than a hand-written
+//! codec), `crc` (the NKey CRC16), `zeroize` (wiping secrets on drop), `rand` (seeded
+//! `StdRng` for NUIDs, pool shuffling and jitter), `serde`/`serde_json` (INFO, CONNECT).
 #![forbid(unsafe_code)]
 
 pub mod backoff;

@@ -281,6 +281,41 @@ mod tests {
         assert_eq!(args.range(7), (0, 0));
     }
 
+    proptest::proptest! {
+        /// The word-at-a-time splitter agrees with the obvious one on any line, any start.
+        #[test]
+        fn swar_split_matches_a_plain_split(
+            line in proptest::collection::vec(
+                proptest::prop_oneof![
+                    Just(b' '), Just(b'\t'), Just(b'a'), Just(0u8), Just(0x80u8), Just(0xA0u8), Just(0x29u8)
+                ],
+                0..40,
+            ),
+            start in 0usize..45,
+        ) {
+            let plain: Vec<(usize, usize)> = {
+                let mut out = Vec::new();
+                let mut i = start.min(line.len());
+                while i < line.len() {
+                    while i < line.len() && is_sep(line[i]) { i += 1; }
+                    let s = i;
+                    while i < line.len() && !is_sep(line[i]) { i += 1; }
+                    if i > s { out.push((s, i)); }
+                }
+                out
+            };
+            match split_args(&line, start) {
+                Some(args) => {
+                    let got: Vec<_> = (0..args.len()).map(|i| args.range(i)).collect();
+                    proptest::prop_assert_eq!(got, plain);
+                }
+                None => proptest::prop_assert!(plain.len() > MAX_ARGS),
+            }
+        }
+    }
+
+    use proptest::strategy::Just;
+
     #[test]
     fn op_names_match_case_insensitively_and_need_a_separator() {
         assert_eq!(match_op(b"msg a", b"MSG"), OpMatch::Args(3));

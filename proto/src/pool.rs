@@ -19,9 +19,15 @@ use crate::url::ServerAddr;
 /// How the pool is built and when it gives up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolOptions {
-    /// Shuffle the servers (the first explicit URL stays first). Default true
-    /// (nats.go `NoRandomize` = false).
+    /// Shuffle the explicit servers, so clients given the same list spread over the
+    /// cluster. Default true (nats.go `NoRandomize` = false; nats.go shuffles all of
+    /// `Servers`).
     pub randomize: bool,
+    /// Keep the first given server first when shuffling: it is tried before the others,
+    /// which are shuffled. Default false. This is nats.go's `Url` option, which is tried
+    /// before the shuffled `Servers`; leave it off when many clients share one list, or
+    /// they all crowd onto the first server.
+    pub keep_first: bool,
     /// Attempts per server before it is dropped; `None` = for ever. Default `Some(60)`
     /// (nats.go `MaxReconnect`, -1 for ever).
     pub max_reconnects: Option<u32>,
@@ -34,6 +40,7 @@ impl Default for PoolOptions {
     fn default() -> Self {
         PoolOptions {
             randomize: true,
+            keep_first: false,
             max_reconnects: Some(60),
             ignore_discovered: false,
         }
@@ -204,8 +211,9 @@ impl ServerPool {
     /// Builds a pool from explicit servers.
     ///
     /// Duplicates (same `host:port`) are dropped, the first one kept. With
-    /// `options.randomize` the pool is shuffled, then the first given server is put back in
-    /// slot 0 so it is tried first. Any `tls://` server makes the whole pool TLS
+    /// `options.randomize` the whole pool is shuffled (nats.go shuffles every URL of
+    /// `Servers`; keeping the first one first would send every client to the same node).
+    /// Any `tls://` server makes the whole pool TLS
     /// ([`tls`](Self::tls)).
     ///
     /// # Errors
@@ -227,10 +235,13 @@ impl ServerPool {
         if entries.is_empty() {
             return Err(UrlError::Empty);
         }
-        if let (true, Some(first)) = (options.randomize, entries.first().map(|e| e.key.clone())) {
+        if options.randomize {
+            let first = entries.first().map(|e| e.key.clone());
             entries.shuffle(rng);
-            if let Some(pos) = entries.iter().position(|e| e.key == first) {
-                entries.swap(0, pos);
+            if let (true, Some(first)) = (options.keep_first, first) {
+                if let Some(pos) = entries.iter().position(|e| e.key == first) {
+                    entries.swap(0, pos);
+                }
             }
         }
         Ok(ServerPool {

@@ -52,15 +52,34 @@ fn step(p: &mut ServerPool, d: &ReconnectDelay, r: &mut StdRng) -> Option<(Strin
 const FIVE: &str = "nats://a:1, nats://b:1, nats://c:1, nats://d:1, nats://e:1";
 
 #[test]
-fn first_url_stays_first_under_shuffle() {
+fn every_url_can_come_first_under_shuffle() {
+    // nats.go shuffles all of `Servers`: pinning the first URL would send every client
+    // given the same list to the same node.
+    let mut firsts = HashSet::new();
     for seed in 0..64 {
         let p = pool(FIVE, PoolOptions::default(), seed);
         let k = keys(&p);
-        assert_eq!(k[0], "a:1", "seed {seed}");
+        firsts.insert(k[0].clone());
         let mut sorted = k.clone();
         sorted.sort();
         assert_eq!(sorted, ["a:1", "b:1", "c:1", "d:1", "e:1"]);
     }
+    assert_eq!(firsts.len(), 5, "{firsts:?}");
+}
+
+#[test]
+fn keep_first_pins_the_first_url_and_shuffles_the_rest() {
+    let options = PoolOptions {
+        keep_first: true,
+        ..PoolOptions::default()
+    };
+    let mut rests = HashSet::new();
+    for seed in 0..64 {
+        let k = keys(&pool(FIVE, options.clone(), seed));
+        assert_eq!(k[0], "a:1", "seed {seed}");
+        rests.insert(k[1..].to_vec());
+    }
+    assert!(rests.len() > 5, "the others are not shuffled: {rests:?}");
 }
 
 #[test]

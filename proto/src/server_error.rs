@@ -88,8 +88,10 @@ impl ServerError {
     /// ```
     pub fn parse(raw: &str) -> Self {
         let mut text = raw.trim();
-        if text.len() >= 4 && text[..4].eq_ignore_ascii_case("-ERR") {
-            text = text[4..].trim();
+        if let (Some(head), Some(rest)) = (text.get(..4), text.get(4..)) {
+            if head.eq_ignore_ascii_case("-ERR") {
+                text = rest.trim();
+            }
         }
         let text = text.trim_matches('\'').trim().to_string();
         let lower = text.to_ascii_lowercase();
@@ -199,6 +201,16 @@ mod tests {
         ];
         for (text, action) in cases {
             assert_eq!(ServerError::parse(text).action(), *action, "{text}");
+        }
+    }
+
+    #[test]
+    fn multi_byte_text_never_panics() {
+        // Found by the server_ops fuzz target: byte 4 inside a multi-byte character.
+        let e = ServerError::parse("'S\u{8c9e}ct 'St");
+        assert_eq!(e.kind, ServerErrorKind::Other);
+        for text in ["é", "-ER\u{e9}", "\u{1F600}\u{1F600}", "-ERR\u{e9}x"] {
+            let _ = ServerError::parse(text);
         }
     }
 

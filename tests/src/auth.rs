@@ -33,7 +33,7 @@ pub struct Permissions {
 
 impl Permissions {
     fn render(&self) -> String {
-        // The config parser needs a `,` (or a newline) between map entries.
+        // The config parser needs a `,` (or a newline) between the entries of a map.
         let section = |name: &str, allow: &[String], deny: &[String]| -> Option<String> {
             let mut entries = Vec::new();
             if !allow.is_empty() {
@@ -44,17 +44,17 @@ impl Permissions {
             }
             (!entries.is_empty()).then(|| format!("{name}: {{ {} }}", entries.join(", ")))
         };
-        let mut parts = Vec::new();
-        parts.extend(section("publish", &self.publish_allow, &self.publish_deny));
-        parts.extend(section(
-            "subscribe",
-            &self.subscribe_allow,
-            &self.subscribe_deny,
-        ));
+        let mut entries: Vec<String> = [
+            section("publish", &self.publish_allow, &self.publish_deny),
+            section("subscribe", &self.subscribe_allow, &self.subscribe_deny),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         if self.allow_responses {
-            parts.push("allow_responses: true".to_string());
+            entries.push("allow_responses: true".to_string());
         }
-        format!("permissions: {{ {} }}", parts.join(", "))
+        format!("permissions: {{ {} }}", entries.join(", "))
     }
 }
 
@@ -278,9 +278,20 @@ mod tests {
             ..Permissions::default()
         };
         let u = User::password("u", "p").with_permissions(p).render();
-        assert!(u.contains(r#"publish: { allow: ["a.>"] }"#), "{u}");
-        assert!(u.contains(r#"subscribe: { deny: ["b"] }"#), "{u}");
-        assert!(u.contains("allow_responses: true"), "{u}");
+        assert_eq!(
+            u,
+            r#"{ user: "u", password: "p", permissions: { publish: { allow: ["a.>"] }, subscribe: { deny: ["b"] }, allow_responses: true } }"#
+        );
+        let both = Permissions {
+            publish_allow: vec!["a".into()],
+            publish_deny: vec!["b".into()],
+            ..Permissions::default()
+        };
+        let u = User::password("u", "p").with_permissions(both).render();
+        assert!(
+            u.contains(r#"publish: { allow: ["a"], deny: ["b"] }"#),
+            "{u}"
+        );
     }
 
     #[test]

@@ -56,6 +56,11 @@ fn auth_material() {
 }
 
 #[test]
+fn connection() {
+    replay("connection", targets::connection);
+}
+
+#[test]
 fn encode_roundtrip() {
     replay("encode_roundtrip", targets::encode_roundtrip);
 }
@@ -79,6 +84,7 @@ fn every_target_is_replayed() {
     let replayed = [
         "auth_material",
         "client_ops",
+        "connection",
         "encode_roundtrip",
         "headers",
         "server_ops",

@@ -7,9 +7,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use natsy_jetstream::{AckPolicy, ApiErrorKind, ConsumerConfig, Context, Error, FetchOptions};
+use natsy_jetstream::{
+    AckPolicy, ApiErrorKind, ConsumerConfig, Context, Error, FetchOptions, StorageType,
+    StreamConfig,
+};
 use natsy_test_harness::{NatsServer, Permissions, User};
-use serde_json::{json, Value};
 
 const STREAM: &str = "allocation";
 const CONSUMER: &str = "processor-ready";
@@ -35,15 +37,8 @@ fn app_permissions() -> Permissions {
     }
 }
 
-/// Binds a stream by name: one `STREAM.INFO` request, nothing created.
-fn bind_stream(js: &Context, name: &str) -> Result<Value, Error> {
-    js.request::<(), Value>(&format!("STREAM.INFO.{name}"), None)
-}
-
 fn stream_messages(js: &Context) -> u64 {
-    bind_stream(js, STREAM).unwrap()["state"]["messages"]
-        .as_u64()
-        .unwrap()
+    js.stream_info(STREAM).unwrap().state.messages
 }
 
 #[test]
@@ -64,18 +59,19 @@ fn bind_only_worker_processes_exactly_the_filtered_messages_and_lag_falls_to_zer
     .with_timeout(Duration::from_secs(2));
 
     // Nothing exists yet: binding fails at bind time, typed.
-    let err = bind_stream(&app, STREAM).unwrap_err();
+    let err = app.get_stream(STREAM).unwrap_err();
     assert_eq!(err.api_kind(), Some(ApiErrorKind::StreamNotFound), "{err}");
 
     // Operator step: the stream ...
-    let _: Value = operator
-        .request(
-            &format!("STREAM.CREATE.{STREAM}"),
-            Some(&json!({"name": STREAM, "subjects": ["events.>"], "storage": "file"})),
-        )
+    operator
+        .create_stream(&StreamConfig {
+            subjects: vec!["events.>".into()],
+            storage: StorageType::File,
+            ..StreamConfig::new(STREAM)
+        })
         .expect("operator creates the stream");
-    bind_stream(&app, STREAM).expect("app binds the stream");
-    let err = app.get_consumer(STREAM, CONSUMER).unwrap_err();
+    let stream = app.get_stream(STREAM).expect("app binds the stream");
+    let err = stream.get_consumer(CONSUMER).unwrap_err();
     assert_eq!(
         err.api_kind(),
         Some(ApiErrorKind::ConsumerNotFound),

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use natsy::HeaderMap;
-use natsy_jetstream::{ConsumeOptions, ConsumerConfig, Context};
+use natsy_jetstream::{ConsumeOptions, ConsumerConfig, Context, StorageType, StreamConfig};
 use natsy_test_harness::{NatsCluster, NatsServer};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const N: usize = 300;
 
@@ -51,13 +51,12 @@ fn r3_stream_survives_leader_loss_with_every_acked_publish_stored_once_and_consu
     let admin = connect(&cluster);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let r: Result<Value, _> = admin.request(
-            "STREAM.CREATE.CL",
-            Some(
-                &json!({"name": "CL", "subjects": ["cl.>"], "storage": "file",
-                         "num_replicas": 3}),
-            ),
-        );
+        let r = admin.create_stream(&StreamConfig {
+            subjects: vec!["cl.>".into()],
+            storage: StorageType::File,
+            num_replicas: 3,
+            ..StreamConfig::new("CL")
+        });
         if r.is_ok() {
             break;
         }

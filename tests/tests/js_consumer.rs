@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use natsy_jetstream::{
     ApiErrorKind, ConsumeOptions, ConsumerConfig, Context, Error, FetchOptions, JsMessage,
-    PullError,
+    PullError, StorageType, StreamConfig,
 };
 use natsy_test_harness::NatsServer;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 fn start() -> (NatsServer, Context) {
     let server = NatsServer::builder().jetstream().start().expect("server");
@@ -20,12 +20,12 @@ fn start() -> (NatsServer, Context) {
 }
 
 fn create_stream(js: &Context, name: &str, subjects: &[&str]) {
-    let _: Value = js
-        .request(
-            &format!("STREAM.CREATE.{name}"),
-            Some(&json!({"name": name, "subjects": subjects, "storage": "memory"})),
-        )
-        .expect("create stream");
+    js.create_stream(&StreamConfig {
+        subjects: subjects.iter().map(|s| s.to_string()).collect(),
+        storage: StorageType::Memory,
+        ..StreamConfig::new(name)
+    })
+    .expect("create stream");
 }
 
 /// Publishes and waits for every publish ack.

@@ -6,9 +6,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use natsy_jetstream::{ConsumeOptions, ConsumerConfig};
+use natsy_jetstream::{ConsumeOptions, ConsumerConfig, StorageType, StreamConfig};
 use natsy_test_harness::NatsServer;
-use serde_json::{json, Value};
 
 #[test]
 fn messages_continue_across_a_restart_without_losing_or_repeating_acked_messages() {
@@ -17,12 +16,12 @@ fn messages_continue_across_a_restart_without_losing_or_repeating_acked_messages
         .connect(server.url())
         .expect("connect");
     let js = natsy_jetstream::new(client);
-    let _: Value = js
-        .request(
-            "STREAM.CREATE.R",
-            Some(&json!({"name": "R", "subjects": ["r.>"], "storage": "file"})),
-        )
-        .expect("stream");
+    js.create_stream(&StreamConfig {
+        subjects: vec!["r.>".into()],
+        storage: StorageType::File,
+        ..StreamConfig::new("R")
+    })
+    .expect("stream");
     let consumer = js
         .create_consumer(
             "R",

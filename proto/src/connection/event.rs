@@ -343,3 +343,7 @@ impl fmt::Display for FlushError {
 }
 
 impl std::error::Error for FlushError {}
+
+impl std::error::Error for CloseReason {}
+
+impl std::error::Error for DisconnectReason {}

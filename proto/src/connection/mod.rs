@@ -71,6 +71,7 @@ pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 ///   [`handle_timeout`](Self::handle_timeout).
 /// - **Mutators** are the user's requests: [`publish`](Self::publish),
 ///   [`subscribe`](Self::subscribe), [`unsubscribe`](Self::unsubscribe),
+///   [`drain_subscription`](Self::drain_subscription),
 ///   [`flush`](Self::flush), [`close`](Self::close), [`force_reconnect`](Self::force_reconnect),
 ///   [`set_auth`](Self::set_auth).
 /// - **`poll_*`** give the outputs: [`poll_event`](Self::poll_event) (driver instructions
@@ -445,10 +446,12 @@ impl Connection {
         let connected = self.phase == Phase::Connected;
         match max {
             None => {
-                self.subs
+                let removed = self
+                    .subs
                     .remove(sid)
                     .ok_or(SubscribeError::UnknownSubscription(sid))?;
-                if connected {
+                // A drained subscription's UNSUB was sent already.
+                if connected && !removed.draining {
                     self.out.unsubscribe(sid, None);
                 }
             }
@@ -469,6 +472,26 @@ impl Connection {
                     }
                 }
             },
+        }
+        Ok(())
+    }
+
+    /// Starts draining a subscription: sends `UNSUB sid` now but keeps routing the messages
+    /// the server sent before it, so none is lost (nats.go `Subscription.Drain`). The
+    /// driver then [`flush`](Self::flush)es; once that completes nothing more can arrive
+    /// for `sid`, and [`unsubscribe`](Self::unsubscribe)`(sid, None)` removes it (without a
+    /// second UNSUB). A draining subscription is not resent after a reconnect. Calling it
+    /// twice is harmless.
+    pub fn drain_subscription(&mut self, sid: Sid) -> Result<(), SubscribeError> {
+        if self.state == State::Closed {
+            return Err(SubscribeError::Closed);
+        }
+        let already = self
+            .subs
+            .set_draining(sid)
+            .ok_or(SubscribeError::UnknownSubscription(sid))?;
+        if !already && self.phase == Phase::Connected {
+            self.out.unsubscribe(sid, None);
         }
         Ok(())
     }

@@ -16,6 +16,9 @@ pub(crate) struct Subscription {
     pub(crate) max: Option<u64>,
     /// Messages delivered so far.
     pub(crate) delivered: u64,
+    /// Being drained: UNSUB was sent, but messages the server sent before it still route
+    /// here until the sid is removed. Not resent after a reconnect.
+    pub(crate) draining: bool,
 }
 
 /// What happened to a subscription after a delivery.
@@ -57,6 +60,7 @@ impl Subscriptions {
                 queue,
                 max: None,
                 delivered: 0,
+                draining: false,
             },
         );
         sid
@@ -83,6 +87,13 @@ impl Subscriptions {
             sub.max = Some(max);
             Some(false)
         }
+    }
+
+    /// Marks a subscription as draining. Returns `None` for an unknown sid, else whether it
+    /// was already draining.
+    pub(crate) fn set_draining(&mut self, sid: Sid) -> Option<bool> {
+        let sub = self.subs.get_mut(&sid)?;
+        Some(std::mem::replace(&mut sub.draining, true))
     }
 
     /// Counts one delivery to `sid`.
@@ -117,10 +128,10 @@ impl Subscriptions {
             .map(|(sid, _)| *sid)
     }
 
-    /// Writes `SUB` for every live subscription, in sid order, each followed by
+    /// Writes `SUB` for every live subscription that is not draining, in sid order, each followed by
     /// `UNSUB sid remaining` when it has an auto-unsubscribe limit.
     pub(crate) fn resend(&self, out: &mut OutQueue) -> Result<(), ValidationError> {
-        for (sid, sub) in &self.subs {
+        for (sid, sub) in self.subs.iter().filter(|(_, s)| !s.draining) {
             out.subscribe(&sub.subject, sub.queue.as_deref(), *sid)?;
             if let Some(max) = sub.max {
                 // Subscriptions whose limit was reached are removed at once, so
@@ -151,6 +162,23 @@ mod tests {
         assert_eq!(s.len(), 0);
         assert_eq!(s.set_max(99, 1), None);
         assert_eq!(s.insert("c".into(), None), 3);
+    }
+
+    #[test]
+    fn draining_subscriptions_still_route_but_are_not_resent() {
+        let mut s = Subscriptions::default();
+        let a = s.insert("a".into(), None);
+        let b = s.insert("b".into(), None);
+        assert_eq!(s.set_draining(a), Some(false));
+        assert_eq!(s.set_draining(a), Some(true));
+        assert_eq!(s.set_draining(99), None);
+        assert_eq!(s.deliver(a), Delivery::Live);
+        let mut out = OutQueue::new();
+        s.resend(&mut out).unwrap();
+        let mut slices = [std::io::IoSlice::new(&[]); 8];
+        let n = out.io_slices(&mut slices);
+        let text: Vec<u8> = slices[..n].iter().flat_map(|x| x.iter().copied()).collect();
+        assert_eq!(text, format!("SUB b {b}\r\n").as_bytes());
     }
 
     #[test]

@@ -1,0 +1,27 @@
+//! Parses a buffer of MSG frames many times, for instruction-level profiling:
+//! `valgrind --tool=callgrind target/release/examples/parse_loop [payload] [rounds]`.
+
+use bytes::BytesMut;
+use natsy_benches::msg_frames;
+use natsy_proto::{ServerOp, ServerOpParser, Status};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let payload: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(16);
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20);
+    let frames = 10_000;
+    let input = msg_frames(frames, payload);
+    let mut parser = ServerOpParser::default();
+    let mut buf = BytesMut::with_capacity(input.len());
+    let mut total = 0usize;
+    for _ in 0..rounds {
+        buf.extend_from_slice(&input);
+        while let Ok(Status::Complete(op)) = parser.parse(&mut buf) {
+            if let ServerOp::Msg(m) = op {
+                total += m.payload().len();
+            }
+        }
+    }
+    assert_eq!(total, frames * rounds * payload);
+    println!("{} frames", frames * rounds);
+}

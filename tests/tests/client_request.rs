@@ -1,0 +1,242 @@
+//! Request/reply against a real nats-server: responders, headers, no-responders, timeouts
+//! that leave nothing behind, many concurrent requesters, custom inbox prefixes and the
+//! inbox format.
+
+use std::collections::HashSet;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use natsy::{Client, ConnectOptions, HeaderMap, RequestError};
+use natsy_test_harness::NatsServer;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Answers every request on `subject` with `re-<payload>` from its own connection.
+fn echo_responder(server: &NatsServer, subject: &str) -> Client {
+    let client = natsy::connect(server.url()).unwrap();
+    let sub = client.subscribe(subject).unwrap();
+    client.flush().unwrap();
+    std::thread::spawn(move || {
+        for m in sub {
+            let mut answer = b"re-".to_vec();
+            answer.extend_from_slice(m.payload());
+            m.respond(answer).unwrap();
+        }
+    });
+    client
+}
+
+#[test]
+fn request_gets_the_reply_of_a_responder_thread() {
+    let server = NatsServer::start().unwrap();
+    let _responder = echo_responder(&server, "svc.echo");
+    let client = natsy::connect(server.url()).unwrap();
+    for i in 0..50 {
+        let reply = client.request("svc.echo", format!("{i}")).unwrap();
+        assert_eq!(reply.payload(), format!("re-{i}").as_bytes());
+        assert_eq!(reply.status(), None);
+    }
+    assert_eq!(client.pending_requests(), 0);
+}
+
+#[test]
+fn request_with_headers_carries_headers_both_ways() {
+    let server = NatsServer::start().unwrap();
+    let responder = natsy::connect(server.url()).unwrap();
+    let sub = responder.subscribe("svc.hdr").unwrap();
+    responder.flush().unwrap();
+    let r = responder.clone();
+    std::thread::spawn(move || {
+        for m in sub {
+            let h = m.headers().unwrap().unwrap_or_default();
+            let mut out = HeaderMap::new();
+            for v in h.get_all("Trace-Id") {
+                out.append("Echo-Trace-Id", v).unwrap();
+            }
+            r.publish_with_headers(m.reply().unwrap(), &out, m.payload().to_vec())
+                .unwrap();
+        }
+    });
+    let client = natsy::connect(server.url()).unwrap();
+    let mut headers = HeaderMap::new();
+    headers.append("Trace-Id", "a1").unwrap();
+    headers.append("Trace-Id", "b2").unwrap();
+    let reply = client
+        .request_with_headers("svc.hdr", &headers, "body")
+        .unwrap();
+    assert_eq!(reply.payload(), b"body");
+    assert_eq!(reply.status(), None);
+    let got = reply.headers().unwrap().unwrap();
+    assert_eq!(
+        got.get_all("Echo-Trace-Id").collect::<Vec<_>>(),
+        ["a1", "b2"]
+    );
+}
+
+#[test]
+fn no_responders_fails_at_once() {
+    let server = NatsServer::start().unwrap();
+    let client = ConnectOptions::new()
+        .request_timeout(Duration::from_secs(8))
+        .connect(server.url())
+        .unwrap();
+    for _ in 0..3 {
+        let start = Instant::now();
+        assert_eq!(
+            client.request("nobody.home", "x").unwrap_err(),
+            RequestError::NoResponders
+        );
+        // Far below the 8 s timeout: the server's 503 ends the wait.
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+    let mut h = HeaderMap::new();
+    h.append("A", "b").unwrap();
+    assert_eq!(
+        client
+            .request_with_headers("nobody.home", &h, "x")
+            .unwrap_err(),
+        RequestError::NoResponders
+    );
+    assert_eq!(client.pending_requests(), 0);
+}
+
+#[test]
+fn timed_out_request_leaves_nothing_behind_and_a_late_reply_is_discarded() {
+    let server = NatsServer::start().unwrap();
+    let responder = natsy::connect(server.url()).unwrap();
+    let mut sub = responder.subscribe("svc.slow").unwrap();
+    responder.flush().unwrap();
+    let client = natsy::connect(server.url()).unwrap();
+
+    let start = Instant::now();
+    assert_eq!(
+        client
+            .request_timeout("svc.slow", "one", Duration::from_millis(200))
+            .unwrap_err(),
+        RequestError::TimedOut
+    );
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    assert_eq!(client.pending_requests(), 0);
+
+    // The responder answers after the requester gave up.
+    let late = sub.next_timeout(WAIT).unwrap();
+    assert_eq!(late.payload(), b"one");
+    late.respond("late answer to one").unwrap();
+    responder.flush().unwrap();
+    // The late reply has reached the requester (routed before this PONG) and was dropped.
+    client.flush().unwrap();
+    assert_eq!(client.pending_requests(), 0);
+
+    // The next request gets its own reply, not the late one.
+    let c = client.clone();
+    let next = std::thread::spawn(move || c.request_timeout("svc.slow", "two", WAIT));
+    let m = sub.next_timeout(WAIT).unwrap();
+    assert_eq!(m.payload(), b"two");
+    m.respond("answer to two").unwrap();
+    assert_eq!(next.join().unwrap().unwrap().payload(), b"answer to two");
+    assert_eq!(client.pending_requests(), 0);
+}
+
+#[test]
+fn concurrent_requests_from_many_threads_each_get_their_own_reply() {
+    let server = NatsServer::start().unwrap();
+    // Two responders in a queue group share the load.
+    let responders: Vec<_> = (0..2)
+        .map(|_| {
+            let c = natsy::connect(server.url()).unwrap();
+            let sub = c.queue_subscribe("svc.many", "workers").unwrap();
+            c.flush().unwrap();
+            std::thread::spawn(move || {
+                for m in sub {
+                    let mut answer = b"re-".to_vec();
+                    answer.extend_from_slice(m.payload());
+                    m.respond(answer).unwrap();
+                }
+            });
+            c
+        })
+        .collect();
+    let client = natsy::connect(server.url()).unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let client = client.clone();
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    let payload = format!("{t}-{i}");
+                    let reply = client
+                        .request_timeout("svc.many", payload.clone(), WAIT)
+                        .unwrap();
+                    assert_eq!(reply.payload(), format!("re-{payload}").as_bytes());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(client.pending_requests(), 0);
+    let stats = client.statistics();
+    assert_eq!(stats.out_messages, 1600);
+    assert_eq!(stats.in_messages, 1600);
+    drop(responders);
+}
+
+#[test]
+fn custom_inbox_prefix_is_used_on_the_wire() {
+    const PREFIX: &str = "_CUSTOM_INBOX.f9hUpVb8xoVAtGpJid2VLA";
+    let server = NatsServer::start().unwrap();
+    let responder = natsy::connect(server.url()).unwrap();
+    let sub = responder.subscribe("svc.custom").unwrap();
+    // A bystander sees the request as it crossed the server.
+    let spy = natsy::connect(server.url()).unwrap();
+    let mut spied = spy.subscribe("svc.custom").unwrap();
+    let mut spied_replies = spy.subscribe(&format!("{PREFIX}.>")).unwrap();
+    responder.flush().unwrap();
+    spy.flush().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for m in sub {
+            tx.send(m.reply().map(str::to_string)).unwrap();
+            m.respond("ok").unwrap();
+        }
+    });
+    let client = ConnectOptions::new()
+        .inbox_prefix(PREFIX)
+        .connect(server.url())
+        .unwrap();
+    assert_eq!(client.request("svc.custom", "hi").unwrap().payload(), b"ok");
+    let reply = rx.recv_timeout(WAIT).unwrap().expect("a reply subject");
+    assert!(reply.starts_with(&format!("{PREFIX}.")), "{reply}");
+    let seen = spied.next_timeout(WAIT).unwrap();
+    assert_eq!(seen.reply(), Some(reply.as_str()));
+    assert_eq!(spied_replies.next_timeout(WAIT).unwrap().subject(), reply);
+    let inbox = client.new_inbox();
+    assert!(inbox.starts_with(&format!("{PREFIX}.")), "{inbox}");
+}
+
+#[test]
+fn new_inbox_is_prefix_dot_unique_base62_nuid() {
+    let server = NatsServer::start().unwrap();
+    let client = natsy::connect(server.url()).unwrap();
+    let mut seen = HashSet::new();
+    for _ in 0..2000 {
+        let inbox = client.new_inbox();
+        let nuid = inbox.strip_prefix("_INBOX.").expect("default prefix");
+        assert_eq!(nuid.len(), 22, "{inbox}");
+        assert!(nuid.bytes().all(|b| b.is_ascii_alphanumeric()), "{inbox}");
+        assert!(seen.insert(inbox), "inbox repeated");
+    }
+    // An inbox is a valid subject to subscribe and publish to.
+    let inbox = client.new_inbox();
+    let mut sub = client.subscribe(&inbox).unwrap();
+    client.publish(&inbox, "x").unwrap();
+    client.flush().unwrap();
+    assert_eq!(sub.next_timeout(WAIT).unwrap().subject(), inbox);
+    // Another client's inboxes differ too.
+    let other = natsy::connect(server.url()).unwrap();
+    assert!(!seen.contains(&other.new_inbox()));
+}
