@@ -14,9 +14,12 @@
 #![forbid(unsafe_code)]
 
 mod account;
+mod consumer;
 mod context;
 mod error;
+mod js_message;
 mod publish;
+mod pull;
 mod stored;
 mod stream;
 mod stream_config;
@@ -33,3 +36,10 @@ pub use stream::{PurgeOptions, Stream};
 pub use stream_config::{
     DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo, StreamState,
 };
+
+pub use consumer::{
+    rfc3339, AckPolicy, ClusterInfo, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy,
+    ReplayPolicy, SequenceInfo,
+};
+pub use js_message::{AckError, AckMetadata, JsMessage, MetadataError};
+pub use pull::{ConsumeOptions, FetchOptions, Messages, PullError};
