@@ -98,7 +98,10 @@ pub(crate) fn parse(buf: &mut BytesMut, max_payload: usize, max_line: usize) -> 
 mod tests {
     use super::*;
 
-    fn fast(input: &[u8]) -> Option<(String, u64, Option<String>, Vec<u8>, usize)> {
+    /// Subject, sid, reply, payload, and bytes left in the buffer.
+    type Parsed = (String, u64, Option<String>, Vec<u8>, usize);
+
+    fn fast(input: &[u8]) -> Option<Parsed> {
         let mut buf = BytesMut::from(input);
         let m = parse(&mut buf, 1 << 20, 4096)?;
         Some((
