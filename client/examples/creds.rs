@@ -18,11 +18,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         .name("creds-example")
         .credentials_from_env()
         .connect(url.as_str())
-        .map_err(|e| {
+        .inspect_err(|e| {
             if e.is_auth_error() {
                 eprintln!("the server refused the credentials");
             }
-            e
         })?;
     let info = client.server_info().ok_or("connected without INFO")?;
     println!("connected to {} ({})", info.server_name, info.version);
