@@ -553,6 +553,16 @@ impl Client {
         }
     }
 
+    /// Drops the current connection and reconnects at once, without waiting for the
+    /// reconnect delay (nats.go `ForceReconnect`). Subscriptions are restored and queued
+    /// publishes kept, as for any reconnect. Works even with `no_reconnect`.
+    pub fn force_reconnect(&self) {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        core.conn.force_reconnect(Instant::now());
+        shared.wake(&mut core);
+    }
+
     /// Why the client closed, if it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.shared().lock().closed.clone()
