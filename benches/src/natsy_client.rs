@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use natsy::{Client, ConnectOptions, NextError, PendingLimits, Subscription};
-use natsy_jetstream::{AsyncPublishOptions, StorageType, StreamConfig, WhenFull};
+use natsy_jetstream::{
+    AckPolicy, AsyncPublishOptions, ConsumerConfig, FetchOptions, StorageType, StreamConfig,
+    WhenFull,
+};
 
 use crate::cli::{Scenario, Storage};
 use crate::measure::{resident_bytes, Measured, Meter, Percentiles};
@@ -522,8 +525,96 @@ fn bench_js_pub_async(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
     result
 }
 
-fn bench_js_fetch(_ctx: &RunCtx<'_>) -> Result<Outcome, String> {
-    Err("js-fetch needs natsy-jetstream's pull consumers (not merged yet)".into())
+fn bench_js_fetch(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
+    let subject = ctx.subject("js");
+    let (client, js) = js_setup(ctx, &subject)?;
+    let payload = payload(ctx.size);
+    let result = (|| {
+        // Untimed: fill the stream.
+        let mut publisher = js.async_publisher(AsyncPublishOptions {
+            window: 1000,
+            when_full: WhenFull::Block,
+        });
+        for _ in 0..ctx.msgs {
+            publisher
+                .publish(&subject, payload.clone())
+                .map_err(|e| format!("fill: {e}"))?;
+        }
+        let stored = publisher
+            .wait_all()
+            .into_iter()
+            .map(|r| r.map(|ack| ack.sequence))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("fill: {e}"))?;
+        js_check_stored(&js, ctx, stored)?;
+        let consumer = js
+            .create_consumer(
+                &ctx.stream_name(),
+                ConsumerConfig {
+                    durable_name: Some("bench".into()),
+                    ack_policy: AckPolicy::Explicit,
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| format!("create consumer: {e}"))?;
+        let mut got = 0u64;
+        let meter = Meter::start();
+        while got < ctx.msgs {
+            let want = (ctx.msgs - got).min(ctx.config.batch as u64) as usize;
+            let batch = consumer
+                .fetch(FetchOptions {
+                    batch: want,
+                    expires: Some(Duration::from_secs(5)),
+                    ..Default::default()
+                })
+                .map_err(|e| format!("fetch after {got} of {}: {e}", ctx.msgs))?;
+            for m in &batch {
+                if m.message().payload().len() != ctx.size {
+                    return Err(format!(
+                        "a message has {} bytes",
+                        m.message().payload().len()
+                    ));
+                }
+                m.ack().map_err(|e| format!("ack: {e}"))?;
+                got += 1;
+                if got % STEP == 0 {
+                    ctx.progress.add(STEP);
+                }
+            }
+        }
+        // The acks reached the server.
+        client.flush().map_err(|e| format!("flush: {e}"))?;
+        let measured = meter.stop();
+        js_check_consumed(&consumer, ctx.msgs)?;
+        let mut o = outcome(ctx.msgs, ctx.size, measured);
+        o.note = Some(format!("batch {}", ctx.config.batch));
+        Ok(o)
+    })();
+    let _ = js.delete_stream(&ctx.stream_name());
+    result
+}
+
+/// Every message delivered once and acked: nothing pending, nothing awaiting an ack.
+fn js_check_consumed(consumer: &natsy_jetstream::Consumer, n: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = consumer.info().map_err(|e| format!("consumer info: {e}"))?;
+        let state = (
+            info.num_pending,
+            info.num_ack_pending,
+            info.delivered.stream_seq,
+        );
+        if state == (0, 0, n) {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "after consuming: {} pending, {} awaiting ack, last delivered {} of {n}",
+                state.0, state.1, state.2
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A subscriber that never reads while a separate process publishes `msgs` × `size` at
