@@ -67,8 +67,9 @@ fn connect(url: &str) -> Result<Client, String> {
         .map_err(|e| format!("connect to {url}: {e}"))
 }
 
+/// The payload of a run: a static `Bytes` (see [`crate::runner::static_payload`]).
 fn payload(size: usize) -> Bytes {
-    Bytes::from(vec![b'x'; size])
+    crate::runner::static_payload(size)
 }
 
 fn outcome(msgs: u64, size: usize, measured: Measured) -> Outcome {

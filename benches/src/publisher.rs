@@ -10,8 +10,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use crate::cli::{PublisherArgs, PUBLISHER_SUBCOMMAND};
 
 /// Runs the publisher side (the child process); returns what to print on failure.
@@ -31,7 +29,7 @@ pub fn run_child(args: &PublisherArgs) -> Result<(), String> {
     if line.trim() != "go" {
         return Err(format!("publisher: expected go, got {line:?}"));
     }
-    let payload = Bytes::from(vec![b'x'; args.size]);
+    let payload = crate::runner::static_payload(args.size);
     let every = ((8u64 << 20) / args.size.max(1) as u64).max(1);
     for i in 1..=args.msgs {
         client

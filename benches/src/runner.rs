@@ -58,6 +58,15 @@ pub fn shares(total: u64, parts: usize) -> Vec<u64> {
         .collect()
 }
 
+/// A payload of `size` bytes as a static `Bytes`: cloning it per message costs no
+/// reference-count atomics (the cheapest way a user can publish one payload many times),
+/// so the client's own cost is what is measured. Both clients of the comparison use it.
+/// It leaks one buffer of `size` bytes per call (once per run).
+pub fn static_payload(size: usize) -> bytes::Bytes {
+    let leaked: &'static [u8] = Box::leak(vec![b'x'; size].into_boxed_slice());
+    bytes::Bytes::from_static(leaked)
+}
+
 fn unique_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
@@ -178,6 +187,15 @@ mod tests {
         assert_eq!(shares(2, 4), vec![1, 1, 0, 0]);
         assert_eq!(shares(7, 0), vec![7]);
         assert_eq!(shares(1_000_001, 4).iter().sum::<u64>(), 1_000_001);
+    }
+
+    #[test]
+    fn static_payloads_have_the_size_and_share_their_bytes() {
+        let p = static_payload(16);
+        assert_eq!(p.len(), 16);
+        assert!(p.iter().all(|&b| b == b'x'));
+        assert_eq!(p.clone().as_ptr(), p.as_ptr());
+        assert!(static_payload(0).is_empty());
     }
 
     #[test]
