@@ -58,15 +58,37 @@ pub const CHAIN_THRESHOLD: usize = 4096;
 const MAX_DIGITS: usize = 20;
 
 /// A `u64` formatted as decimal ASCII on the stack; no allocation, no `fmt` machinery.
+///
+/// The digits sit at the front of `digits`. Numbers below 10^8 (every payload size) are
+/// built in a register and stored with one 8-byte write: writing them byte by byte and
+/// then copying them out as a wider word stalled store forwarding, which perf showed as a
+/// third of `OutQueue::publish`.
 struct Decimal {
     digits: [u8; MAX_DIGITS],
-    start: usize,
+    len: usize,
 }
 
 impl Decimal {
     #[inline]
-    fn new(mut n: u64) -> Self {
+    fn new(n: u64) -> Self {
         let mut digits = [0u8; MAX_DIGITS];
+        if n < 100_000_000 {
+            // Least significant digit first into the high end: after the loop the most
+            // significant digit is the lowest byte, so little-endian bytes read in order.
+            let (mut n, mut word, mut len) = (n, 0u64, 0usize);
+            loop {
+                word = (word << 8) | (b'0' + (n % 10) as u8) as u64;
+                len += 1;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            let (front, _) = digits.split_at_mut(8);
+            front.copy_from_slice(&word.to_le_bytes());
+            return Decimal { digits, len };
+        }
+        let mut n = n;
         let mut start = MAX_DIGITS;
         // A u64 has at most 20 digits, so `start` never goes below 0.
         while start > 0 {
@@ -77,12 +99,16 @@ impl Decimal {
                 break;
             }
         }
-        Decimal { digits, start }
+        digits.copy_within(start.., 0);
+        Decimal {
+            digits,
+            len: MAX_DIGITS - start,
+        }
     }
 
     #[inline]
     fn as_bytes(&self) -> &[u8] {
-        self.digits.get(self.start..).unwrap_or_default()
+        self.digits.get(..self.len).unwrap_or_default()
     }
 }
 
@@ -477,6 +503,13 @@ mod tests {
         }
         for n in 0..2000u64 {
             assert_eq!(Decimal::new(n).as_bytes(), n.to_string().as_bytes());
+        }
+        // Both sides of every power of ten, across the register fast path's 10^8 edge.
+        for k in 1..=19u32 {
+            let p = 10u64.pow(k);
+            for n in [p - 1, p, p + 1, p / 10 * 9 + 7] {
+                assert_eq!(Decimal::new(n).as_bytes(), n.to_string().as_bytes(), "{n}");
+            }
         }
     }
 
