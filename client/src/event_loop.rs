@@ -359,6 +359,12 @@ impl EventLoop {
     }
 
     fn on_event(&mut self, core: &mut Core, event: ProtoEvent) {
+        // Messages, by far the most frequent event, need no clock: reading it for each
+        // one was 6% of a subscriber's CPU in perf.
+        let event = match event {
+            ProtoEvent::Message(msg) => return self.route(core, msg),
+            other => other,
+        };
         let now = Instant::now();
         match event {
             ProtoEvent::Message(msg) => self.route(core, msg),
