@@ -1,6 +1,57 @@
 //! # natsy: a NATS client with no async runtime
 //!
-//! (Crate docs are completed with the client.)
+//! A blocking, thread-safe NATS client. Each connection is one small event-loop thread
+//! (a `mio::Poll`) that owns the socket and drives the sans-IO protocol core,
+//! [`proto`] (`natsy-proto`); every other thread talks to it through a [`Client`].
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! let client = natsy::ConnectOptions::new()
+//!     .name("example")
+//!     .connect("nats://127.0.0.1:4222")?;
+//! let mut sub = client.subscribe("greet.*")?;
+//! client.publish("greet.joe", "hello")?;
+//! let msg = sub.next_timeout(Duration::from_secs(1))?;
+//! assert_eq!(msg.payload(), b"hello");
+//!
+//! let responder = client.subscribe("echo")?;
+//! std::thread::spawn(move || {
+//!     for req in responder {
+//!         let _ = req.respond(req.payload_bytes());
+//!     }
+//! });
+//! assert_eq!(client.request("echo", "ping")?.payload(), b"ping");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## What it promises
+//!
+//! - **Nothing is dropped silently.** A publish is written to the socket, or held in the
+//!   bounded reconnect buffer while disconnected, or refused with a typed
+//!   [`PublishError`]. A subscription whose reader falls behind its [`PendingLimits`]
+//!   drops messages, counts them ([`Subscription::dropped`]) and reports one
+//!   [`Event::SlowConsumer`] per episode.
+//! - **Typed errors.** Every failure is an enum you can match; server errors keep the
+//!   server's text and their classification.
+//! - **No runtime.** Nothing needs tokio or any executor; dropping a [`Subscription`] or the
+//!   last [`Client`] never blocks on the network.
+//! - **Certificates are always verified** (rustls with the `ring` provider).
+//!
+//! ## Threads and locks
+//!
+//! Publishing encodes into the connection's outgoing queue under one mutex and wakes the
+//! loop only when it is not already due to write, so a burst of publishes costs one
+//! wake-up, not one per message (the shape of nats.go's locked buffer and flusher).
+//! Received messages are routed to per-subscription queues in batches, one lock and one
+//! wake-up per batch. Events go to an optional callback on its own thread, in order,
+//! through an unbounded queue.
+//!
+//! ## Dependencies
+//!
+//! `mio` (the event loop), `rustls` + `rustls-native-certs` + `rustls-pki-types` (TLS,
+//! system roots, PEM parsing rather than hand-written), `bytes`, `rand` (seeds for the
+//! protocol core), `zeroize` (wiping credential file contents).
 #![forbid(unsafe_code)]
 
 pub use natsy_proto as proto;

@@ -372,6 +372,24 @@ impl ConnectOptions {
         self
     }
 
+    /// Receive connection events on a channel, in order; the channel is unbounded, so no
+    /// event is lost however slowly it is read.
+    ///
+    /// ```no_run
+    /// let (tx, events) = std::sync::mpsc::channel();
+    /// let client = natsy::ConnectOptions::new().event_sender(tx).connect("nats://127.0.0.1:4222")?;
+    /// for event in events.try_iter() {
+    ///     println!("{event:?}");
+    /// }
+    /// # Ok::<(), natsy::ConnectError>(())
+    /// ```
+    pub fn event_sender(self, sender: std::sync::mpsc::Sender<Event>) -> Self {
+        self.event_callback(move |event| {
+            // The receiver was dropped: the application no longer listens.
+            let _ = sender.send(event);
+        })
+    }
+
     /// Receive connection events on a callback, in order, on the client's event thread
     /// (nats.go's `DisconnectErrHandler`, `ReconnectHandler`, ... in one).
     pub fn event_callback(mut self, f: impl Fn(Event) + Send + Sync + 'static) -> Self {

@@ -138,6 +138,12 @@ pub enum Error {
     /// An asynchronous publisher in [`WhenFull::Error`](crate::WhenFull::Error) mode has
     /// its whole window of acks outstanding; nothing was sent.
     WindowFull,
+    /// A pull request ended with an error status, or its heartbeats stopped.
+    Pull(crate::pull::PullError),
+    /// An acknowledgement was refused locally, failed, or was not confirmed.
+    Ack(crate::js_message::AckError),
+    /// A message's reply subject is not a valid `$JS.ACK` subject.
+    Metadata(crate::js_message::MetadataError),
 }
 
 impl Error {
@@ -163,6 +169,9 @@ impl fmt::Display for Error {
                 f.write_str("no stream answered the publish (no responders)")
             }
             Error::WindowFull => f.write_str("too many publish acks outstanding"),
+            Error::Pull(e) => write!(f, "pull failed: {e}"),
+            Error::Ack(e) => write!(f, "ack failed: {e}"),
+            Error::Metadata(e) => write!(f, "invalid JetStream metadata: {e}"),
         }
     }
 }

@@ -11,12 +11,46 @@
 //! println!("streams: {}", info.streams);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## Three explicit modes
+//!
+//! Streams and consumers are each *created* (fails if one exists with another
+//! configuration), *created or updated*, or *bound*: [`Context::get_stream`] and
+//! [`Context::get_consumer`] check existence when called and fail then with
+//! [`ApiErrorKind::StreamNotFound`] / [`ApiErrorKind::ConsumerNotFound`]; they never
+//! create anything, so an application configured to bind needs no create rights:
+//!
+//! ```no_run
+//! use natsy_jetstream::FetchOptions;
+//!
+//! let js = natsy_jetstream::new(natsy::connect("nats://127.0.0.1:4222")?);
+//! let consumer = js.get_consumer("allocation", "processor-ready")?;
+//! for msg in consumer.fetch(FetchOptions { batch: 100, ..Default::default() })? {
+//!     let meta = msg.metadata()?;
+//!     println!("{} (stream seq {}, delivery {})", msg.subject(), meta.stream_sequence, meta.delivered);
+//!     msg.ack()?;
+//! }
+//! println!("lag: {}", consumer.info()?.num_pending);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Continuous consumption is [`Consumer::messages`]: it keeps pull requests flowing,
+//! re-pulls after heartbeats go missing, reconnects and leadership changes, and ends with a
+//! typed error when the consumer is deleted.
+//!
+//! ## Dependencies
+//!
+//! `natsy` (the client), `serde`/`serde_json` (the JSON API), `base64` (stored messages'
+//! headers and data), `bytes`.
 #![forbid(unsafe_code)]
 
 mod account;
+mod consumer;
 mod context;
 mod error;
+mod js_message;
 mod publish;
+mod pull;
 mod stored;
 mod stream;
 mod stream_config;
@@ -33,3 +67,10 @@ pub use stream::{PurgeOptions, Stream};
 pub use stream_config::{
     DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo, StreamState,
 };
+
+pub use consumer::{
+    rfc3339, AckPolicy, ClusterInfo, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy,
+    ReplayPolicy, SequenceInfo,
+};
+pub use js_message::{AckError, AckMetadata, JsMessage, MetadataError};
+pub use pull::{ConsumeOptions, FetchOptions, Messages, PullError};

@@ -99,6 +99,7 @@ pub mod headers;
 pub mod info;
 mod line;
 pub mod message;
+mod msg_fast_path;
 pub mod nkey;
 pub mod nuid;
 pub mod pool;

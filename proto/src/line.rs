@@ -201,7 +201,7 @@ pub(crate) struct FrameSize {
 }
 
 /// The largest frame a [`crate::Message`] can describe (its offsets are `u32`).
-const MAX_FRAME: usize = u32::MAX as usize;
+pub(crate) const MAX_FRAME: usize = u32::MAX as usize;
 
 /// Parses `#hdr` (if any) and `#total`, and checks them against `max_payload` and the
 /// frame size limit. `line_len` is the control line length including its LF.

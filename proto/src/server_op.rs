@@ -8,6 +8,7 @@ use crate::error::ProtocolError;
 use crate::info::ServerInfo;
 use crate::line::{self, FrameSize, LineEnd, OpMatch};
 use crate::message::{Message, Sid};
+use crate::msg_fast_path;
 use crate::server_error::ServerError;
 
 /// The result of one parse step, after httparse: running out of bytes is not an error.
@@ -179,6 +180,14 @@ impl ServerOpParser {
     /// [`ParserLimits`]. The error is sticky: the connection must be dropped.
     #[inline]
     pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Status<ServerOp>, ProtocolError> {
+        if let State::Line { scanned: 0 } = self.state {
+            let limits = self.limits;
+            if let Some(msg) =
+                msg_fast_path::parse(buf, limits.max_payload, limits.max_control_line)
+            {
+                return Ok(Status::Complete(ServerOp::Msg(msg)));
+            }
+        }
         let result = match self.state {
             State::Line { scanned } => self.parse_line(buf, scanned),
             State::Payload(pending) => {

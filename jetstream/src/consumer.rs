@@ -1,0 +1,636 @@
+//! Consumers: [`ConsumerConfig`], [`ConsumerInfo`], the [`Consumer`] handle, and the
+//! create / create-or-update / bind-only calls on [`Context`] (by stream name) and on
+//! [`Stream`].
+//!
+//! The three ways to obtain a consumer are explicit; none creates one behind the caller's
+//! back:
+//! - [`Context::create_consumer`]: action `create`, fails with
+//!   [`ApiErrorKind::ConsumerAlreadyExists`](crate::ApiErrorKind::ConsumerAlreadyExists)
+//!   (10148) if a consumer of that name exists with a different configuration;
+//! - [`Context::create_or_update_consumer`]: action `""`, creates or updates;
+//! - [`Context::get_consumer`]: bind only, `CONSUMER.INFO` at call time, fails with
+//!   [`ApiErrorKind::ConsumerNotFound`](crate::ApiErrorKind::ConsumerNotFound) (10014) or
+//!   [`ApiErrorKind::StreamNotFound`](crate::ApiErrorKind::StreamNotFound) (10059).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::Context;
+use crate::error::Error;
+use crate::stream::Stream;
+
+/// (De)serializes durations as integer nanoseconds, the JetStream wire format.
+pub(crate) mod nanos {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Nanoseconds of `d`, saturating at `u64::MAX`.
+    pub(crate) fn of(d: Duration) -> u64 {
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn from_i64(n: i64) -> Duration {
+        Duration::from_nanos(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub(crate) mod option {
+        use super::*;
+
+        pub(crate) fn serialize<S: Serializer>(
+            d: &Option<Duration>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => s.serialize_u64(of(*d)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            Ok(Option::<i64>::deserialize(d)?.map(from_i64))
+        }
+    }
+
+    pub(crate) mod vec {
+        use super::*;
+
+        pub(crate) fn serialize<S: Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|d| of(*d)))
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<Duration>, D::Error> {
+            Ok(Option::<Vec<i64>>::deserialize(d)?
+                .unwrap_or_default()
+                .into_iter()
+                .map(from_i64)
+                .collect())
+        }
+    }
+}
+
+/// Where in the stream a new consumer starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeliverPolicy {
+    /// From the first message (the default; nats.go `DeliverAllPolicy`).
+    #[default]
+    All,
+    /// From the last message.
+    Last,
+    /// Only messages stored after the consumer was created.
+    New,
+    /// From [`ConsumerConfig::opt_start_seq`].
+    ByStartSequence,
+    /// From [`ConsumerConfig::opt_start_time`].
+    ByStartTime,
+    /// The last message of every subject, then new ones.
+    LastPerSubject,
+}
+
+/// How messages are acknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AckPolicy {
+    /// No acks; delivered means done.
+    None,
+    /// Acking a message acks every earlier one too.
+    All,
+    /// Every message is acked on its own (the default for pull consumers, as in nats.go).
+    #[default]
+    Explicit,
+}
+
+/// How fast messages are replayed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReplayPolicy {
+    /// As fast as the consumer takes them (the default).
+    #[default]
+    Instant,
+    /// At the pace they were stored.
+    Original,
+}
+
+/// A consumer's configuration. Only what is set is sent; the server fills in its defaults
+/// (ack_wait 30 s, max_ack_pending 1000, max_waiting 512, ...) and reports them in
+/// [`ConsumerInfo::config`].
+///
+/// ```
+/// use std::time::Duration;
+/// use natsy_jetstream::ConsumerConfig;
+/// let config = ConsumerConfig {
+///     durable_name: Some("processor".into()),
+///     filter_subject: Some("events.ready.*".into()),
+///     ack_wait: Some(Duration::from_secs(10)),
+///     max_deliver: Some(5),
+///     ..Default::default()
+/// };
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConsumerConfig {
+    /// The consumer's name (server 2.9+); see also `durable_name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A durable name: the consumer survives without clients. Its name when `name` is unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub durable_name: Option<String>,
+    /// Free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Where to start (default all).
+    pub deliver_policy: DeliverPolicy,
+    /// The first stream sequence, with [`DeliverPolicy::ByStartSequence`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opt_start_seq: Option<u64>,
+    /// The start time (RFC 3339, e.g. from [`rfc3339`]), with [`DeliverPolicy::ByStartTime`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opt_start_time: Option<String>,
+    /// How messages are acked (default explicit).
+    pub ack_policy: AckPolicy,
+    /// How long the server waits for an ack before redelivering (server default 30 s).
+    #[serde(with = "nanos::option", skip_serializing_if = "Option::is_none")]
+    pub ack_wait: Option<Duration>,
+    /// How many times a message is delivered at most (-1 or unset: unlimited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_deliver: Option<i64>,
+    /// Redelivery delays, one per delivery attempt (the last repeats); overrides ack_wait.
+    #[serde(with = "nanos::vec", skip_serializing_if = "Vec::is_empty")]
+    pub backoff: Vec<Duration>,
+    /// Only messages on this subject (wildcards allowed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_subject: Option<String>,
+    /// Only messages on these subjects (server 2.10+); exclusive with `filter_subject`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filter_subjects: Vec<String>,
+    /// Replay pace (default instant).
+    pub replay_policy: ReplayPolicy,
+    /// Rate limit in bits per second (push consumers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit_bps: Option<u64>,
+    /// Percentage of acks to sample for advisories, e.g. `"100%"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_freq: Option<String>,
+    /// Delivered but unacked messages allowed at once (server default 1000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_ack_pending: Option<i64>,
+    /// Pull requests waiting at once (server default 512).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_waiting: Option<i64>,
+    /// The largest batch a pull request may ask for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_batch: Option<i64>,
+    /// The longest `expires` a pull request may ask for.
+    #[serde(with = "nanos::option", skip_serializing_if = "Option::is_none")]
+    pub max_expires: Option<Duration>,
+    /// The largest `max_bytes` a pull request may ask for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<i64>,
+    /// Deleted after this long without activity (ephemeral default 5 s).
+    #[serde(with = "nanos::option", skip_serializing_if = "Option::is_none")]
+    pub inactive_threshold: Option<Duration>,
+    /// Deliver headers only, with the payload size in `Nats-Msg-Size`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub headers_only: bool,
+    /// Replicas of the consumer's state (0: as the stream).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_replicas: Option<usize>,
+    /// Keep the consumer's state in memory.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mem_storage: bool,
+    /// User metadata.
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub metadata: HashMap<String, String>,
+}
+
+impl ConsumerConfig {
+    /// The consumer's name: `name`, else `durable_name`.
+    pub fn consumer_name(&self) -> Option<&str> {
+        self.name.as_deref().or(self.durable_name.as_deref())
+    }
+}
+
+/// A position in the stream and the consumer (`delivered`, `ack_floor`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct SequenceInfo {
+    /// The consumer sequence.
+    pub consumer_seq: u64,
+    /// The stream sequence.
+    pub stream_seq: u64,
+    /// When this last moved (RFC 3339), if ever.
+    pub last_active: Option<String>,
+}
+
+/// Where a clustered consumer lives.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ClusterInfo {
+    /// The cluster's name.
+    pub name: Option<String>,
+    /// The leader's server name.
+    pub leader: Option<String>,
+}
+
+/// A consumer's state as the server reports it: configuration and lag.
+///
+/// For monitoring: `num_pending` (stream messages not yet delivered), `num_ack_pending`
+/// (delivered, not yet acked), `num_redelivered`, `num_waiting` (pull requests waiting).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ConsumerInfo {
+    /// The stream.
+    pub stream_name: String,
+    /// The consumer.
+    pub name: String,
+    /// When it was created (RFC 3339).
+    pub created: String,
+    /// Its configuration, with the server's defaults filled in.
+    pub config: ConsumerConfig,
+    /// The last delivered message.
+    pub delivered: SequenceInfo,
+    /// Everything up to here is acknowledged.
+    pub ack_floor: SequenceInfo,
+    /// Delivered and not yet acknowledged.
+    pub num_ack_pending: u64,
+    /// Delivered more than once, not yet acknowledged.
+    pub num_redelivered: u64,
+    /// Pull requests waiting.
+    pub num_waiting: u64,
+    /// Stream messages matching the filter that were not delivered yet.
+    pub num_pending: u64,
+    /// Cluster placement, when clustered.
+    pub cluster: Option<ClusterInfo>,
+    /// A push consumer with an active subscriber.
+    pub push_bound: bool,
+    /// The server's time of the answer (RFC 3339).
+    pub ts: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CreateRequest<'a> {
+    stream_name: &'a str,
+    config: &'a ConsumerConfig,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    action: &'a str,
+}
+
+#[derive(Deserialize)]
+struct DeleteResponse {
+    #[serde(default)]
+    success: bool,
+}
+
+#[derive(Serialize)]
+struct NamesRequest {
+    offset: usize,
+}
+
+#[derive(Deserialize)]
+struct NamesResponse {
+    #[serde(default)]
+    total: usize,
+    #[serde(default)]
+    consumers: Option<Vec<String>>,
+}
+
+/// Formats a time as RFC 3339 in UTC (`2024-01-31T12:00:00.000000001Z`), for
+/// [`ConsumerConfig::opt_start_time`].
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
+}
+
+/// Checks a stream or consumer name: not empty, no `.`, `*`, `>` or whitespace.
+pub(crate) fn check_name(name: &str, what: &'static str) -> Result<(), Error> {
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c == '.' || c == '*' || c == '>' || c.is_whitespace())
+    {
+        return Err(Error::InvalidArgument(what));
+    }
+    Ok(())
+}
+
+/// A handle to a consumer that existed when it was obtained, with the info from then.
+///
+/// Pull messages with [`Consumer::fetch`] or [`Consumer::messages`]; watch its lag with
+/// [`Consumer::info`].
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    pub(crate) context: Context,
+    pub(crate) stream: String,
+    pub(crate) name: String,
+    pub(crate) info: ConsumerInfo,
+}
+
+impl Consumer {
+    /// The consumer's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The stream's name.
+    pub fn stream_name(&self) -> &str {
+        &self.stream
+    }
+
+    /// The context it was obtained from.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// The info received when the handle was obtained.
+    pub fn cached_info(&self) -> &ConsumerInfo {
+        &self.info
+    }
+
+    /// Asks the server for the consumer's current state (lag, pending acks, ...).
+    /// Fails with `ConsumerNotFound` once it was deleted.
+    pub fn info(&self) -> Result<ConsumerInfo, Error> {
+        self.context.consumer_info(&self.stream, &self.name)
+    }
+}
+
+impl Context {
+    fn create_consumer_action(
+        &self,
+        stream: &str,
+        config: &ConsumerConfig,
+        action: &str,
+    ) -> Result<Consumer, Error> {
+        check_name(stream, "stream name")?;
+        if config.filter_subject.is_some() && !config.filter_subjects.is_empty() {
+            return Err(Error::InvalidArgument(
+                "filter_subject and filter_subjects are exclusive",
+            ));
+        }
+        if let (Some(n), Some(d)) = (&config.name, &config.durable_name) {
+            if n != d {
+                return Err(Error::InvalidArgument("name and durable_name differ"));
+            }
+        }
+        let endpoint = match config.consumer_name() {
+            Some(name) => {
+                check_name(name, "consumer name")?;
+                // The filter form lets subject permissions see the filter.
+                let single = config
+                    .filter_subject
+                    .as_deref()
+                    .or(match config.filter_subjects.as_slice() {
+                        [one] => Some(one.as_str()),
+                        _ => None,
+                    })
+                    .filter(|f| !f.is_empty());
+                match single {
+                    Some(filter) => format!("CONSUMER.CREATE.{stream}.{name}.{filter}"),
+                    None => format!("CONSUMER.CREATE.{stream}.{name}"),
+                }
+            }
+            None => format!("CONSUMER.CREATE.{stream}"),
+        };
+        let request = CreateRequest {
+            stream_name: stream,
+            config,
+            action,
+        };
+        let info: ConsumerInfo = self.request(&endpoint, Some(&request))?;
+        Ok(Consumer {
+            context: self.clone(),
+            stream: stream.to_string(),
+            name: info.name.clone(),
+            info,
+        })
+    }
+
+    /// Creates a consumer on `stream` (action `create`). Succeeds if an identical one
+    /// exists; fails with `ConsumerAlreadyExists` (10148) if one of that name exists with
+    /// a different configuration. Without a name or durable name it is ephemeral.
+    pub fn create_consumer(&self, stream: &str, config: ConsumerConfig) -> Result<Consumer, Error> {
+        self.create_consumer_action(stream, &config, "create")
+    }
+
+    /// Creates the consumer, or updates it to `config` if it exists (action `""`).
+    pub fn create_or_update_consumer(
+        &self,
+        stream: &str,
+        config: ConsumerConfig,
+    ) -> Result<Consumer, Error> {
+        self.create_consumer_action(stream, &config, "")
+    }
+
+    /// Updates an existing consumer (action `update`); fails with `ConsumerDoesNotExist`
+    /// (10149) if it is missing.
+    pub fn update_consumer(&self, stream: &str, config: ConsumerConfig) -> Result<Consumer, Error> {
+        self.create_consumer_action(stream, &config, "update")
+    }
+
+    /// Binds to an existing consumer: one `CONSUMER.INFO` request now, nothing created.
+    /// Fails with `ConsumerNotFound` (10014) or `StreamNotFound` (10059). Needs only the
+    /// permission to publish to `$JS.API.CONSUMER.INFO.<stream>.<consumer>`.
+    pub fn get_consumer(&self, stream: &str, name: &str) -> Result<Consumer, Error> {
+        let info = self.consumer_info(stream, name)?;
+        Ok(Consumer {
+            context: self.clone(),
+            stream: stream.to_string(),
+            name: name.to_string(),
+            info,
+        })
+    }
+
+    /// The current info of consumer `name` on `stream`.
+    pub fn consumer_info(&self, stream: &str, name: &str) -> Result<ConsumerInfo, Error> {
+        check_name(stream, "stream name")?;
+        check_name(name, "consumer name")?;
+        self.request::<(), ConsumerInfo>(&format!("CONSUMER.INFO.{stream}.{name}"), None)
+    }
+
+    /// Deletes consumer `name` on `stream`. Pull requests waiting on it end with
+    /// [`PullError::ConsumerDeleted`](crate::PullError::ConsumerDeleted).
+    pub fn delete_consumer(&self, stream: &str, name: &str) -> Result<(), Error> {
+        check_name(stream, "stream name")?;
+        check_name(name, "consumer name")?;
+        let r: DeleteResponse =
+            self.request::<(), _>(&format!("CONSUMER.DELETE.{stream}.{name}"), None)?;
+        if r.success {
+            Ok(())
+        } else {
+            Err(Error::InvalidResponse(
+                "consumer delete answered without success".into(),
+            ))
+        }
+    }
+
+    /// The names of every consumer on `stream` (all pages).
+    pub fn consumer_names(&self, stream: &str) -> Result<Vec<String>, Error> {
+        check_name(stream, "stream name")?;
+        let mut names = Vec::new();
+        loop {
+            let page: NamesResponse = self.request(
+                &format!("CONSUMER.NAMES.{stream}"),
+                Some(&NamesRequest {
+                    offset: names.len(),
+                }),
+            )?;
+            let got = page.consumers.unwrap_or_default();
+            let empty = got.is_empty();
+            names.extend(got);
+            if empty || names.len() >= page.total {
+                return Ok(names);
+            }
+        }
+    }
+}
+
+impl Stream {
+    /// [`Context::create_consumer`] on this stream.
+    pub fn create_consumer(&self, config: ConsumerConfig) -> Result<Consumer, Error> {
+        self.context.create_consumer(&self.name, config)
+    }
+
+    /// [`Context::create_or_update_consumer`] on this stream.
+    pub fn create_or_update_consumer(&self, config: ConsumerConfig) -> Result<Consumer, Error> {
+        self.context.create_or_update_consumer(&self.name, config)
+    }
+
+    /// [`Context::update_consumer`] on this stream.
+    pub fn update_consumer(&self, config: ConsumerConfig) -> Result<Consumer, Error> {
+        self.context.update_consumer(&self.name, config)
+    }
+
+    /// [`Context::get_consumer`] on this stream: bind only.
+    pub fn get_consumer(&self, name: &str) -> Result<Consumer, Error> {
+        self.context.get_consumer(&self.name, name)
+    }
+
+    /// [`Context::consumer_info`] on this stream.
+    pub fn consumer_info(&self, name: &str) -> Result<ConsumerInfo, Error> {
+        self.context.consumer_info(&self.name, name)
+    }
+
+    /// [`Context::delete_consumer`] on this stream.
+    pub fn delete_consumer(&self, name: &str) -> Result<(), Error> {
+        self.context.delete_consumer(&self.name, name)
+    }
+
+    /// [`Context::consumer_names`] on this stream.
+    pub fn consumer_names(&self) -> Result<Vec<String>, Error> {
+        self.context.consumer_names(&self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn config_sends_only_what_is_set_with_nanosecond_durations() {
+        let config = ConsumerConfig {
+            durable_name: Some("d".into()),
+            ack_wait: Some(Duration::from_millis(500)),
+            backoff: vec![Duration::from_secs(1), Duration::from_millis(2)],
+            filter_subjects: vec!["a.*".into(), "b.>".into()],
+            deliver_policy: DeliverPolicy::ByStartSequence,
+            opt_start_seq: Some(7),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&config).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "durable_name": "d",
+                "deliver_policy": "by_start_sequence",
+                "opt_start_seq": 7,
+                "ack_policy": "explicit",
+                "ack_wait": 500_000_000u64,
+                "backoff": [1_000_000_000u64, 2_000_000u64],
+                "filter_subjects": ["a.*", "b.>"],
+                "replay_policy": "instant",
+            })
+        );
+    }
+
+    #[test]
+    fn info_parses_what_the_server_sends() {
+        let info: ConsumerInfo = serde_json::from_value(json!({
+            "type": "io.nats.jetstream.api.v1.consumer_info_response",
+            "stream_name": "S", "name": "C", "created": "2024-01-01T00:00:00Z",
+            "config": {"durable_name": "C", "deliver_policy": "last_per_subject",
+                       "ack_policy": "all", "ack_wait": 30_000_000_000u64, "max_deliver": -1,
+                       "replay_policy": "original", "max_waiting": 512,
+                       "max_ack_pending": 1000, "inactive_threshold": -5, "num_replicas": 0,
+                       "some_future_field": true},
+            "delivered": {"consumer_seq": 3, "stream_seq": 9, "last_active": "2024-01-01T00:00:01Z"},
+            "ack_floor": {"consumer_seq": 2, "stream_seq": 8},
+            "num_ack_pending": 1, "num_redelivered": 0, "num_waiting": 2, "num_pending": 10,
+            "cluster": {"leader": "n1"},
+            "ts": "2024-01-01T00:00:02Z"
+        }))
+        .unwrap();
+        assert_eq!(info.config.deliver_policy, DeliverPolicy::LastPerSubject);
+        assert_eq!(info.config.ack_policy, AckPolicy::All);
+        assert_eq!(info.config.replay_policy, ReplayPolicy::Original);
+        assert_eq!(info.config.ack_wait, Some(Duration::from_secs(30)));
+        assert_eq!(info.config.inactive_threshold, Some(Duration::ZERO));
+        assert_eq!(info.config.max_deliver, Some(-1));
+        assert_eq!(info.delivered.stream_seq, 9);
+        assert_eq!(info.ack_floor.consumer_seq, 2);
+        assert_eq!(info.num_pending, 10);
+        assert_eq!(info.num_waiting, 2);
+        assert_eq!(info.cluster.and_then(|c| c.leader).as_deref(), Some("n1"));
+    }
+
+    #[test]
+    fn names_are_checked_before_sending() {
+        for bad in ["", "a.b", "a*", "a>", "a b", "a\tb"] {
+            assert_eq!(
+                check_name(bad, "consumer name"),
+                Err(Error::InvalidArgument("consumer name"))
+            );
+        }
+        check_name("processor-ready_1", "consumer name").unwrap();
+    }
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        let t = std::time::UNIX_EPOCH + Duration::new(1_706_702_400, 1);
+        assert_eq!(rfc3339(t), "2024-01-31T12:00:00.000000001Z");
+        assert_eq!(
+            rfc3339(std::time::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000000000Z"
+        );
+        let leap = std::time::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000000000Z");
+    }
+}
