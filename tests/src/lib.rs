@@ -37,6 +37,7 @@ mod auth;
 mod binary;
 mod builder;
 mod certs;
+pub mod chaos;
 mod cluster;
 mod error;
 mod jwt;
