@@ -137,11 +137,13 @@ impl Client {
                 rng,
                 wake_pending: false,
                 first_connect: FirstConnect::Pending,
+                publish_waiters: 0,
                 last_attempt_error: None,
                 closed: None,
                 slow_consumer_drops: 0,
             }),
             changed: Condvar::new(),
+            drained: Condvar::new(),
             waker,
             events,
         });
@@ -204,6 +206,21 @@ impl Client {
         let mut core = shared.lock();
         core.conn.publish(subject, reply, headers, payload)?;
         shared.wake(&mut core);
+        if core.conn.transmit_len() > crate::shared::WRITE_HIGH_WATER {
+            // Backpressure: the socket is slower than the publisher. Wait for the loop to
+            // drain, as a full write buffer blocks a nats.go publisher, so memory stays
+            // bounded. The message itself is already queued.
+            core.publish_waiters += 1;
+            while core.conn.transmit_len() > crate::shared::WRITE_LOW_WATER && core.closed.is_none()
+            {
+                core = shared
+                    .drained
+                    .wait_timeout(core, Duration::from_millis(100))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            core.publish_waiters -= 1;
+        }
         Ok(())
     }
 
@@ -534,6 +551,16 @@ impl Client {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+    }
+
+    /// Drops the current connection and reconnects at once, without waiting for the
+    /// reconnect delay (nats.go `ForceReconnect`). Subscriptions are restored and queued
+    /// publishes kept, as for any reconnect. Works even with `no_reconnect`.
+    pub fn force_reconnect(&self) {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        core.conn.force_reconnect(Instant::now());
+        shared.wake(&mut core);
     }
 
     /// Why the client closed, if it has.

@@ -281,6 +281,11 @@ impl EventLoop {
                 }
             }
         }
+        if core.publish_waiters > 0
+            && (core.conn.transmit_len() <= crate::shared::WRITE_LOW_WATER || failed.is_some())
+        {
+            self.shared.drained.notify_all();
+        }
         if let Some(reason) = failed {
             if let Some(mut t) = self.transport.take() {
                 let _ = self.poll.registry().deregister(&mut t.stream);
@@ -474,6 +479,7 @@ impl EventLoop {
                     )));
                 }
                 core.closed = Some(reason.clone());
+                self.shared.drained.notify_all();
                 for q in core.subs.values() {
                     q.close(Closed::ConnectionClosed);
                 }

@@ -16,6 +16,11 @@ use rand::rngs::StdRng;
 use crate::event::Event;
 use crate::sub_queue::SubQueue;
 
+/// Above this many bytes waiting for the socket, `publish` waits for the loop to drain.
+pub(crate) const WRITE_HIGH_WATER: usize = 8 * 1024 * 1024;
+/// Waiting publishers resume once the queue is below this.
+pub(crate) const WRITE_LOW_WATER: usize = 4 * 1024 * 1024;
+
 /// How the first connect went, for `connect` to return.
 #[derive(Debug, Clone)]
 pub(crate) enum FirstConnect {
@@ -81,6 +86,8 @@ pub(crate) struct Core {
     /// The loop has been woken (or will look at the output anyway): no need to wake it.
     pub(crate) wake_pending: bool,
     pub(crate) first_connect: FirstConnect,
+    /// Publishers waiting for the outgoing queue to drain (backpressure).
+    pub(crate) publish_waiters: usize,
     pub(crate) last_attempt_error: Option<(ServerAddr, AttemptError)>,
     pub(crate) closed: Option<CloseReason>,
     pub(crate) slow_consumer_drops: u64,
@@ -91,6 +98,9 @@ pub(crate) struct Shared {
     pub(crate) core: Mutex<Core>,
     /// Signalled when a flush completes or fails, on connect and on close.
     pub(crate) changed: Condvar,
+    /// Signalled when the outgoing queue drains below the low-water mark while publishers
+    /// wait, and on close.
+    pub(crate) drained: Condvar,
     pub(crate) waker: mio::Waker,
     pub(crate) events: Option<Sender<Event>>,
 }

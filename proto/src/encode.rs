@@ -106,6 +106,8 @@ pub struct OutQueue {
     buf: BytesMut,
     /// Total pending bytes in `segments` and `buf`.
     len: usize,
+    /// Bytes taken by `advance` (or dropped by `clear`) over the queue's life.
+    consumed: u64,
 }
 
 impl fmt::Debug for OutQueue {
@@ -156,6 +158,7 @@ impl OutQueue {
     pub fn advance(&mut self, n: usize) {
         let mut n = n.min(self.len);
         self.len -= n;
+        self.consumed = self.consumed.wrapping_add(n as u64);
         while n > 0 {
             match self.segments.front_mut() {
                 Some(seg) if n >= seg.len() => {
@@ -185,7 +188,37 @@ impl OutQueue {
     pub fn clear(&mut self) {
         self.segments.clear();
         self.buf.clear();
+        self.consumed = self.consumed.wrapping_add(self.len as u64);
         self.len = 0;
+    }
+
+    /// The position, in the stream of everything ever queued, where the next op will
+    /// start: bytes consumed (written or cleared) plus bytes pending. It only grows.
+    pub fn stream_position(&self) -> u64 {
+        self.consumed.wrapping_add(self.len as u64)
+    }
+
+    /// Bytes consumed (written or cleared) over the queue's life: stream positions below
+    /// this have left the queue.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Copies every pending byte, in order (for rare slow paths, not for writing).
+    pub fn pending_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        for seg in &self.segments {
+            out.extend_from_slice(seg);
+        }
+        out.extend_from_slice(&self.buf);
+        out
+    }
+
+    /// Appends bytes that are already valid client protocol (frames taken from another
+    /// queue), without checking them.
+    pub(crate) fn push_encoded(&mut self, frames: &[u8]) {
+        self.buf.extend_from_slice(frames);
+        self.len += frames.len();
     }
 
     /// Appends everything pending in `other`, leaving it empty.
@@ -197,7 +230,11 @@ impl OutQueue {
             return;
         }
         if self.is_empty() {
+            // Swap the buffers but keep each queue's own stream counter.
+            let (mine, theirs) = (self.consumed, other.consumed);
             std::mem::swap(self, other);
+            self.consumed = mine;
+            other.consumed = theirs;
             other.clear();
             return;
         }

@@ -3,13 +3,16 @@
 
 use std::time::Instant;
 
+use bytes::BytesMut;
+
 use super::event::{CloseReason, ConnectError, DisconnectReason, Event, State};
 use super::handshake::{self, ConnectParams, Phase};
 use super::pings::PingKind;
 use super::timers::Timer;
 use super::Connection;
+use crate::client_op::{ClientOp, ClientOpParser};
 use crate::info::ServerInfo;
-use crate::server_op::ParserLimits;
+use crate::server_op::{ParserLimits, Status};
 
 impl Connection {
     // ----- internals: attempts -----
@@ -59,6 +62,41 @@ impl Connection {
         self.timers
             .set_after(Timer::Handshake, now, self.config.connect_timeout);
         self.events.push_back(event);
+    }
+
+    /// Moves every publish still wholly in the transmit queue back to the reconnect
+    /// buffer, in order, so that it is sent after the reconnect instead of being dropped.
+    pub(super) fn requeue_unwritten_publishes(&mut self) {
+        let Some(&first) = self.pub_starts.front() else {
+            return;
+        };
+        let skip = first.saturating_sub(self.out.consumed());
+        let pending = self.out.pending_bytes();
+        let Some(tail) = usize::try_from(skip).ok().and_then(|s| pending.get(s..)) else {
+            return;
+        };
+        // Our own output: it parses, and every op boundary is known from what it consumed.
+        let limits = ParserLimits {
+            max_control_line: 1 << 20,
+            max_payload: usize::MAX,
+        };
+        let mut parser = ClientOpParser::new(limits);
+        let mut buf = BytesMut::from(tail);
+        loop {
+            let start = tail.len() - buf.len();
+            match parser.parse(&mut buf) {
+                Ok(Status::Complete(ClientOp::Pub { .. })) => {
+                    let end = tail.len() - buf.len();
+                    if let Some(frame) = tail.get(start..end) {
+                        self.reconnect_buffer.requeue(frame);
+                    }
+                }
+                // SUB/UNSUB are replayed from the subscription table, PINGs failed.
+                Ok(Status::Complete(_)) => {}
+                Ok(Status::Partial) | Err(_) => break,
+            }
+        }
+        self.pub_starts.clear();
     }
 
     /// Forgets everything tied to one transport.
@@ -118,7 +156,9 @@ impl Connection {
             self.events.push_back(Event::FlushFailed(id));
         }
         if !user_close {
-            // Unwritten bytes are lost across a reconnect (core NATS is at-most-once).
+            // Publishes the socket never took are kept for the next connection; only a
+            // publish cut off mid-write is lost with the transport (it was sent, in part).
+            self.requeue_unwritten_publishes();
             self.reset_transport_state();
         }
         let close = match close {
@@ -204,7 +244,8 @@ impl Connection {
             .set_after(Timer::Ping, now, self.config.ping_interval);
 
         let _ = self.subs.resend(&mut self.out);
-        self.reconnect_buffer.drain_into(&mut self.out);
+        self.reconnect_buffer
+            .drain_into(&mut self.out, &mut self.pub_starts);
         for id in std::mem::take(&mut self.pending_flushes) {
             self.out.ping();
             self.pings.push(PingKind::Flush(id));

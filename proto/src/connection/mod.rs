@@ -147,6 +147,9 @@ pub struct Connection {
     parser: ServerOpParser,
     read_buf: BytesMut,
     out: OutQueue,
+    /// Stream positions in `out` where each not-yet-written publish starts; on a
+    /// disconnect, those publishes move back to the reconnect buffer instead of being lost.
+    pub_starts: VecDeque<u64>,
     reconnect_buffer: ReconnectBuffer,
     subs: Subscriptions,
     pings: PingQueue,
@@ -193,6 +196,7 @@ impl Connection {
             parser: ServerOpParser::new(config.parser_limits),
             read_buf: BytesMut::new(),
             out: OutQueue::new(),
+            pub_starts: VecDeque::new(),
             reconnect_buffer: ReconnectBuffer::new(config.reconnect_buffer_size),
             subs: Subscriptions::default(),
             pings: PingQueue::default(),
@@ -283,6 +287,11 @@ impl Connection {
         let n = n.min(self.out.len());
         if n > 0 {
             self.out.advance(n);
+            // A publish whose first byte was written is on its way: no longer ours to keep.
+            let consumed = self.out.consumed();
+            while self.pub_starts.front().is_some_and(|&s| s < consumed) {
+                self.pub_starts.pop_front();
+            }
         }
     }
 
@@ -401,9 +410,11 @@ impl Connection {
         let len = payload.len() as u64;
         let max_payload = self.max_payload();
         if self.phase == Phase::Connected {
+            let start = self.out.stream_position();
             self.out
                 .publish(subject, reply, headers, payload, max_payload)
                 .map_err(PublishError::Validation)?;
+            self.pub_starts.push_back(start);
         } else {
             self.reconnect_buffer
                 .publish(subject, reply, headers, payload, max_payload)?;

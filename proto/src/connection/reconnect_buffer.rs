@@ -1,6 +1,8 @@
 //! [`ReconnectBuffer`]: publishes made while disconnected, bounded in bytes, written after
 //! the subscriptions once the next handshake completes (protocol digest §5.4).
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 
 use super::event::PublishError;
@@ -13,6 +15,8 @@ pub(crate) struct ReconnectBuffer {
     queue: OutQueue,
     /// `None`: disabled, publishing while disconnected fails.
     limit: Option<usize>,
+    /// Where each publish starts, as offsets into `queue` (which is never advanced).
+    starts: Vec<usize>,
 }
 
 impl ReconnectBuffer {
@@ -21,6 +25,7 @@ impl ReconnectBuffer {
         ReconnectBuffer {
             queue: OutQueue::new(),
             limit,
+            starts: Vec::new(),
         }
     }
 
@@ -37,11 +42,23 @@ impl ReconnectBuffer {
         match self.limit {
             None => Err(PublishError::Disconnected),
             Some(limit) if self.queue.len() >= limit => Err(PublishError::ReconnectBufferFull),
-            Some(_) => self
-                .queue
-                .publish(subject, reply, headers, payload, max_payload)
-                .map_err(PublishError::Validation),
+            Some(_) => {
+                let start = self.queue.len();
+                self.queue
+                    .publish(subject, reply, headers, payload, max_payload)
+                    .map_err(PublishError::Validation)?;
+                self.starts.push(start);
+                Ok(())
+            }
         }
+    }
+
+    /// Takes back a publish frame that was queued for a socket that died before writing
+    /// it. It was accepted already, so the limit does not apply (it may fill the buffer
+    /// for publishes made after the disconnect).
+    pub(crate) fn requeue(&mut self, frame: &[u8]) {
+        self.starts.push(self.queue.len());
+        self.queue.push_encoded(frame);
     }
 
     /// Bytes buffered.
@@ -50,10 +67,15 @@ impl ReconnectBuffer {
     }
 
     /// Moves everything buffered to the end of `out`.
-    pub(crate) fn drain_into(&mut self, out: &mut OutQueue) {
+    /// Moves everything into `out`, recording in `starts` the stream position of each
+    /// publish in `out`.
+    pub(crate) fn drain_into(&mut self, out: &mut OutQueue, starts: &mut VecDeque<u64>) {
         if !self.queue.is_empty() {
+            let base = out.stream_position();
+            starts.extend(self.starts.drain(..).map(|s| base + s as u64));
             out.append(&mut self.queue);
         }
+        self.starts.clear();
     }
 
     /// Drops everything buffered.
@@ -61,5 +83,6 @@ impl ReconnectBuffer {
         if !self.queue.is_empty() {
             self.queue.clear();
         }
+        self.starts.clear();
     }
 }

@@ -215,7 +215,7 @@ fn reconnect_resends_subscriptions_before_buffered_publishes() {
     assert_eq!((a, b), (1, 2));
     assert_eq!(sim.sent_strs(), ["SUB orders.> 1", "SUB work workers 2"]);
     sim.conn
-        .publish("lost", None, None, Bytes::from_static(b"unwritten"))
+        .publish("kept", None, None, Bytes::from_static(b"unwritten"))
         .unwrap();
     sim.conn.handle_transport_eof(sim.now);
     assert_eq!(
@@ -224,8 +224,10 @@ fn reconnect_resends_subscriptions_before_buffered_publishes() {
     );
     assert!(
         sim.sent().is_empty(),
-        "unwritten bytes are dropped at disconnect"
+        "nothing is written without a transport"
     );
+    // The publish the dead socket never took waits in the reconnect buffer.
+    assert!(sim.conn.reconnect_buffer_len() > 0);
 
     sim.conn
         .publish("p", None, None, Bytes::from_static(b"one"))
@@ -252,6 +254,7 @@ fn reconnect_resends_subscriptions_before_buffered_publishes() {
             "SUB orders.> 1",
             "SUB work workers 2",
             format!("SUB late {c}").as_str(),
+            "PUB kept unwritten",
             "PUB p one",
             "PUB p r +H two",
             "PING"
@@ -386,4 +389,65 @@ fn a_flush_made_while_disconnected_survives_failed_attempts() {
     assert_eq!(sim.sent_strs(), ["PING"]);
     sim.input("PONG\r\n");
     assert_eq!(sim.events(), vec![Event::FlushComplete(flush)]);
+}
+
+/// Writes exactly `n` bytes of what the connection has to send, as a short write would.
+fn write_only(sim: &mut Sim, n: usize) {
+    let mut left = n;
+    while left > 0 {
+        let len = {
+            let mut slices = [IoSlice::new(&[]); 4];
+            let k = sim.conn.poll_transmit(&mut slices);
+            slices[..k].iter().map(|s| s.len()).sum::<usize>()
+        };
+        assert!(len > 0, "nothing left to write");
+        let step = left.min(len);
+        sim.conn.advance_transmit(step);
+        left -= step;
+    }
+}
+
+#[test]
+fn unwritten_publishes_survive_a_disconnect_but_a_half_written_one_is_sent_not_kept() {
+    let mut sim = Sim::connected(config(&["nats://n1"]));
+    for body in ["one", "two", "three"] {
+        sim.conn
+            .publish("p", None, None, Bytes::from(body))
+            .unwrap();
+    }
+    // The socket takes "PUB p 3\r\none\r\n" and half of the second frame, then dies.
+    write_only(&mut sim, "PUB p 3\r\none\r\n".len() + 5);
+    sim.conn.handle_transport_error(sim.now, "reset".into());
+    sim.conn
+        .publish("p", None, None, Bytes::from_static(b"four"))
+        .unwrap();
+    sim.advance(Duration::from_secs(3));
+    sim.events();
+    assert_eq!(sim.accept_after_dial(INFO), 2);
+    sim.input("PONG\r\n");
+    assert_eq!(kinds(&sim.events()), ["Reconnected n1"]);
+    assert_eq!(sim.sent_strs(), ["PUB p three", "PUB p four"]);
+}
+
+#[test]
+fn a_publish_survives_two_disconnects_in_a_row() {
+    let mut sim = Sim::connected(config(&["nats://n1"]));
+    sim.conn
+        .publish("p", None, None, Bytes::from_static(b"a"))
+        .unwrap();
+    sim.conn.handle_transport_eof(sim.now);
+    sim.events();
+    sim.advance(Duration::from_secs(3));
+    assert_eq!(sim.accept_after_dial(INFO), 2);
+    sim.input("PONG\r\n");
+    sim.events();
+    // Reconnected, "PUB p a" is queued again but the new socket dies before writing it.
+    sim.conn.handle_transport_eof(sim.now);
+    sim.events();
+    sim.advance(Duration::from_secs(3));
+    assert_eq!(sim.accept_after_dial(INFO), 2);
+    sim.input("PONG\r\n");
+    sim.events();
+    assert_eq!(sim.sent_strs(), ["PUB p a"]);
+    assert_eq!(sim.conn.stats().out_msgs, 1);
 }
