@@ -382,8 +382,8 @@ impl RefOp {
 /// `HMSG` and `INFO` need a space or tab before their arguments; arguments are separated
 /// by runs of spaces and tabs, at most five; `MSG <subj> <sid> [reply] <size>`,
 /// `HMSG <subj> <sid> [reply] <hdr> <total>`; numbers are unsigned decimal `u64`; sizes are
-/// checked (total, then header, then header <= total, then the payload limit) before the
-/// sid and then the UTF-8 of subject and reply; the frame ends with CR LF.
+/// checked (total, then header, then header <= total, then the payload limit), then the
+/// UTF-8 of subject and reply, then the sid; the frame ends with CR LF.
 fn reference_parse(input: &[u8], limits: ParserLimits) -> (Vec<RefOp>, Option<ProtocolError>) {
     let mut ops = Vec::new();
     let mut rest = input;
@@ -431,124 +431,121 @@ fn reference_parse(input: &[u8], limits: ParserLimits) -> (Vec<RefOp>, Option<Pr
             std::str::from_utf8(a).ok()?.parse().ok()
         };
         let first = upper.first().copied();
-        let result: Result<Option<RefOp>, ProtocolError> =
-            if first == Some(b'M') || first == Some(b'H') {
-                let (name, op): (&[u8], &'static str) = if first == Some(b'M') {
-                    (b"MSG", "MSG")
-                } else {
-                    (b"HMSG", "HMSG")
-                };
-                let has_headers = op == "HMSG";
-                match named(name) {
-                    None | Some(false) => Err(ProtocolError::UnknownOp),
-                    Some(true) if line.len() == name.len() => {
+        let result: Result<Option<RefOp>, ProtocolError> = if first == Some(b'M')
+            || first == Some(b'H')
+        {
+            let (name, op): (&[u8], &'static str) = if first == Some(b'M') {
+                (b"MSG", "MSG")
+            } else {
+                (b"HMSG", "HMSG")
+            };
+            let has_headers = op == "HMSG";
+            match named(name) {
+                None | Some(false) => Err(ProtocolError::UnknownOp),
+                Some(true) if line.len() == name.len() => {
+                    Err(ProtocolError::InvalidArguments { op })
+                }
+                Some(true) => {
+                    let args = args_after(name.len());
+                    let sizes = if has_headers { 2 } else { 1 };
+                    if args.len() > 5 || (args.len() != 2 + sizes && args.len() != 3 + sizes) {
                         Err(ProtocolError::InvalidArguments { op })
-                    }
-                    Some(true) => {
-                        let args = args_after(name.len());
-                        let sizes = if has_headers { 2 } else { 1 };
-                        if args.len() > 5 || (args.len() != 2 + sizes && args.len() != 3 + sizes) {
-                            Err(ProtocolError::InvalidArguments { op })
+                    } else {
+                        let has_reply = args.len() == 3 + sizes;
+                        let total = number(args[args.len() - 1]);
+                        let hdr = if has_headers {
+                            number(args[args.len() - 2])
                         } else {
-                            let has_reply = args.len() == 3 + sizes;
-                            let total = number(args[args.len() - 1]);
-                            let hdr = if has_headers {
-                                number(args[args.len() - 2])
-                            } else {
-                                Some(0)
-                            };
-                            let limit = limits.max_payload.min(
-                                (u32::MAX as usize)
-                                    .saturating_sub(line_len)
-                                    .saturating_sub(2),
-                            );
-                            match (total, hdr) {
-                                (None, _) | (_, None) => Err(ProtocolError::InvalidNumber { op }),
-                                (Some(t), Some(h)) if h > t => {
-                                    Err(ProtocolError::HeaderSizeExceedsTotal)
-                                }
-                                (Some(t), _) if t > limit as u64 => {
-                                    Err(ProtocolError::PayloadTooLarge { size: t, limit })
-                                }
-                                (Some(t), Some(h)) => match number(args[1]) {
-                                    None => Err(ProtocolError::InvalidNumber { op }),
-                                    Some(sid) => {
-                                        let subject = std::str::from_utf8(args[0]);
-                                        let reply = if has_reply {
-                                            Some(std::str::from_utf8(args[2]))
+                            Some(0)
+                        };
+                        let limit = limits.max_payload.min(
+                            (u32::MAX as usize)
+                                .saturating_sub(line_len)
+                                .saturating_sub(2),
+                        );
+                        match (total, hdr) {
+                            (None, _) | (_, None) => Err(ProtocolError::InvalidNumber { op }),
+                            (Some(t), Some(h)) if h > t => {
+                                Err(ProtocolError::HeaderSizeExceedsTotal)
+                            }
+                            (Some(t), _) if t > limit as u64 => {
+                                Err(ProtocolError::PayloadTooLarge { size: t, limit })
+                            }
+                            (Some(t), Some(h)) => {
+                                let subject = std::str::from_utf8(args[0]);
+                                let reply = if has_reply {
+                                    Some(std::str::from_utf8(args[2]))
+                                } else {
+                                    None
+                                };
+                                match (subject, reply, number(args[1])) {
+                                    (Err(_), _, _) | (_, Some(Err(_)), _) => {
+                                        Err(ProtocolError::InvalidUtf8)
+                                    }
+                                    (_, _, None) => Err(ProtocolError::InvalidNumber { op }),
+                                    (Ok(subject), reply, Some(sid)) => {
+                                        let (t, h) = (t as usize, h as usize);
+                                        let frame_end = line_len + t + 2;
+                                        if rest.len() < frame_end {
+                                            return (ops, None);
+                                        }
+                                        if &rest[line_len + t..frame_end] != b"\r\n" {
+                                            Err(ProtocolError::MissingPayloadTerminator)
                                         } else {
-                                            None
-                                        };
-                                        match (subject, reply) {
-                                            (Err(_), _) | (_, Some(Err(_))) => {
-                                                Err(ProtocolError::InvalidUtf8)
-                                            }
-                                            (Ok(subject), reply) => {
-                                                let (t, h) = (t as usize, h as usize);
-                                                let frame_end = line_len + t + 2;
-                                                if rest.len() < frame_end {
-                                                    return (ops, None);
-                                                }
-                                                if &rest[line_len + t..frame_end] != b"\r\n" {
-                                                    Err(ProtocolError::MissingPayloadTerminator)
-                                                } else {
-                                                    let body = &rest[line_len..line_len + t];
-                                                    let headers =
-                                                        has_headers.then(|| body[..h].to_vec());
-                                                    let op = RefOp::Msg {
-                                                        subject: subject.to_string(),
-                                                        sid,
-                                                        reply: reply
-                                                            .and_then(Result::ok)
-                                                            .map(str::to_string),
-                                                        headers,
-                                                        payload: body[h..].to_vec(),
-                                                    };
-                                                    ops.push(op);
-                                                    rest = &rest[frame_end..];
-                                                    continue;
-                                                }
-                                            }
+                                            let body = &rest[line_len..line_len + t];
+                                            let headers = has_headers.then(|| body[..h].to_vec());
+                                            ops.push(RefOp::Msg {
+                                                subject: subject.to_string(),
+                                                sid,
+                                                reply: reply
+                                                    .and_then(Result::ok)
+                                                    .map(str::to_string),
+                                                headers,
+                                                payload: body[h..].to_vec(),
+                                            });
+                                            rest = &rest[frame_end..];
+                                            continue;
                                         }
                                     }
-                                },
+                                }
                             }
                         }
                     }
                 }
-            } else if upper.starts_with(b"PING") {
-                Ok(Some(RefOp::Ping))
-            } else if upper.starts_with(b"PONG") {
-                Ok(Some(RefOp::Pong))
-            } else if upper.starts_with(b"+OK") {
-                Ok(Some(RefOp::Ok))
-            } else if first == Some(b'I') {
-                match named(b"INFO") {
-                    None | Some(false) => Err(ProtocolError::UnknownOp),
-                    Some(true) if line.len() == 4 => {
-                        Err(ProtocolError::InvalidArguments { op: "INFO" })
-                    }
-                    Some(true) => {
-                        let json = &line[4..];
-                        let start = json.iter().take_while(|b| is_sep(b)).count();
-                        natsy_proto::ServerInfo::from_json(&json[start..])
-                            .map(|i| Some(RefOp::Info(Box::new(i))))
-                            .map_err(|e| ProtocolError::InvalidJson {
-                                op: "INFO",
-                                reason: e.to_string(),
-                            })
-                    }
+            }
+        } else if upper.starts_with(b"PING") {
+            Ok(Some(RefOp::Ping))
+        } else if upper.starts_with(b"PONG") {
+            Ok(Some(RefOp::Pong))
+        } else if upper.starts_with(b"+OK") {
+            Ok(Some(RefOp::Ok))
+        } else if first == Some(b'I') {
+            match named(b"INFO") {
+                None | Some(false) => Err(ProtocolError::UnknownOp),
+                Some(true) if line.len() == 4 => {
+                    Err(ProtocolError::InvalidArguments { op: "INFO" })
                 }
-            } else if first == Some(b'-') {
-                match named(b"-ERR") {
-                    None | Some(false) => Err(ProtocolError::UnknownOp),
-                    Some(true) => Ok(Some(RefOp::Err(ServerError::parse(
-                        &String::from_utf8_lossy(&line[4..]),
-                    )))),
+                Some(true) => {
+                    let json = &line[4..];
+                    let start = json.iter().take_while(|b| is_sep(b)).count();
+                    natsy_proto::ServerInfo::from_json(&json[start..])
+                        .map(|i| Some(RefOp::Info(Box::new(i))))
+                        .map_err(|e| ProtocolError::InvalidJson {
+                            op: "INFO",
+                            reason: e.to_string(),
+                        })
                 }
-            } else {
-                Err(ProtocolError::UnknownOp)
-            };
+            }
+        } else if first == Some(b'-') {
+            match named(b"-ERR") {
+                None | Some(false) => Err(ProtocolError::UnknownOp),
+                Some(true) => Ok(Some(RefOp::Err(ServerError::parse(
+                    &String::from_utf8_lossy(&line[4..]),
+                )))),
+            }
+        } else {
+            Err(ProtocolError::UnknownOp)
+        };
         match result {
             Ok(Some(op)) => {
                 ops.push(op);
