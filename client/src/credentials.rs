@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use natsy_proto::connection::Auth;
-use natsy_proto::{Credentials, CredsError, KeyPair, NkeyError, Secret};
+use natsy_proto::{Credentials, CredsError, KeyPair, KeyType, NkeyError, Secret};
 
 /// A credentials provider: called before every (re)connect.
 pub type CredentialsProvider = Arc<dyn Fn() -> Result<Auth, String> + Send + Sync>;
@@ -88,9 +88,9 @@ pub(crate) fn creds_file_auth(path: &Path) -> Result<Auth, CredentialsError> {
     })
 }
 
-/// Checks a seed and turns it into nkey auth.
+/// Checks a seed (it must be a user seed, `SU...`) and turns it into nkey auth.
 pub(crate) fn nkey_auth(seed: &str) -> Result<Auth, CredentialsError> {
-    KeyPair::from_seed(seed.trim()).map_err(CredentialsError::Nkey)?;
+    KeyPair::from_seed_of_type(seed.trim(), KeyType::User).map_err(CredentialsError::Nkey)?;
     Ok(Auth::NKey {
         seed: Secret::new(seed.trim()),
     })
@@ -111,5 +111,23 @@ impl AuthSource {
             }
             Self::Provider(f) => f().map_err(CredentialsError::Provider),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn nkey_auth_takes_only_user_seeds() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let user = KeyPair::generate(KeyType::User, &mut rng);
+        assert!(nkey_auth(user.seed().expose()).is_ok());
+        let account = KeyPair::generate(KeyType::Account, &mut rng);
+        assert!(matches!(
+            nkey_auth(account.seed().expose()),
+            Err(CredentialsError::Nkey(NkeyError::WrongKeyType { .. }))
+        ));
     }
 }

@@ -332,3 +332,273 @@ pub fn connection(data: &[u8]) {
     }
     drain_connection(&mut conn, now, &mut wire, &mut parser);
 }
+
+/// One server op as the reference parser sees it, and as [`ServerOp`] is compared to it.
+#[derive(Debug, Clone, PartialEq)]
+enum RefOp {
+    Info(Box<natsy_proto::ServerInfo>),
+    Msg {
+        subject: String,
+        sid: u64,
+        reply: Option<String>,
+        headers: Option<Vec<u8>>,
+        payload: Vec<u8>,
+    },
+    Ping,
+    Pong,
+    Ok,
+    Err(ServerError),
+}
+
+impl RefOp {
+    fn from_op(op: ServerOp) -> Option<RefOp> {
+        Some(match op {
+            ServerOp::Info(i) => RefOp::Info(i),
+            ServerOp::Msg(m) => RefOp::Msg {
+                subject: m.subject().to_string(),
+                sid: m.sid(),
+                reply: m.reply().map(str::to_string),
+                headers: m.header_block().map(<[u8]>::to_vec),
+                payload: m.payload().to_vec(),
+            },
+            ServerOp::Ping => RefOp::Ping,
+            ServerOp::Pong => RefOp::Pong,
+            ServerOp::Ok => RefOp::Ok,
+            ServerOp::Err(e) => RefOp::Err(e),
+            // A new op kind: the reference must learn it first.
+            _ => return None,
+        })
+    }
+}
+
+/// A deliberately simple reference parser of server ops, written from the protocol rules
+/// rather than for speed: whole input at once, one line at a time, `split` and
+/// `str::parse` style helpers, no state machine. Returns the ops before the first error
+/// and that error, or the ops of every complete op when the rest is just incomplete.
+///
+/// Rules (the protocol digest's, plus natsy's documented limits): a control line ends at
+/// LF (one CR before it is dropped) and may be at most `max_control_line` bytes with the
+/// LF; op names are case-insensitive; `PING`, `PONG` and `+OK` match by prefix; `MSG`,
+/// `HMSG` and `INFO` need a space or tab before their arguments; arguments are separated
+/// by runs of spaces and tabs, at most five; `MSG <subj> <sid> [reply] <size>`,
+/// `HMSG <subj> <sid> [reply] <hdr> <total>`; numbers are unsigned decimal `u64`; sizes are
+/// checked (total, then header, then header <= total, then the payload limit), then the
+/// UTF-8 of subject and reply, then the sid; the frame ends with CR LF.
+fn reference_parse(input: &[u8], limits: ParserLimits) -> (Vec<RefOp>, Option<ProtocolError>) {
+    let mut ops = Vec::new();
+    let mut rest = input;
+    loop {
+        if rest.is_empty() {
+            return (ops, None);
+        }
+        let window = &rest[..rest.len().min(limits.max_control_line)];
+        let Some(lf) = window.iter().position(|&b| b == b'\n') else {
+            if rest.len() >= limits.max_control_line {
+                return (
+                    ops,
+                    Some(ProtocolError::ControlLineTooLong {
+                        limit: limits.max_control_line,
+                    }),
+                );
+            }
+            return (ops, None);
+        };
+        let mut line = &rest[..lf];
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
+        let line_len = lf + 1;
+        let upper: Vec<u8> = line.to_ascii_uppercase();
+        let is_sep = |b: &u8| *b == b' ' || *b == b'\t';
+        // (name matched, next byte is a separator or the end)
+        let named = |name: &[u8]| -> Option<bool> {
+            if upper.starts_with(name) {
+                Some(line.len() == name.len() || is_sep(&line[name.len()]))
+            } else {
+                None
+            }
+        };
+        let args_after = |name_len: usize| -> Vec<&[u8]> {
+            line[name_len..]
+                .split(|b| is_sep(b))
+                .filter(|a| !a.is_empty())
+                .collect()
+        };
+        let number = |a: &[u8]| -> Option<u64> {
+            if a.is_empty() || !a.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            std::str::from_utf8(a).ok()?.parse().ok()
+        };
+        let first = upper.first().copied();
+        let result: Result<Option<RefOp>, ProtocolError> = if first == Some(b'M')
+            || first == Some(b'H')
+        {
+            let (name, op): (&[u8], &'static str) = if first == Some(b'M') {
+                (b"MSG", "MSG")
+            } else {
+                (b"HMSG", "HMSG")
+            };
+            let has_headers = op == "HMSG";
+            match named(name) {
+                None | Some(false) => Err(ProtocolError::UnknownOp),
+                Some(true) if line.len() == name.len() => {
+                    Err(ProtocolError::InvalidArguments { op })
+                }
+                Some(true) => {
+                    let args = args_after(name.len());
+                    let sizes = if has_headers { 2 } else { 1 };
+                    if args.len() > 5 || (args.len() != 2 + sizes && args.len() != 3 + sizes) {
+                        Err(ProtocolError::InvalidArguments { op })
+                    } else {
+                        let has_reply = args.len() == 3 + sizes;
+                        let total = number(args[args.len() - 1]);
+                        let hdr = if has_headers {
+                            number(args[args.len() - 2])
+                        } else {
+                            Some(0)
+                        };
+                        let limit = limits.max_payload.min(
+                            (u32::MAX as usize)
+                                .saturating_sub(line_len)
+                                .saturating_sub(2),
+                        );
+                        match (total, hdr) {
+                            (None, _) | (_, None) => Err(ProtocolError::InvalidNumber { op }),
+                            (Some(t), Some(h)) if h > t => {
+                                Err(ProtocolError::HeaderSizeExceedsTotal)
+                            }
+                            (Some(t), _) if t > limit as u64 => {
+                                Err(ProtocolError::PayloadTooLarge { size: t, limit })
+                            }
+                            (Some(t), Some(h)) => {
+                                let subject = std::str::from_utf8(args[0]);
+                                let reply = if has_reply {
+                                    Some(std::str::from_utf8(args[2]))
+                                } else {
+                                    None
+                                };
+                                match (subject, reply, number(args[1])) {
+                                    (Err(_), _, _) | (_, Some(Err(_)), _) => {
+                                        Err(ProtocolError::InvalidUtf8)
+                                    }
+                                    (_, _, None) => Err(ProtocolError::InvalidNumber { op }),
+                                    (Ok(subject), reply, Some(sid)) => {
+                                        let (t, h) = (t as usize, h as usize);
+                                        let frame_end = line_len + t + 2;
+                                        if rest.len() < frame_end {
+                                            return (ops, None);
+                                        }
+                                        if &rest[line_len + t..frame_end] != b"\r\n" {
+                                            Err(ProtocolError::MissingPayloadTerminator)
+                                        } else {
+                                            let body = &rest[line_len..line_len + t];
+                                            let headers = has_headers.then(|| body[..h].to_vec());
+                                            ops.push(RefOp::Msg {
+                                                subject: subject.to_string(),
+                                                sid,
+                                                reply: reply
+                                                    .and_then(Result::ok)
+                                                    .map(str::to_string),
+                                                headers,
+                                                payload: body[h..].to_vec(),
+                                            });
+                                            rest = &rest[frame_end..];
+                                            continue;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        } else if upper.starts_with(b"PING") {
+            Ok(Some(RefOp::Ping))
+        } else if upper.starts_with(b"PONG") {
+            Ok(Some(RefOp::Pong))
+        } else if upper.starts_with(b"+OK") {
+            Ok(Some(RefOp::Ok))
+        } else if first == Some(b'I') {
+            match named(b"INFO") {
+                None | Some(false) => Err(ProtocolError::UnknownOp),
+                Some(true) if line.len() == 4 => {
+                    Err(ProtocolError::InvalidArguments { op: "INFO" })
+                }
+                Some(true) => {
+                    let json = &line[4..];
+                    let start = json.iter().take_while(|b| is_sep(b)).count();
+                    natsy_proto::ServerInfo::from_json(&json[start..])
+                        .map(|i| Some(RefOp::Info(Box::new(i))))
+                        .map_err(|e| ProtocolError::InvalidJson {
+                            op: "INFO",
+                            reason: e.to_string(),
+                        })
+                }
+            }
+        } else if first == Some(b'-') {
+            match named(b"-ERR") {
+                None | Some(false) => Err(ProtocolError::UnknownOp),
+                Some(true) => Ok(Some(RefOp::Err(ServerError::parse(
+                    &String::from_utf8_lossy(&line[4..]),
+                )))),
+            }
+        } else {
+            Err(ProtocolError::UnknownOp)
+        };
+        match result {
+            Ok(Some(op)) => {
+                ops.push(op);
+                rest = &rest[line_len..];
+            }
+            Ok(None) => rest = &rest[line_len..],
+            Err(e) => return (ops, Some(e)),
+        }
+    }
+}
+
+/// Differential: [`ServerOpParser`], fed `data` in the chunking the first byte picks (and
+/// whole), must give exactly the reference parser's ops, and an error of the same class
+/// (variant) where the reference has one — or none where it has none.
+pub fn differential(data: &[u8]) {
+    let Some((&seed, input)) = data.split_first() else {
+        return;
+    };
+    let limits = limits();
+    let (want_ops, want_err) = reference_parse(input, limits);
+
+    for chunked in [false, true] {
+        let mut parser = ServerOpParser::new(limits);
+        let mut buf = BytesMut::new();
+        let mut got_ops = Vec::new();
+        let mut got_err = None;
+        let whole = [input];
+        let pieces: Box<dyn Iterator<Item = &[u8]>> = if chunked {
+            Box::new(chunks(seed, input))
+        } else {
+            Box::new(whole.into_iter())
+        };
+        'feed: for piece in pieces {
+            buf.extend_from_slice(piece);
+            loop {
+                match parser.parse(&mut buf) {
+                    Ok(Status::Complete(op)) => match RefOp::from_op(op) {
+                        Some(op) => got_ops.push(op),
+                        None => return,
+                    },
+                    Ok(Status::Partial) => break,
+                    Err(e) => {
+                        got_err = Some(e);
+                        break 'feed;
+                    }
+                }
+            }
+        }
+        assert_eq!(got_ops, want_ops, "ops differ (chunked: {chunked})");
+        assert_eq!(
+            got_err.as_ref().map(std::mem::discriminant),
+            want_err.as_ref().map(std::mem::discriminant),
+            "error class differs (chunked: {chunked}): got {got_err:?}, reference {want_err:?}"
+        );
+    }
+}

@@ -135,6 +135,13 @@ pub(crate) fn check_stream_name(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks a subject filter: a valid subscribe subject (no whitespace, no empty token,
+/// wildcards only as whole tokens).
+fn check_subject_filter(subject: &str) -> Result<(), Error> {
+    natsy::proto::subject::validate_subscribe_subject(subject)
+        .map_err(|_| Error::InvalidArgument("subject filter is not a valid subject"))
+}
+
 impl Context {
     /// Creates a stream (`STREAM.CREATE`).
     ///
@@ -201,6 +208,7 @@ impl Context {
 
     /// Names of the streams that capture `subject` (wildcards allowed).
     pub fn stream_names_by_subject(&self, subject: &str) -> Result<Vec<String>, Error> {
+        check_subject_filter(subject)?;
         self.paged("STREAM.NAMES", Some(subject))
     }
 
@@ -211,6 +219,7 @@ impl Context {
 
     /// Info of the streams that capture `subject` (wildcards allowed).
     pub fn streams_by_subject(&self, subject: &str) -> Result<Vec<StreamInfo>, Error> {
+        check_subject_filter(subject)?;
         self.paged("STREAM.LIST", Some(subject))
     }
 
@@ -345,6 +354,17 @@ mod tests {
             );
         }
         assert!(check_stream_name("ORDERS-1_x").is_ok());
+    }
+
+    #[test]
+    fn subject_filters_are_checked_before_sending() {
+        for bad in ["", "a b", "a..b", "a.>.b", "a\r\nb"] {
+            assert!(
+                matches!(check_subject_filter(bad), Err(Error::InvalidArgument(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(check_subject_filter("orders.*.>").is_ok());
     }
 
     #[test]

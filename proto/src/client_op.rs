@@ -6,7 +6,8 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::ProtocolError;
-use crate::line::{self, FrameSize, LineEnd, OpMatch};
+use crate::framing::{Framer, Grammar, Step};
+use crate::line::{self, FrameSize, OpMatch};
 use crate::message::Sid;
 use crate::server_op::{ParserLimits, Status};
 
@@ -75,26 +76,7 @@ pub enum ClientOp {
 #[derive(Debug, Default)]
 pub struct ClientOpParser {
     limits: ParserLimits,
-    state: State,
-    /// Bytes searched or parsed so far; tests use it to prove linear time.
-    work: u64,
-}
-
-/// Where the parser stands between two calls.
-#[derive(Debug, Clone, PartialEq)]
-enum State {
-    /// Waiting for the LF of a control line; the first `scanned` bytes hold none.
-    Line { scanned: usize },
-    /// A `PUB`/`HPUB` control line was parsed; waiting for the whole frame.
-    Payload(PendingPub),
-    /// A protocol error happened; it is returned again on every call.
-    Failed(ProtocolError),
-}
-
-impl Default for State {
-    fn default() -> Self {
-        State::Line { scanned: 0 }
-    }
+    framer: Framer<PendingPub>,
 }
 
 /// A parsed `PUB`/`HPUB` control line; ranges are offsets into the frame.
@@ -129,8 +111,7 @@ impl ClientOpParser {
     pub fn new(limits: ParserLimits) -> Self {
         ClientOpParser {
             limits,
-            state: State::default(),
-            work: 0,
+            framer: Framer::default(),
         }
     }
 
@@ -141,7 +122,7 @@ impl ClientOpParser {
 
     /// Forgets any partial state and any sticky error, for a new transport.
     pub fn reset(&mut self) {
-        self.state = State::default();
+        self.framer.reset();
     }
 
     /// Parses one op from the front of `buf`.
@@ -154,60 +135,37 @@ impl ClientOpParser {
     /// A [`ProtocolError`] when the bytes are not valid client protocol or break the
     /// [`ParserLimits`]. The error is sticky.
     pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Status<ClientOp>, ProtocolError> {
-        let result = match self.state {
-            State::Line { scanned } => self.parse_line(buf, scanned),
-            State::Payload(pending) => {
-                if buf.len() < pending.size.needed {
-                    return Ok(Status::Partial);
-                }
-                self.state = State::default();
-                finish_pub(&pending, buf)
-            }
-            State::Failed(ref e) => return Err(e.clone()),
-        };
-        if let Err(e) = &result {
-            self.state = State::Failed(e.clone());
-        }
-        result
+        self.framer.parse::<ClientGrammar>(buf, &self.limits)
     }
 
     /// Bytes searched or parsed since creation, for the linear-time tests.
     #[cfg(test)]
     fn work(&self) -> u64 {
-        self.work
+        self.framer.work()
     }
+}
 
-    fn parse_line(
-        &mut self,
+/// The client → server grammar for the shared [`Framer`].
+struct ClientGrammar;
+
+impl Grammar for ClientGrammar {
+    type Pending = PendingPub;
+    type Op = ClientOp;
+
+    fn control(
         buf: &mut BytesMut,
-        scanned: usize,
-    ) -> Result<Status<ClientOp>, ProtocolError> {
-        let limit = self.limits.max_control_line;
-        let lf = match line::find_line_end(buf, scanned, limit, &mut self.work)? {
-            LineEnd::Found(lf) => lf,
-            LineEnd::Pending { scanned } => {
-                self.state = State::Line { scanned };
-                return Ok(Status::Partial);
-            }
-        };
-        self.state = State::default();
-        let content = line::line_content(buf, lf);
-        self.work = self.work.wrapping_add(content.len() as u64);
-        let line_len = lf + 1;
-        let op = parse_control(content, line_len, self.limits.max_payload)?;
+        content_len: usize,
+        line_len: usize,
+        limits: &ParserLimits,
+    ) -> Result<Step<PendingPub, ClientOp>, ProtocolError> {
+        let content = buf.get(..content_len).unwrap_or_default();
         let slice = |line: &Bytes, r: (usize, usize)| {
             line.get(r.0..r.1)
                 .map(|_| line.slice(r.0..r.1))
                 .unwrap_or_default()
         };
-        let op = match op {
-            LineOp::Pub(pending) => {
-                if buf.len() < pending.size.needed {
-                    self.state = State::Payload(pending);
-                    return Ok(Status::Partial);
-                }
-                return finish_pub(&pending, buf);
-            }
+        let op = match parse_control(content, line_len, limits.max_payload)? {
+            LineOp::Pub(pending) => return Ok(Step::Payload(pending)),
             LineOp::Connect(json) => {
                 let line = buf.split_to(line_len).freeze();
                 ClientOp::Connect(slice(&line, json))
@@ -237,7 +195,15 @@ impl ClientOpParser {
                 ClientOp::Pong
             }
         };
-        Ok(Status::Complete(op))
+        Ok(Step::Done(op))
+    }
+
+    fn needed(pending: &PendingPub) -> usize {
+        pending.size.needed
+    }
+
+    fn finish(pending: &PendingPub, buf: &mut BytesMut) -> Result<ClientOp, ProtocolError> {
+        finish_pub(pending, buf)
     }
 }
 
@@ -324,43 +290,19 @@ fn pub_header(
     max_payload: usize,
 ) -> Result<PendingPub, ProtocolError> {
     let op = if has_headers { "HPUB" } else { "PUB" };
-    let args = line::split_args(line, at).ok_or(ProtocolError::InvalidArguments { op })?;
-    let sizes = if has_headers { 2 } else { 1 };
-    let has_reply = match args.len().checked_sub(1 + sizes) {
-        Some(0) => false,
-        Some(1) => true,
-        _ => return Err(ProtocolError::InvalidArguments { op }),
-    };
-    let last = args.len().saturating_sub(1);
-    let hdr = has_headers.then(|| line::slice(line, args.range(last.saturating_sub(1))));
-    let size = line::frame_size(
-        op,
-        hdr,
-        line::slice(line, args.range(last)),
-        max_payload,
-        line_len,
-    )?;
-    let subject = args.range(0);
-    line::check_utf8(line::slice(line, subject))?;
-    let reply = if has_reply {
-        let reply = args.range(1);
-        line::check_utf8(line::slice(line, reply))?;
-        Some(reply)
-    } else {
-        None
-    };
+    let h = line::frame_header(op, line, at, line_len, has_headers, 0, max_payload)?;
     Ok(PendingPub {
-        subject,
-        reply,
+        subject: h.subject,
+        reply: h.reply,
         has_headers,
         line_len,
-        size,
+        size: h.size,
     })
 }
 
 /// Cuts a whole `PUB`/`HPUB` frame off `buf` and slices its parts. The caller checked that
 /// `buf` holds `needed` bytes.
-fn finish_pub(p: &PendingPub, buf: &mut BytesMut) -> Result<Status<ClientOp>, ProtocolError> {
+fn finish_pub(p: &PendingPub, buf: &mut BytesMut) -> Result<ClientOp, ProtocolError> {
     line::check_terminator(buf, p.size.needed)?;
     let frame = buf.split_to(p.size.needed).freeze();
     let body = p.line_len;
@@ -371,12 +313,12 @@ fn finish_pub(p: &PendingPub, buf: &mut BytesMut) -> Result<Status<ClientOp>, Pr
             .map(|_| frame.slice(r))
             .unwrap_or_default()
     };
-    Ok(Status::Complete(ClientOp::Pub {
+    Ok(ClientOp::Pub {
         subject: part(p.subject.0..p.subject.1),
         reply: p.reply.map(|r| part(r.0..r.1)),
         headers: p.has_headers.then(|| part(body..payload_start)),
         payload: part(payload_start..body + p.size.total),
-    }))
+    })
 }
 
 #[cfg(test)]

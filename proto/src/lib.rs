@@ -95,6 +95,7 @@ pub mod connection;
 pub mod creds;
 pub mod encode;
 pub mod error;
+mod framing;
 pub mod headers;
 pub mod info;
 mod line;

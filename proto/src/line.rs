@@ -238,6 +238,66 @@ pub(crate) fn frame_size(
     Ok(FrameSize { hdr, total, needed })
 }
 
+/// The arguments of a control line that announces a payload:
+/// `<subject> [<fixed>...] [reply] [<#hdr>] <#total>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FrameHeader {
+    /// The split arguments (for the fixed ones between subject and reply).
+    pub(crate) args: Args,
+    /// The subject's range in the line.
+    pub(crate) subject: (usize, usize),
+    /// The reply's range in the line, when there is one.
+    pub(crate) reply: Option<(usize, usize)>,
+    /// The frame's sizes, checked against the limits.
+    pub(crate) size: FrameSize,
+}
+
+/// Reads the arguments of `PUB`/`HPUB` (`fixed` = 0) or `MSG`/`HMSG` (`fixed` = 1: the
+/// sid) from `line[at..]`: subject, `fixed` more arguments, an optional reply, then one
+/// size (or two with `has_headers`). Subject and reply must be UTF-8.
+#[inline]
+pub(crate) fn frame_header(
+    op: &'static str,
+    line: &[u8],
+    at: usize,
+    line_len: usize,
+    has_headers: bool,
+    fixed: usize,
+    max_payload: usize,
+) -> Result<FrameHeader, ProtocolError> {
+    let args = split_args(line, at).ok_or(ProtocolError::InvalidArguments { op })?;
+    let sizes = if has_headers { 2 } else { 1 };
+    let has_reply = match args.len().checked_sub(1 + fixed + sizes) {
+        Some(0) => false,
+        Some(1) => true,
+        _ => return Err(ProtocolError::InvalidArguments { op }),
+    };
+    let last = args.len().saturating_sub(1);
+    let hdr = has_headers.then(|| slice(line, args.range(last.saturating_sub(1))));
+    let size = frame_size(
+        op,
+        hdr,
+        slice(line, args.range(last)),
+        max_payload,
+        line_len,
+    )?;
+    let subject = args.range(0);
+    check_utf8(slice(line, subject))?;
+    let reply = if has_reply {
+        let reply = args.range(1 + fixed);
+        check_utf8(slice(line, reply))?;
+        Some(reply)
+    } else {
+        None
+    };
+    Ok(FrameHeader {
+        args,
+        subject,
+        reply,
+        size,
+    })
+}
+
 /// Checks that the frame's payload is followed by exactly CRLF.
 #[inline]
 pub(crate) fn check_terminator(buf: &[u8], needed: usize) -> Result<(), ProtocolError> {

@@ -5,8 +5,9 @@
 use bytes::{Buf, BytesMut};
 
 use crate::error::ProtocolError;
+use crate::framing::{Framer, Grammar, Step};
 use crate::info::ServerInfo;
-use crate::line::{self, FrameSize, LineEnd, OpMatch};
+use crate::line::{self, FrameSize, OpMatch};
 use crate::message::{Message, Sid};
 use crate::msg_fast_path;
 use crate::server_error::ServerError;
@@ -97,25 +98,39 @@ impl Default for ParserLimits {
 #[derive(Debug, Default)]
 pub struct ServerOpParser {
     limits: ParserLimits,
-    state: State,
-    /// Bytes searched or parsed so far; tests use it to prove linear time.
-    work: u64,
+    framer: Framer<PendingMsg>,
 }
 
-/// Where the parser stands between two calls.
-#[derive(Debug, Clone, PartialEq)]
-enum State {
-    /// Waiting for the LF of a control line; the first `scanned` bytes hold none.
-    Line { scanned: usize },
-    /// A `MSG`/`HMSG` control line was parsed; waiting for the whole frame.
-    Payload(PendingMsg),
-    /// A protocol error happened; it is returned again on every call.
-    Failed(ProtocolError),
-}
+/// The server → client grammar for the shared [`Framer`].
+struct ServerGrammar;
 
-impl Default for State {
-    fn default() -> Self {
-        State::Line { scanned: 0 }
+impl Grammar for ServerGrammar {
+    type Pending = PendingMsg;
+    type Op = ServerOp;
+
+    #[inline]
+    fn control(
+        buf: &mut BytesMut,
+        content_len: usize,
+        line_len: usize,
+        limits: &ParserLimits,
+    ) -> Result<Step<PendingMsg, ServerOp>, ProtocolError> {
+        let line = buf.get(..content_len).unwrap_or_default();
+        let step = parse_control(line, line_len, limits.max_payload)?;
+        if let Step::Done(_) = step {
+            buf.advance(line_len);
+        }
+        Ok(step)
+    }
+
+    #[inline(always)]
+    fn needed(pending: &PendingMsg) -> usize {
+        pending.size.needed
+    }
+
+    #[inline]
+    fn finish(pending: &PendingMsg, buf: &mut BytesMut) -> Result<ServerOp, ProtocolError> {
+        finish_msg(pending, buf)
     }
 }
 
@@ -132,21 +147,12 @@ struct PendingMsg {
     size: FrameSize,
 }
 
-/// What a complete control line turned out to be.
-enum LineOp {
-    /// The header of a message whose frame may still be incomplete.
-    Msg(PendingMsg),
-    /// An op that ends with its control line.
-    Done(ServerOp),
-}
-
 impl ServerOpParser {
     /// A parser with the given limits.
     pub fn new(limits: ParserLimits) -> Self {
         ServerOpParser {
             limits,
-            state: State::default(),
-            work: 0,
+            framer: Framer::default(),
         }
     }
 
@@ -165,7 +171,7 @@ impl ServerOpParser {
 
     /// Forgets any partial state and any sticky error, for a new transport.
     pub fn reset(&mut self) {
-        self.state = State::default();
+        self.framer.reset();
     }
 
     /// Parses one op from the front of `buf`.
@@ -180,7 +186,7 @@ impl ServerOpParser {
     /// [`ParserLimits`]. The error is sticky: the connection must be dropped.
     #[inline]
     pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Status<ServerOp>, ProtocolError> {
-        if let State::Line { scanned: 0 } = self.state {
+        if self.framer.is_fresh() {
             let limits = self.limits;
             if let Some(msg) =
                 msg_fast_path::parse(buf, limits.max_payload, limits.max_control_line)
@@ -188,64 +194,13 @@ impl ServerOpParser {
                 return Ok(Status::Complete(ServerOp::Msg(msg)));
             }
         }
-        let result = match self.state {
-            State::Line { scanned } => self.parse_line(buf, scanned),
-            State::Payload(pending) => {
-                if buf.len() < pending.size.needed {
-                    return Ok(Status::Partial);
-                }
-                self.state = State::default();
-                finish_msg(&pending, buf)
-            }
-            State::Failed(ref e) => return Err(e.clone()),
-        };
-        if let Err(e) = &result {
-            self.state = State::Failed(e.clone());
-        }
-        result
+        self.framer.parse::<ServerGrammar>(buf, &self.limits)
     }
 
     /// Bytes searched or parsed since creation, for the linear-time tests.
     #[cfg(test)]
     fn work(&self) -> u64 {
-        self.work
-    }
-
-    #[inline]
-    fn parse_line(
-        &mut self,
-        buf: &mut BytesMut,
-        scanned: usize,
-    ) -> Result<Status<ServerOp>, ProtocolError> {
-        let lf = match line::find_line_end(
-            buf,
-            scanned,
-            self.limits.max_control_line,
-            &mut self.work,
-        )? {
-            LineEnd::Found(lf) => lf,
-            LineEnd::Pending { scanned } => {
-                self.state = State::Line { scanned };
-                return Ok(Status::Partial);
-            }
-        };
-        self.state = State::default();
-        let content = line::line_content(buf, lf);
-        self.work = self.work.wrapping_add(content.len() as u64);
-        let line_len = lf + 1;
-        match parse_control(content, line_len, self.limits.max_payload)? {
-            LineOp::Msg(pending) => {
-                if buf.len() < pending.size.needed {
-                    self.state = State::Payload(pending);
-                    return Ok(Status::Partial);
-                }
-                finish_msg(&pending, buf)
-            }
-            LineOp::Done(op) => {
-                buf.advance(line_len);
-                Ok(Status::Complete(op))
-            }
-        }
+        self.framer.work()
     }
 }
 
@@ -255,17 +210,17 @@ fn parse_control(
     line: &[u8],
     line_len: usize,
     max_payload: usize,
-) -> Result<LineOp, ProtocolError> {
+) -> Result<Step<PendingMsg, ServerOp>, ProtocolError> {
     match line.first().map(u8::to_ascii_uppercase) {
         Some(b'M') => {
             let at = with_args(line::match_op(line, b"MSG"), "MSG")?;
-            msg_header(line, at, line_len, false, max_payload).map(LineOp::Msg)
+            msg_header(line, at, line_len, false, max_payload).map(Step::Payload)
         }
         Some(b'H') => {
             let at = with_args(line::match_op(line, b"HMSG"), "HMSG")?;
-            msg_header(line, at, line_len, true, max_payload).map(LineOp::Msg)
+            msg_header(line, at, line_len, true, max_payload).map(Step::Payload)
         }
-        _ => other_op(line).map(LineOp::Done),
+        _ => other_op(line).map(Step::Done),
     }
 }
 
@@ -322,47 +277,23 @@ fn msg_header(
     max_payload: usize,
 ) -> Result<PendingMsg, ProtocolError> {
     let op = if has_headers { "HMSG" } else { "MSG" };
-    let args = line::split_args(line, at).ok_or(ProtocolError::InvalidArguments { op })?;
-    let sizes = if has_headers { 2 } else { 1 };
-    let has_reply = match args.len().checked_sub(2 + sizes) {
-        Some(0) => false,
-        Some(1) => true,
-        _ => return Err(ProtocolError::InvalidArguments { op }),
-    };
-    let last = args.len().saturating_sub(1);
-    let hdr = has_headers.then(|| line::slice(line, args.range(last.saturating_sub(1))));
-    let size = line::frame_size(
-        op,
-        hdr,
-        line::slice(line, args.range(last)),
-        max_payload,
-        line_len,
-    )?;
-    let sid = line::parse_u64(line::slice(line, args.range(1)))
+    let h = line::frame_header(op, line, at, line_len, has_headers, 1, max_payload)?;
+    let sid = line::parse_u64(line::slice(line, h.args.range(1)))
         .ok_or(ProtocolError::InvalidNumber { op })?;
-    let subject = args.range(0);
-    line::check_utf8(line::slice(line, subject))?;
-    let reply = if has_reply {
-        let reply = args.range(2);
-        line::check_utf8(line::slice(line, reply))?;
-        Some(reply)
-    } else {
-        None
-    };
     Ok(PendingMsg {
         sid,
-        subject,
-        reply,
+        subject: h.subject,
+        reply: h.reply,
         has_headers,
         line_len,
-        size,
+        size: h.size,
     })
 }
 
 /// Cuts a whole `MSG`/`HMSG` frame off `buf` (one split, one reference count) and wraps
 /// it in a [`Message`]. The caller checked that `buf` holds `needed` bytes.
 #[inline]
-fn finish_msg(p: &PendingMsg, buf: &mut BytesMut) -> Result<Status<ServerOp>, ProtocolError> {
+fn finish_msg(p: &PendingMsg, buf: &mut BytesMut) -> Result<ServerOp, ProtocolError> {
     line::check_terminator(buf, p.size.needed)?;
     let frame = buf.split_to(p.size.needed).freeze();
     let body = p.line_len;
@@ -376,7 +307,7 @@ fn finish_msg(p: &PendingMsg, buf: &mut BytesMut) -> Result<Status<ServerOp>, Pr
         headers,
         payload_start..body + p.size.total,
     );
-    Ok(Status::Complete(ServerOp::Msg(msg)))
+    Ok(ServerOp::Msg(msg))
 }
 
 #[cfg(test)]

@@ -61,6 +61,14 @@ fn connection() {
 }
 
 #[test]
+fn differential() {
+    replay("differential", targets::differential);
+    // The server-op corpus has the same shape (chunking seed, then bytes): the reference
+    // parser must agree on all of it too.
+    replay("server_ops", targets::differential);
+}
+
+#[test]
 fn encode_roundtrip() {
     replay("encode_roundtrip", targets::encode_roundtrip);
 }
@@ -85,6 +93,7 @@ fn every_target_is_replayed() {
         "auth_material",
         "client_ops",
         "connection",
+        "differential",
         "encode_roundtrip",
         "headers",
         "server_ops",
