@@ -17,8 +17,10 @@ use natsy_proto::Message;
 pub struct PendingLimits {
     /// Most messages held. Default 524,288 (nats.go `DefaultSubPendingMsgsLimit`).
     pub messages: usize,
-    /// Most bytes held (subject + reply + headers + payload). Default 64 MiB
-    /// (nats.go `DefaultSubPendingBytesLimit`).
+    /// Most bytes of memory held by queued messages: each message's whole wire frame plus
+    /// its queue entry ([`natsy_proto::Message::retained_size`]), so the limit bounds
+    /// memory, not just payloads. Default 64 MiB (nats.go `DefaultSubPendingBytesLimit`,
+    /// which counts payloads only).
     pub bytes: usize,
 }
 
@@ -109,7 +111,7 @@ impl SubQueue {
             let outcome = if inner.closed.is_some() {
                 Pushed::Closed
             } else {
-                let size = msg.size();
+                let size = msg.retained_size();
                 if inner.messages.len() >= self.limits.messages
                     || inner.bytes.saturating_add(size) > self.limits.bytes
                 {
@@ -148,7 +150,7 @@ impl SubQueue {
         let mut inner = self.lock();
         loop {
             if let Some(msg) = inner.messages.pop_front() {
-                inner.bytes -= msg.size();
+                inner.bytes -= msg.retained_size();
                 return Taken::Message(msg);
             }
             if let Some(why) = &inner.closed {
@@ -175,7 +177,7 @@ impl SubQueue {
         let mut inner = self.lock();
         match inner.messages.pop_front() {
             Some(msg) => {
-                inner.bytes -= msg.size();
+                inner.bytes -= msg.retained_size();
                 Taken::Message(msg)
             }
             None => inner.closed.clone().map_or(Taken::Empty, Taken::Closed),
@@ -200,6 +202,9 @@ mod tests {
     use bytes::Bytes;
     use std::sync::Arc;
     use std::time::Duration;
+
+    /// What a queued message costs besides its frame.
+    const ENTRY: usize = std::mem::size_of::<Message>();
 
     fn msg(payload: &'static [u8]) -> Message {
         let mut frame = b"s".to_vec();
@@ -239,14 +244,15 @@ mod tests {
         q.push_all([msg(b"e"), msg(b"f")], |p| outcomes.push(p));
         // "e" fits and ends the episode; "f" starts a new one.
         assert_eq!(outcomes, [Pushed::Queued, Pushed::Dropped { first: true }]);
-        assert_eq!(q.pending(), (2, 4));
+        // Each message holds its frame ("s" + payload) and the Message value.
+        assert_eq!(q.pending(), (2, 4 + 2 * ENTRY));
     }
 
     #[test]
-    fn byte_limit_counts_subject_and_payload() {
+    fn byte_limit_counts_the_frame_and_the_entry() {
         let q = SubQueue::new(PendingLimits {
             messages: 100,
-            bytes: 5,
+            bytes: 5 + ENTRY,
         });
         let mut outcomes = Vec::new();
         q.push_all([msg(b"abc"), msg(b"d"), msg(b"e")], |p| outcomes.push(p));
@@ -258,7 +264,7 @@ mod tests {
                 Pushed::Dropped { first: false }
             ]
         );
-        assert_eq!(q.pending(), (1, 4));
+        assert_eq!(q.pending(), (1, 4 + ENTRY));
     }
 
     #[test]

@@ -155,7 +155,15 @@ impl Message {
         frame
     }
 
-    /// The size that counts against pending limits: subject, reply, headers and payload.
+    /// The memory this message keeps alive while it is held: its whole wire frame
+    /// (control line, headers, payload, CRLF), which it shares with nothing else, plus the
+    /// message value itself. This is what subscription pending limits count, so that the
+    /// limits bound memory, not just payload bytes.
+    pub fn retained_size(&self) -> usize {
+        self.frame.len() + std::mem::size_of::<Message>()
+    }
+
+    /// Subject, reply, headers and payload lengths added up (nats.go's message size).
     pub fn size(&self) -> usize {
         let len = |r: (u32, u32)| (r.1 - r.0) as usize;
         len(self.subject)

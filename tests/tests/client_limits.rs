@@ -52,7 +52,11 @@ fn slow_consumer_drops_the_excess_and_reports_each_episode_once() {
     }
     client.flush().unwrap();
     assert_eq!(sub.dropped(), 40);
-    assert_eq!(sub.pending(), (10, 10 * (100 + "firehose".len())));
+    // Pending bytes count what each queued message holds: its whole MSG frame plus the
+    // message value itself.
+    let frame = "MSG firehose 1 100\r\n".len() + 100 + 2;
+    let entry = std::mem::size_of::<natsy::proto::Message>();
+    assert_eq!(sub.pending(), (10, 10 * (frame + entry)));
     assert_eq!(client.statistics().dropped_messages, 40);
     // The first ten were kept, in order.
     for _ in 0..10 {
@@ -91,7 +95,7 @@ fn byte_pending_limit_bounds_memory() {
         .connect(server.url())
         .unwrap();
     let sub = client.subscribe("big").unwrap();
-    // Each message holds 3 + 1000 bytes: 9 fit in 10,000.
+    // Each message holds its ~1,020-byte frame and its entry: 9 fit in 10,000.
     for _ in 0..100 {
         client.publish("big", vec![0u8; 1000]).unwrap();
     }
