@@ -40,6 +40,7 @@ mod certs;
 pub mod chaos;
 mod cluster;
 mod error;
+pub mod events;
 mod jwt;
 mod nkeys;
 mod ports;

@@ -4,41 +4,14 @@
 //! every mode, the auth-abort rule, and `Debug` that never leaks a secret.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use natsy::{Auth, CloseReason, ConnectError, ConnectOptions, Event};
 use natsy_proto::Secret;
+use natsy_test_harness::events::{wait_for_event, with_events};
 use natsy_test_harness::{KeyKind, KeyPair, NatsServer, OperatorSetup};
-
-/// Options whose events arrive on the returned receiver.
-fn with_events(opts: ConnectOptions) -> (ConnectOptions, Receiver<Event>) {
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    let opts = opts.event_callback(move |e| {
-        let _ = tx.lock().unwrap().send(e);
-    });
-    (opts, rx)
-}
-
-/// Waits (up to `timeout`) for the first event `pick` accepts.
-fn wait_for<T>(rx: &Receiver<Event>, timeout: Duration, pick: impl Fn(&Event) -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(e) => {
-                if let Some(v) = pick(&e) {
-                    return v;
-                }
-                seen.push(e);
-            }
-            Err(_) => panic!("event not seen within {timeout:?}; saw {seen:?}"),
-        }
-    }
-}
 
 /// Publishes and receives one message, proving the connection is really usable.
 fn round_trip(client: &natsy::Client) {
@@ -276,7 +249,7 @@ fn rotated_creds_file_is_read_again_on_reconnect() {
     // Rotate the file, then make the client reconnect.
     u2.write_creds(&creds).unwrap();
     server.restart().unwrap();
-    wait_for(&rx, Duration::from_secs(10), |e| {
+    wait_for_event(&rx, Duration::from_secs(10), |e| {
         matches!(e, Event::Reconnected { .. }).then_some(())
     });
     round_trip(&client);
@@ -325,7 +298,7 @@ fn credentials_provider_is_called_on_every_reconnect() {
     std::fs::write(server.config_path(), config).unwrap();
     server.restart().unwrap();
 
-    wait_for(&rx, Duration::from_secs(10), |e| {
+    wait_for_event(&rx, Duration::from_secs(10), |e| {
         matches!(e, Event::Reconnected { .. }).then_some(())
     });
     assert!(calls.load(Ordering::SeqCst) > before);
@@ -408,7 +381,7 @@ fn the_same_auth_error_twice_closes_instead_of_retrying_for_ever() {
             .max_reconnects(None),
     );
     let client = opts.connect(server.url()).unwrap();
-    let reason = wait_for(&rx, Duration::from_secs(10), |e| match e {
+    let reason = wait_for_event(&rx, Duration::from_secs(10), |e| match e {
         Event::Closed { reason } => Some(reason.clone()),
         _ => None,
     });
@@ -435,7 +408,7 @@ fn credentials_rejected_after_a_restart_close_the_client() {
     std::fs::write(server.config_path(), config.replace("\"old\"", "\"new\"")).unwrap();
     server.restart().unwrap();
 
-    let reason = wait_for(&rx, Duration::from_secs(15), |e| match e {
+    let reason = wait_for_event(&rx, Duration::from_secs(15), |e| match e {
         Event::Closed { reason } => Some(reason.clone()),
         _ => None,
     });

@@ -3,42 +3,14 @@
 //! node is killed, and moving away from a node in lame duck mode.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{self, Receiver};
-use std::sync::Mutex;
+
 use std::time::{Duration, Instant};
 
 use natsy::{ConnectOptions, Event, NextError, ServerAddr, State};
+use natsy_test_harness::events::{wait_for_event, with_events};
 use natsy_test_harness::{NatsCluster, NatsServer, CLUSTER_FORM_TIMEOUT};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Options whose events arrive on the returned receiver.
-fn with_events(opts: ConnectOptions) -> (ConnectOptions, Receiver<Event>) {
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    let opts = opts.event_callback(move |e| {
-        let _ = tx.lock().unwrap().send(e);
-    });
-    (opts, rx)
-}
-
-/// Waits (up to `timeout`) for the first event `pick` accepts.
-fn wait_for<T>(rx: &Receiver<Event>, timeout: Duration, pick: impl Fn(&Event) -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(e) => {
-                if let Some(v) = pick(&e) {
-                    return v;
-                }
-                seen.push(e);
-            }
-            Err(_) => panic!("event not seen within {timeout:?}; saw {seen:?}"),
-        }
-    }
-}
 
 /// Polls `f` until it is true, up to 10 s.
 fn eventually(what: &str, mut f: impl FnMut() -> bool) {
@@ -152,7 +124,7 @@ fn discovery_order_and_spread() {
     assert!(!ports(&client.servers()).contains(&late));
     cluster.node_mut(2).start_again().unwrap();
     cluster.wait_until_formed(CLUSTER_FORM_TIMEOUT).unwrap();
-    let servers = wait_for(&rx, WAIT, |e| match e {
+    let servers = wait_for_event(&rx, WAIT, |e| match e {
         Event::DiscoveredServers(s) => Some(s.clone()),
         _ => None,
     });
@@ -197,14 +169,14 @@ fn failover_when_the_connected_node_is_killed() {
     }
 
     cluster.node_mut(0).kill_hard();
-    wait_for(&rx, WAIT, |e| {
+    wait_for_event(&rx, WAIT, |e| {
         matches!(e, Event::Disconnected { .. }).then_some(())
     });
     // Publishing goes on while failing over; these wait in the reconnect buffer.
     for i in 50..100 {
         publisher.publish("fo.data", format!("m{i}")).unwrap();
     }
-    let server = wait_for(&rx, WAIT, |e| match e {
+    let server = wait_for_event(&rx, WAIT, |e| match e {
         Event::Reconnected { server } => Some(server.clone()),
         _ => None,
     });
@@ -249,10 +221,10 @@ fn lame_duck_mode_moves_clients_to_other_nodes() {
 
     cluster.node(0).signal_lame_duck().unwrap();
     for (_, rx, _) in &clients {
-        wait_for(rx, WAIT, |e| matches!(e, Event::LameDuckMode).then_some(()));
+        wait_for_event(rx, WAIT, |e| matches!(e, Event::LameDuckMode).then_some(()));
     }
     for (client, rx, _) in &clients {
-        let server = wait_for(rx, Duration::from_secs(20), |e| match e {
+        let server = wait_for_event(rx, Duration::from_secs(20), |e| match e {
             Event::Reconnected { server } => Some(server.clone()),
             _ => None,
         });

@@ -2,7 +2,7 @@
 //! episode), publish and subscribe permission violations, `max_payload`, and invalid
 //! subjects, headers and queue names, which all give typed errors.
 
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use natsy::{
@@ -10,18 +10,10 @@ use natsy::{
     RequestError, State, SubscribeError,
 };
 use natsy_proto::{ServerErrorKind, ValidationError};
+use natsy_test_harness::events::with_events;
 use natsy_test_harness::{NatsServer, Permissions, User};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Options whose events go to the returned receiver.
-fn with_events(options: ConnectOptions) -> (ConnectOptions, Receiver<Event>) {
-    let (tx, rx) = mpsc::channel();
-    let options = options.event_callback(move |e| {
-        let _ = tx.send(e);
-    });
-    (options, rx)
-}
 
 /// Closes the client and returns every event it emitted, up to and including `Closed`.
 fn close_and_collect(client: &Client, rx: &Receiver<Event>) -> Vec<Event> {

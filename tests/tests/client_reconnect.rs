@@ -3,47 +3,13 @@
 //! during a reconnect wait, `retry_on_failed_connect`, and subscriptions (plain, queue,
 //! auto-unsubscribe remainder) restored on the new connection.
 
-use std::sync::mpsc::{self, Receiver};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use natsy::{CloseReason, Closed, ConnectOptions, Event, NextError, PublishError, State};
+use natsy_test_harness::events::{wait_for_event_after, with_events};
 use natsy_test_harness::NatsServer;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Options whose events arrive on the returned receiver.
-fn with_events(opts: ConnectOptions) -> (ConnectOptions, Receiver<Event>) {
-    let (tx, rx) = mpsc::channel();
-    let tx = Mutex::new(tx);
-    let opts = opts.event_callback(move |e| {
-        let _ = tx.lock().unwrap().send(e);
-    });
-    (opts, rx)
-}
-
-/// Waits (up to `timeout`) for the first event `pick` accepts; returns it and the events
-/// seen before it.
-fn wait_for<T>(
-    rx: &Receiver<Event>,
-    timeout: Duration,
-    pick: impl Fn(&Event) -> Option<T>,
-) -> (T, Vec<Event>) {
-    let deadline = Instant::now() + timeout;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(e) => {
-                if let Some(v) = pick(&e) {
-                    return (v, seen);
-                }
-                seen.push(e);
-            }
-            Err(_) => panic!("event not seen within {timeout:?}; saw {seen:?}"),
-        }
-    }
-}
 
 fn disconnected(e: &Event) -> Option<()> {
     matches!(e, Event::Disconnected { .. }).then_some(())
@@ -97,7 +63,7 @@ fn publishes_made_while_the_server_is_down_all_arrive_after_the_restart() {
     client.flush().unwrap();
 
     server.stop().unwrap();
-    wait_for(&rx, WAIT, disconnected);
+    wait_for_event_after(&rx, WAIT, disconnected);
     assert_ne!(client.connection_state(), State::Connected);
     let during: Vec<String> = (0..500).map(|i| format!("during {i}")).collect();
     for p in &during {
@@ -106,7 +72,7 @@ fn publishes_made_while_the_server_is_down_all_arrive_after_the_restart() {
     assert!(client.statistics().buffered_bytes > 0);
 
     server.start_again().unwrap();
-    wait_for(&rx, WAIT, reconnected);
+    wait_for_event_after(&rx, WAIT, reconnected);
     client.flush().unwrap();
     assert_eq!(client.statistics().buffered_bytes, 0);
     assert_eq!(client.statistics().reconnects, 1);
@@ -124,7 +90,7 @@ fn a_full_reconnect_buffer_refuses_publishes_and_keeps_what_it_accepted() {
     client.flush().unwrap();
 
     server.stop().unwrap();
-    wait_for(&rx, WAIT, disconnected);
+    wait_for_event_after(&rx, WAIT, disconnected);
     let payload = "x".repeat(100);
     let mut accepted = 0usize;
     let err = loop {
@@ -143,7 +109,7 @@ fn a_full_reconnect_buffer_refuses_publishes_and_keeps_what_it_accepted() {
     );
 
     server.start_again().unwrap();
-    wait_for(&rx, WAIT, reconnected);
+    wait_for_event_after(&rx, WAIT, reconnected);
     client.flush().unwrap();
     let want = vec![payload; accepted];
     expect_exactly(&mut sub, &want);
@@ -159,14 +125,14 @@ fn without_a_reconnect_buffer_publishing_while_disconnected_fails_at_once() {
     client.flush().unwrap();
 
     server.stop().unwrap();
-    wait_for(&rx, WAIT, disconnected);
+    wait_for_event_after(&rx, WAIT, disconnected);
     assert_eq!(
         client.publish("nobuf", "lost?"),
         Err(PublishError::Disconnected)
     );
 
     server.start_again().unwrap();
-    wait_for(&rx, WAIT, reconnected);
+    wait_for_event_after(&rx, WAIT, reconnected);
     client.publish("nobuf", "2").unwrap();
     client.flush().unwrap();
     expect_exactly(&mut sub, &["1".to_string(), "2".to_string()]);
@@ -181,7 +147,7 @@ fn no_reconnect_closes_when_the_server_dies() {
     client.flush().unwrap();
 
     server.kill_hard();
-    let (reason, _) = wait_for(&rx, WAIT, closed);
+    let (reason, _) = wait_for_event_after(&rx, WAIT, closed);
     assert_eq!(reason, CloseReason::ReconnectDisabled);
     assert_eq!(client.connection_state(), State::Closed);
     assert_eq!(client.publish("x", "y"), Err(PublishError::Closed));
@@ -197,7 +163,7 @@ fn max_reconnects_closes_after_that_many_attempts() {
     let (opts, rx) = with_events(fast().max_reconnects(Some(2)));
     let client = opts.connect(server.url()).unwrap();
     server.kill_hard();
-    let (reason, seen) = wait_for(&rx, WAIT, closed);
+    let (reason, seen) = wait_for_event_after(&rx, WAIT, closed);
     assert_eq!(reason, CloseReason::MaxReconnectsExhausted);
     let attempts = seen
         .iter()
@@ -220,7 +186,7 @@ fn close_interrupts_a_long_reconnect_wait() {
     );
     let client = opts.connect(server.url()).unwrap();
     server.kill_hard();
-    wait_for(&rx, WAIT, disconnected);
+    wait_for_event_after(&rx, WAIT, disconnected);
     // Let it fail an attempt and settle into its 60 s wait.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(client.connection_state(), State::Reconnecting);
@@ -233,7 +199,7 @@ fn close_interrupts_a_long_reconnect_wait() {
         started.elapsed()
     );
     assert_eq!(client.close_reason(), Some(CloseReason::User));
-    let (reason, _) = wait_for(&rx, Duration::from_secs(3), closed);
+    let (reason, _) = wait_for_event_after(&rx, Duration::from_secs(3), closed);
     assert_eq!(reason, CloseReason::User);
 }
 
@@ -252,7 +218,7 @@ fn retry_on_failed_connect_connects_once_a_server_comes_up() {
     client.publish("early", "queued before connect").unwrap();
 
     server.start_again().unwrap();
-    wait_for(&rx, WAIT, |e| {
+    wait_for_event_after(&rx, WAIT, |e| {
         matches!(e, Event::Connected { .. }).then_some(())
     });
     assert_eq!(client.connection_state(), State::Connected);
@@ -285,8 +251,8 @@ fn subscriptions_are_restored_after_a_reconnect() {
     }
 
     server.restart().unwrap();
-    wait_for(&rx_a, WAIT, reconnected);
-    wait_for(&rx_b, WAIT, reconnected);
+    wait_for_event_after(&rx_a, WAIT, reconnected);
+    wait_for_event_after(&rx_b, WAIT, reconnected);
     // A PONG after the reconnect means the server has processed the restored SUBs.
     a.flush().unwrap();
     b.flush().unwrap();
