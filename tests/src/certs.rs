@@ -31,6 +31,12 @@ const OTHER_CLIENT_KEY: &str = "other-client-key.pem";
 impl TlsFiles {
     /// Generates all certificates and keys (ECDSA P-256) and writes them to a new temp dir.
     pub fn generate() -> Result<Self, HarnessError> {
+        Self::generate_for(&["localhost", "127.0.0.1"])
+    }
+
+    /// Like [`TlsFiles::generate`], with a server certificate valid only for `names` (DNS
+    /// names or IP addresses), for host-name verification tests.
+    pub fn generate_for(names: &[&str]) -> Result<Self, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix("natsy-tls-")
             .tempdir()
@@ -40,8 +46,8 @@ impl TlsFiles {
         let (ca_pem, ca) = make_ca("natsy test CA")?;
         files.write(CA_CERT, &ca_pem)?;
         let (cert, key) = make_leaf(
-            "localhost",
-            &["localhost", "127.0.0.1"],
+            names.first().copied().unwrap_or("localhost"),
+            names,
             ExtendedKeyUsagePurpose::ServerAuth,
             &ca,
         )?;

@@ -250,3 +250,38 @@ fn lame_duck_mode_moves_clients_to_other_nodes() {
         !cluster.node_mut(0).is_running()
     });
 }
+
+/// A TLS client fails over to a server it only learned as an IP address (INFO
+/// `connect_urls`) and still verifies that server's certificate against the host name it
+/// was given: the certificates are valid for `localhost` only, not for 127.0.0.1.
+#[test]
+fn tls_failover_to_a_discovered_ip_verifies_the_original_host_name() {
+    let files = natsy_test_harness::TlsFiles::generate_for(&["localhost"]).unwrap();
+    let mut cluster = NatsCluster::start(3, NatsServer::builder().tls(files.server_tls())).unwrap();
+    let first = format!("tls://localhost:{}", cluster.node(0).port());
+    let (options, events) = with_events(fast().root_certificates(files.ca_cert()));
+    let client = options.connect(first.as_str()).unwrap();
+    eventually("the other nodes discovered", || client.servers().len() >= 3);
+    assert!(
+        client.servers().iter().any(|s| s.is_ip_host()),
+        "discovered servers are IP-only: {:?}",
+        client.servers()
+    );
+    let mut sub = client.subscribe("tls.failover").unwrap();
+    client.flush().unwrap();
+
+    cluster.node_mut(0).kill_hard();
+    let server = wait_for_event(&events, WAIT, |e| match e {
+        Event::Reconnected { server } => Some(server.clone()),
+        _ => None,
+    });
+    assert!(
+        server.is_ip_host(),
+        "failed over to a discovered IP URL: {server}"
+    );
+    assert_ne!(server.port, cluster.node(0).port());
+    client.publish("tls.failover", "after failover").unwrap();
+    client.flush().unwrap();
+    let msg = sub.next_timeout(WAIT).unwrap();
+    assert_eq!(msg.payload(), b"after failover");
+}

@@ -7,11 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use natsy::{ConnectError, ConnectOptions};
-use natsy_test_harness::{NatsServer, TlsFiles, TlsOptions};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use natsy_test_harness::{NatsServer, TlsFiles};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
@@ -166,41 +162,14 @@ fn wrong_ca_is_a_clear_certificate_error_without_hanging() {
     assert!(text.contains("UnknownIssuer"), "{text}");
 }
 
-/// A CA and a server certificate valid only for `other.natsy.test`, as PEM files in `dir`.
-/// Returns (CA path, server TLS options).
-fn cert_for_another_name(dir: &std::path::Path) -> (std::path::PathBuf, TlsOptions) {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "name test CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let mut params = CertificateParams::new(vec!["other.natsy.test".to_string()]).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "other.natsy.test");
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-
-    let ca_path = dir.join("name-ca.pem");
-    let cert_path = dir.join("other-server.pem");
-    let key_path = dir.join("other-server-key.pem");
-    std::fs::write(&ca_path, ca_cert.pem()).unwrap();
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
-    (ca_path, TlsOptions::new(cert_path, key_path))
-}
-
 #[test]
 fn wrong_host_name_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ca, tls) = cert_for_another_name(dir.path());
-    let server = NatsServer::builder().tls(tls).start().unwrap();
+    let files = TlsFiles::generate_for(&["other.natsy.test"]).unwrap();
+    let ca = files.ca_cert();
+    let server = NatsServer::builder()
+        .tls(files.server_tls())
+        .start()
+        .unwrap();
     // The chain is trusted; only the name (127.0.0.1 / localhost) does not match.
     for url in [
         server.tls_url(),
