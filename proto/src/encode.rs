@@ -64,15 +64,18 @@ const MAX_DIGITS: usize = 20;
 /// then copying them out as a wider word stalled store forwarding, which perf showed as a
 /// third of `OutQueue::publish`.
 struct Decimal {
-    digits: [u8; MAX_DIGITS],
+    /// `b' '`, the digits, then CR LF: so a PUB's size goes out with its separator and
+    /// line end in one append.
+    bytes: [u8; MAX_DIGITS + 3],
     len: usize,
 }
 
 impl Decimal {
     #[inline]
     fn new(n: u64) -> Self {
-        let mut digits = [0u8; MAX_DIGITS];
-        if n < 100_000_000 {
+        let mut bytes = [0u8; MAX_DIGITS + 3];
+        bytes[0] = b' ';
+        let len = if n < 100_000_000 {
             // Least significant digit first into the high end: after the loop the most
             // significant digit is the lowest byte, so little-endian bytes read in order.
             let (mut n, mut word, mut len) = (n, 0u64, 0usize);
@@ -84,31 +87,51 @@ impl Decimal {
                     break;
                 }
             }
-            let (front, _) = digits.split_at_mut(8);
-            front.copy_from_slice(&word.to_le_bytes());
-            return Decimal { digits, len };
-        }
-        let mut n = n;
-        let mut start = MAX_DIGITS;
-        // A u64 has at most 20 digits, so `start` never goes below 0.
-        while start > 0 {
-            start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
+            if let Some(front) = bytes.get_mut(1..9) {
+                front.copy_from_slice(&word.to_le_bytes());
             }
+            len
+        } else {
+            let mut digits = [0u8; MAX_DIGITS];
+            let mut n = n;
+            let mut start = MAX_DIGITS;
+            // A u64 has at most 20 digits, so `start` never goes below 0.
+            while start > 0 {
+                start -= 1;
+                digits[start] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            let len = MAX_DIGITS - start;
+            if let (Some(dst), Some(src)) = (bytes.get_mut(1..1 + len), digits.get(start..)) {
+                dst.copy_from_slice(src);
+            }
+            len
+        };
+        if let Some(end) = bytes.get_mut(1 + len..3 + len) {
+            end.copy_from_slice(b"\r\n");
         }
-        digits.copy_within(start.., 0);
-        Decimal {
-            digits,
-            len: MAX_DIGITS - start,
-        }
+        Decimal { bytes, len }
     }
 
+    /// The digits.
     #[inline]
     fn as_bytes(&self) -> &[u8] {
-        self.digits.get(..self.len).unwrap_or_default()
+        self.bytes.get(1..1 + self.len).unwrap_or_default()
+    }
+
+    /// A space, then the digits.
+    #[inline]
+    fn spaced(&self) -> &[u8] {
+        self.bytes.get(..1 + self.len).unwrap_or_default()
+    }
+
+    /// A space, the digits, CR LF: the end of a PUB/HPUB line.
+    #[inline]
+    fn line_end(&self) -> &[u8] {
+        self.bytes.get(..3 + self.len).unwrap_or_default()
     }
 }
 
@@ -345,20 +368,17 @@ impl OutQueue {
         let buf = &mut self.buf;
         buf.extend_from_slice(op);
         buf.extend_from_slice(subject.as_bytes());
-        buf.put_u8(b' ');
         if let Some(reply) = reply {
+            buf.put_u8(b' ');
             buf.extend_from_slice(reply.as_bytes());
-            buf.put_u8(b' ');
         }
+        // The separators and the line end travel with the numbers: fewer appends.
         if let (Some(headers), Some(hdr)) = (headers, &hdr) {
-            buf.extend_from_slice(hdr.as_bytes());
-            buf.put_u8(b' ');
-            buf.extend_from_slice(total.as_bytes());
-            buf.extend_from_slice(b"\r\n");
+            buf.extend_from_slice(hdr.spaced());
+            buf.extend_from_slice(total.line_end());
             headers.encode(buf);
         } else {
-            buf.extend_from_slice(total.as_bytes());
-            buf.extend_from_slice(b"\r\n");
+            buf.extend_from_slice(total.line_end());
         }
         let payload_len = payload.len();
         if chain {
