@@ -43,3 +43,24 @@ pub fn wait_for_event<T>(
 ) -> T {
     wait_for_event_after(rx, timeout, pick).0
 }
+
+/// Options that reconnect at once (50 ms between passes, no jitter, for ever), with their
+/// events on the returned receiver.
+pub fn fast_reconnect_with_events() -> (ConnectOptions, Receiver<Event>) {
+    with_events(
+        ConnectOptions::new()
+            .reconnect_wait(Duration::from_millis(50))
+            .reconnect_jitter(Duration::ZERO, Duration::ZERO)
+            .max_reconnects(None),
+    )
+}
+
+/// The next event that is not a failed reconnect attempt, waiting up to `timeout`.
+pub fn next_event(rx: &Receiver<Event>, timeout: Duration) -> Event {
+    loop {
+        match rx.recv_timeout(timeout).expect("an event") {
+            Event::ReconnectAttemptFailed { .. } => continue,
+            e => return e,
+        }
+    }
+}

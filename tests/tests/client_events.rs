@@ -2,45 +2,23 @@
 //! restart, and what `close` does: a `Closed { User }` event, typed `Closed` errors from
 //! every call afterwards (never a hang), and subscriptions that end.
 
-use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use natsy::{
-    CloseReason, Closed, ConnectOptions, DisconnectReason, Event, FlushError, HeaderMap, NextError,
-    PublishError, RequestError, State, SubscribeError,
+    CloseReason, Closed, DisconnectReason, Event, FlushError, HeaderMap, NextError, PublishError,
+    RequestError, State, SubscribeError,
 };
+use natsy_test_harness::events::{fast_reconnect_with_events, next_event};
 use natsy_test_harness::NatsServer;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn options() -> (ConnectOptions, Receiver<Event>) {
-    let (tx, rx) = mpsc::channel();
-    let options = ConnectOptions::new()
-        .reconnect_wait(Duration::from_millis(50))
-        .reconnect_jitter(Duration::ZERO, Duration::ZERO)
-        .max_reconnects(None)
-        .event_callback(move |e| {
-            let _ = tx.send(e);
-        });
-    (options, rx)
-}
-
-/// The next event that is not a failed reconnect attempt.
-fn next_event(rx: &Receiver<Event>) -> Event {
-    loop {
-        match rx.recv_timeout(WAIT).expect("an event") {
-            Event::ReconnectAttemptFailed { .. } => continue,
-            e => return e,
-        }
-    }
-}
-
 #[test]
 fn connected_then_disconnected_then_reconnected_across_a_server_restart() {
     let mut server = NatsServer::start().unwrap();
-    let (options, events) = options();
+    let (options, events) = fast_reconnect_with_events();
     let client = options.connect(server.url()).unwrap();
-    match next_event(&events) {
+    match next_event(&events, WAIT) {
         Event::Connected { server: addr } => assert_eq!(addr.port, server.port()),
         other => panic!("expected Connected first, got {other:?}"),
     }
@@ -48,7 +26,7 @@ fn connected_then_disconnected_then_reconnected_across_a_server_restart() {
     client.flush().unwrap();
 
     server.stop().unwrap();
-    match next_event(&events) {
+    match next_event(&events, WAIT) {
         Event::Disconnected { reason } => assert!(
             matches!(reason, DisconnectReason::Eof | DisconnectReason::Io(_)),
             "{reason:?}"
@@ -60,7 +38,7 @@ fn connected_then_disconnected_then_reconnected_across_a_server_restart() {
     client.publish("survives", "buffered").unwrap();
 
     server.start_again().unwrap();
-    match next_event(&events) {
+    match next_event(&events, WAIT) {
         Event::Reconnected { server: addr } => assert_eq!(addr.port, server.port()),
         other => panic!("expected Reconnected, got {other:?}"),
     }
@@ -92,9 +70,9 @@ fn connected_then_disconnected_then_reconnected_across_a_server_restart() {
 #[test]
 fn close_emits_closed_and_every_later_call_fails_fast_with_closed() {
     let server = NatsServer::start().unwrap();
-    let (options, events) = options();
+    let (options, events) = fast_reconnect_with_events();
     let client = options.connect(server.url()).unwrap();
-    assert!(matches!(next_event(&events), Event::Connected { .. }));
+    assert!(matches!(next_event(&events, WAIT), Event::Connected { .. }));
     let mut sub = client.subscribe("ends").unwrap();
     let blocked = client.subscribe("ends.blocked").unwrap();
     // A reader blocked in the iterator, and a request waiting for a reply nobody sends.
@@ -170,11 +148,14 @@ fn close_emits_closed_and_every_later_call_fails_fast_with_closed() {
 #[test]
 fn close_while_disconnected_releases_a_waiting_flush() {
     let mut server = NatsServer::start().unwrap();
-    let (options, events) = options();
+    let (options, events) = fast_reconnect_with_events();
     let client = options.connect(server.url()).unwrap();
-    assert!(matches!(next_event(&events), Event::Connected { .. }));
+    assert!(matches!(next_event(&events, WAIT), Event::Connected { .. }));
     server.stop().unwrap();
-    assert!(matches!(next_event(&events), Event::Disconnected { .. }));
+    assert!(matches!(
+        next_event(&events, WAIT),
+        Event::Disconnected { .. }
+    ));
     let c = client.clone();
     let flushing = std::thread::spawn(move || c.flush_timeout(WAIT * 3));
     std::thread::sleep(Duration::from_millis(100));
@@ -198,9 +179,9 @@ fn close_while_disconnected_releases_a_waiting_flush() {
 #[test]
 fn dropping_the_last_client_closes_the_connection() {
     let server = NatsServer::builder().monitoring().start().unwrap();
-    let (options, events) = options();
+    let (options, events) = fast_reconnect_with_events();
     let client = options.name("short-lived").connect(server.url()).unwrap();
-    assert!(matches!(next_event(&events), Event::Connected { .. }));
+    assert!(matches!(next_event(&events, WAIT), Event::Connected { .. }));
     let clone = client.clone();
     drop(client);
     // A clone keeps it open.

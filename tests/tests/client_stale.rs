@@ -15,6 +15,7 @@ use bytes::BytesMut;
 use natsy::{ConnectError, ConnectOptions, DisconnectReason, Event};
 use natsy_proto::connection::ConnectError as AttemptError;
 use natsy_proto::{ClientOp, ClientOpParser, ServerErrorKind, Status};
+use natsy_test_harness::events::{fast_reconnect_with_events, next_event};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -148,29 +149,6 @@ fn serve(i: usize, mut stream: TcpStream, port: u16, script: Script, tx: &Sender
     let _ = tx.send(Seen::Closed(i));
 }
 
-/// Fast reconnects, and events to a channel.
-fn options() -> (ConnectOptions, Receiver<Event>) {
-    let (tx, rx) = mpsc::channel();
-    let options = ConnectOptions::new()
-        .reconnect_wait(Duration::from_millis(50))
-        .reconnect_jitter(Duration::ZERO, Duration::ZERO)
-        .max_reconnects(None)
-        .event_callback(move |e| {
-            let _ = tx.send(e);
-        });
-    (options, rx)
-}
-
-/// The next event that is not a failed reconnect attempt.
-fn next_event(rx: &Receiver<Event>) -> Event {
-    loop {
-        match rx.recv_timeout(WAIT).expect("an event") {
-            Event::ReconnectAttemptFailed { .. } => continue,
-            e => return e,
-        }
-    }
-}
-
 /// Waits until connection `conn` has sent SUB for `subject`; returns its sid.
 fn wait_for_sub(fake: &FakeServer, conn: usize, subject: &str) -> u64 {
     fake.wait_for(
@@ -203,7 +181,7 @@ fn unanswered_pings_are_detected_as_stale_and_the_client_reconnects() {
             Script::healthy()
         }
     });
-    let (options, events) = options();
+    let (options, events) = fast_reconnect_with_events();
     let ping_interval = Duration::from_millis(200);
     let client = options
         .ping_interval(ping_interval)
@@ -211,11 +189,11 @@ fn unanswered_pings_are_detected_as_stale_and_the_client_reconnects() {
         .connect(fake.url())
         .unwrap();
     let connected_at = Instant::now();
-    assert!(matches!(next_event(&events), Event::Connected { .. }));
+    assert!(matches!(next_event(&events, WAIT), Event::Connected { .. }));
     let _sub = client.subscribe("stale.sub").unwrap();
     let first_sid = wait_for_sub(&fake, 0, "stale.sub");
 
-    match next_event(&events) {
+    match next_event(&events, WAIT) {
         Event::Disconnected { reason } => assert_eq!(reason, DisconnectReason::StaleConnection),
         other => panic!("expected Disconnected, got {other:?}"),
     }
@@ -230,7 +208,10 @@ fn unanswered_pings_are_detected_as_stale_and_the_client_reconnects() {
         "declared stale too early: {detected:?}"
     );
 
-    assert!(matches!(next_event(&events), Event::Reconnected { .. }));
+    assert!(matches!(
+        next_event(&events, WAIT),
+        Event::Reconnected { .. }
+    ));
     // Proof on the wire: the client closed the stale socket, and a second connection was
     // accepted that sent a new CONNECT and re-sent the SUB with the same sid.
     let (mut closed, mut accepted, mut connect, mut resub) = (false, false, false, None);
@@ -276,16 +257,19 @@ fn garbage_from_the_server_is_a_protocol_error_and_the_client_reconnects() {
                 Script::healthy()
             }
         });
-        let (options, events) = options();
+        let (options, events) = fast_reconnect_with_events();
         let client = options.connect(fake.url()).unwrap();
-        assert!(matches!(next_event(&events), Event::Connected { .. }));
-        match next_event(&events) {
+        assert!(matches!(next_event(&events, WAIT), Event::Connected { .. }));
+        match next_event(&events, WAIT) {
             Event::Disconnected {
                 reason: DisconnectReason::ProtocolError(_),
             } => {}
             other => panic!("expected a protocol-error disconnect, got {other:?}"),
         }
-        assert!(matches!(next_event(&events), Event::Reconnected { .. }));
+        assert!(matches!(
+            next_event(&events, WAIT),
+            Event::Reconnected { .. }
+        ));
         wait_for_connect(&fake, 1);
         client.publish("still.alive", "x").unwrap();
         client.flush().unwrap();
@@ -308,16 +292,19 @@ fn err_stale_connection_from_the_server_makes_the_client_reconnect() {
             Script::healthy()
         }
     });
-    let (options, events) = options();
+    let (options, events) = fast_reconnect_with_events();
     let client = options.connect(fake.url()).unwrap();
-    assert!(matches!(next_event(&events), Event::Connected { .. }));
-    match next_event(&events) {
+    assert!(matches!(next_event(&events, WAIT), Event::Connected { .. }));
+    match next_event(&events, WAIT) {
         Event::Disconnected {
             reason: DisconnectReason::ServerError(e),
         } => assert_eq!(e.kind, ServerErrorKind::StaleConnection),
         other => panic!("expected a Stale Connection disconnect, got {other:?}"),
     }
-    assert!(matches!(next_event(&events), Event::Reconnected { .. }));
+    assert!(matches!(
+        next_event(&events, WAIT),
+        Event::Reconnected { .. }
+    ));
     wait_for_connect(&fake, 1);
     client.flush().unwrap();
     assert_eq!(client.statistics().reconnects, 1);
