@@ -64,3 +64,8 @@ pub use proxy::{Direction, FaultProxy};
 pub use resources::ProcessStats;
 pub use server::{NatsServer, KEEP_DIRS_ENV, START_TIMEOUT, STOP_TIMEOUT};
 pub use tls::TlsOptions;
+
+/// The README's examples, compiled (and the runnable one run) as doctests so they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
