@@ -377,23 +377,10 @@ pub fn splice(doc: &str, section: &str) -> String {
 
 /// `YYYY-MM-DD HH:MM UTC` for seconds since the Unix epoch.
 pub fn utc_date(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
+    // `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`: keep the date and the minutes.
+    let full = natsy_jetstream::rfc3339(t);
+    format!("{} {} UTC", &full[..10], &full[11..16])
 }
 
 /// The CPU model from `/proc/cpuinfo`.

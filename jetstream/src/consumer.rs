@@ -20,60 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::context::Context;
 use crate::error::Error;
 use crate::stream::Stream;
-
-/// (De)serializes durations as integer nanoseconds, the JetStream wire format.
-pub(crate) mod nanos {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Nanoseconds of `d`, saturating at `u64::MAX`.
-    pub(crate) fn of(d: Duration) -> u64 {
-        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    fn from_i64(n: i64) -> Duration {
-        Duration::from_nanos(u64::try_from(n).unwrap_or(0))
-    }
-
-    pub(crate) mod option {
-        use super::*;
-
-        pub(crate) fn serialize<S: Serializer>(
-            d: &Option<Duration>,
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
-            match d {
-                Some(d) => s.serialize_u64(of(*d)),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<Duration>, D::Error> {
-            Ok(Option::<i64>::deserialize(d)?.map(from_i64))
-        }
-    }
-
-    pub(crate) mod vec {
-        use super::*;
-
-        pub(crate) fn serialize<S: Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq(v.iter().map(|d| of(*d)))
-        }
-
-        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Vec<Duration>, D::Error> {
-            Ok(Option::<Vec<i64>>::deserialize(d)?
-                .unwrap_or_default()
-                .into_iter()
-                .map(from_i64)
-                .collect())
-        }
-    }
-}
+use crate::wire::nanos;
 
 /// Where in the stream a new consumer starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,7 +100,7 @@ pub struct ConsumerConfig {
     /// The first stream sequence, with [`DeliverPolicy::ByStartSequence`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub opt_start_seq: Option<u64>,
-    /// The start time (RFC 3339, e.g. from [`rfc3339`]), with [`DeliverPolicy::ByStartTime`].
+    /// The start time (RFC 3339, e.g. from [`crate::rfc3339`]), with [`DeliverPolicy::ByStartTime`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub opt_start_time: Option<String>,
     /// How messages are acked (default explicit).
@@ -302,32 +249,6 @@ struct NamesResponse {
     total: usize,
     #[serde(default)]
     consumers: Option<Vec<String>>,
-}
-
-/// Formats a time as RFC 3339 in UTC (`2024-01-31T12:00:00.000000001Z`), for
-/// [`ConsumerConfig::opt_start_time`].
-pub fn rfc3339(t: std::time::SystemTime) -> String {
-    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_nanos()
-    )
 }
 
 /// Checks a stream or consumer name: not empty, no `.`, `*`, `>` or whitespace.
@@ -625,6 +546,7 @@ mod tests {
     #[test]
     fn rfc3339_formats_utc() {
         let t = std::time::UNIX_EPOCH + Duration::new(1_706_702_400, 1);
+        use crate::rfc3339;
         assert_eq!(rfc3339(t), "2024-01-31T12:00:00.000000001Z");
         assert_eq!(
             rfc3339(std::time::UNIX_EPOCH),

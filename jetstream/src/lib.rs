@@ -67,10 +67,11 @@ pub use stream::{PurgeOptions, Stream};
 pub use stream_config::{
     DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo, StreamState,
 };
+pub use wire::rfc3339;
 
 pub use consumer::{
-    rfc3339, AckPolicy, ClusterInfo, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy,
-    ReplayPolicy, SequenceInfo,
+    AckPolicy, ClusterInfo, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy, ReplayPolicy,
+    SequenceInfo,
 };
 pub use js_message::{AckError, AckMetadata, JsMessage, MetadataError};
 pub use pull::{ConsumeOptions, FetchOptions, Messages, PullError};

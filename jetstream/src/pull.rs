@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::consumer::{nanos, Consumer};
+use crate::consumer::Consumer;
 use crate::context::Context;
 use crate::error::{ApiErrorKind, Error};
 use crate::js_message::JsMessage;
+use crate::wire::nanos;
 
 /// Why a pull ended with an error.
 #[derive(Debug, Clone, PartialEq, Eq)]

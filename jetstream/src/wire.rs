@@ -11,13 +11,61 @@ use serde::{Deserialize, Deserializer, Serializer};
 pub(crate) mod nanos {
     use super::*;
 
+    /// Nanoseconds of `d`, saturating at `u64::MAX`.
+    pub(crate) fn of(d: Duration) -> u64 {
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn from_i64(n: i64) -> Duration {
+        Duration::from_nanos(u64::try_from(n).unwrap_or(0))
+    }
+
     pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        s.serialize_u64(of(*d))
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let n = i64::deserialize(d)?;
-        Ok(Duration::from_nanos(u64::try_from(n).unwrap_or(0)))
+        Ok(from_i64(i64::deserialize(d)?))
+    }
+
+    /// `Option<Duration>` (`#[serde(with = "crate::wire::nanos::option")]`).
+    pub(crate) mod option {
+        use super::*;
+
+        pub(crate) fn serialize<S: Serializer>(
+            d: &Option<Duration>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => s.serialize_u64(of(*d)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            Ok(Option::<i64>::deserialize(d)?.map(from_i64))
+        }
+    }
+
+    /// `Vec<Duration>`, `null` reading as empty (`#[serde(with = "crate::wire::nanos::vec")]`).
+    pub(crate) mod vec {
+        use super::*;
+
+        pub(crate) fn serialize<S: Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|d| of(*d)))
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<Duration>, D::Error> {
+            Ok(Option::<Vec<i64>>::deserialize(d)?
+                .unwrap_or_default()
+                .into_iter()
+                .map(from_i64)
+                .collect())
+        }
     }
 }
 
@@ -57,6 +105,32 @@ fn digits(s: &[u8], at: usize, n: usize) -> Option<i64> {
     part.iter().try_fold(0i64, |acc, &b| {
         b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
     })
+}
+
+/// Formats a time as RFC 3339 in UTC (`2024-01-31T12:00:00.000000001Z`), for
+/// [`crate::ConsumerConfig::opt_start_time`].
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
 }
 
 /// Parses an RFC 3339 timestamp (`2024-05-01T10:00:00.123456789Z`, or with a `+hh:mm`
