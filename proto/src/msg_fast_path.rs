@@ -2,13 +2,20 @@
 //! frame written the way nats-server writes it (upper case, single spaces, CRLF) whose
 //! bytes are all buffered.
 //!
-//! It makes one forward pass over the control line, reading the numbers as it goes, and
-//! cuts the frame off the buffer. Anything else — another op, other spacing, lower case,
-//! non-ASCII, a partial frame, a broken limit — returns `None` and goes to the general
-//! parser, which handles every form and reports every error. So this path only has to be
-//! right about what it accepts; the split-point and fuzz tests compare the two.
+//! It makes one forward pass over each control line, reading the numbers as it goes.
+//! Anything else — another op, other spacing, lower case, non-ASCII, a partial frame, a
+//! broken limit — ends the pass and goes to the general parser, which handles every form
+//! and reports every error. So this path only has to be right about what it accepts; the
+//! split-point and fuzz tests compare the two.
+//!
+//! Frames are cut in batches ([`Batch`]): the headers of up to [`BATCH`] consecutive
+//! common frames are read, their bytes are split off the read buffer and frozen once, and
+//! each message is then cut from that frozen run. Freezing a `BytesMut` per frame costs an
+//! out-of-line call whose 32-byte result goes through memory, a third of the time of a
+//! 16-byte message (see `BENCHMARKS.md`); cutting a `Bytes` does not, and the last frame
+//! of a run takes the run's reference instead of adding one.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::line::MAX_FRAME;
 use crate::message::Message;
@@ -17,6 +24,18 @@ use crate::message::Message;
 /// it). Returns where it ends and whether it is all ASCII.
 #[inline(always)]
 fn token(b: &[u8], mut i: usize) -> (usize, bool) {
+    const L: u64 = 0x2121_2121_2121_2121;
+    const H: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let stop = (x.wrapping_sub(L) | x) & H;
+        if stop != 0 {
+            let k = (stop.trailing_zeros() / 8) as usize;
+            i += k;
+            return (i, b.get(i).is_some_and(|&c| c < 0x80));
+        }
+        i += 8;
+    }
     let mut seen = 0u8;
     while let Some(&c) = b.get(i) {
         if c <= b' ' {
@@ -45,11 +64,24 @@ fn number(b: &[u8], mut i: usize) -> Option<(usize, u64)> {
     (i > start && !b.get(i).is_some_and(u8::is_ascii_digit)).then_some((i, n))
 }
 
-/// Parses a whole common `MSG` frame at the front of `buf` and cuts it off, or returns
-/// `None` (leaving `buf` untouched) for anything else.
-#[inline]
-pub(crate) fn parse(buf: &mut BytesMut, max_payload: usize, max_line: usize) -> Option<Message> {
-    let b: &[u8] = buf;
+/// How many frames one batch holds at most.
+pub(crate) const BATCH: usize = 32;
+
+/// Where the parts of one common frame are, relative to the frame's start.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Header {
+    sid: u64,
+    subject_end: u32,
+    reply: Option<(u32, u32)>,
+    payload_start: u32,
+    /// The whole frame, CRLF after the payload included.
+    len: u32,
+}
+
+/// Reads the header of a whole common `MSG` frame at the front of `b`, or returns `None`
+/// for anything else (another op or form, a partial frame, a broken limit).
+#[inline(always)]
+pub(crate) fn header(b: &[u8], max_payload: usize, max_line: usize) -> Option<Header> {
     if b.get(..4)? != b"MSG " {
         return None;
     }
@@ -66,7 +98,7 @@ pub(crate) fn parse(buf: &mut BytesMut, max_payload: usize, max_line: usize) -> 
     let (third_end, ascii) = token(b, third);
     let (reply, size_start) = match b.get(third_end) {
         Some(b'\r') => (None, third),
-        Some(b' ') if third_end > third && ascii => (Some(third..third_end), third_end + 1),
+        Some(b' ') if third_end > third && ascii => (Some((third, third_end)), third_end + 1),
         _ => return None,
     };
     let (size_end, size) = number(b, size_start)?;
@@ -83,15 +115,114 @@ pub(crate) fn parse(buf: &mut BytesMut, max_payload: usize, max_line: usize) -> 
     if b.get(needed - 2..needed)? != b"\r\n" {
         return None;
     }
-    let frame = buf.split_to(needed).freeze();
-    Some(Message::from_parts(
-        frame,
+    // Every offset is below `needed <= MAX_FRAME = u32::MAX`.
+    let at = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
+    Some(Header {
         sid,
-        4..subject_end,
-        reply,
-        None,
-        line_len..needed - 2,
-    ))
+        subject_end: at(subject_end),
+        reply: reply.map(|(s, e)| (at(s), at(e))),
+        payload_start: at(line_len),
+        len: at(needed),
+    })
+}
+
+/// Common frames already split off the read buffer, with their headers, waiting to be
+/// handed out in order.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    /// The frames not handed out yet, back to back.
+    run: Bytes,
+    headers: [Header; BATCH],
+    next: usize,
+    end: usize,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            run: Bytes::new(),
+            headers: [Header::default(); BATCH],
+            next: 0,
+            end: 0,
+        }
+    }
+}
+
+impl Batch {
+    /// The next frame of the batch as a message, if any is left.
+    #[inline(always)]
+    pub(crate) fn pop(&mut self) -> Option<Message> {
+        let h = *self.headers.get(self.next)?;
+        if self.next >= self.end {
+            return None;
+        }
+        self.next += 1;
+        let len = h.len as usize;
+        if len > self.run.len() {
+            // Unreachable: the run was cut to the sum of its frames' lengths.
+            self.clear();
+            return None;
+        }
+        let frame = self.run.split_to(len);
+        let r = |(s, e): (u32, u32)| s as usize..e as usize;
+        Some(Message::from_parts(
+            frame,
+            h.sid,
+            4..h.subject_end as usize,
+            h.reply.map(r),
+            None,
+            h.payload_start as usize..len - 2,
+        ))
+    }
+
+    /// Reads the headers of the common frames at the front of `buf` (at most [`BATCH`]),
+    /// splits their bytes off and returns the first as a message. `None` (with `buf`
+    /// untouched) when the front of `buf` is not a whole common frame.
+    #[inline(always)]
+    pub(crate) fn fill(
+        &mut self,
+        buf: &mut BytesMut,
+        max_payload: usize,
+        max_line: usize,
+    ) -> Option<Message> {
+        let b: &[u8] = buf;
+        let mut at = 0usize;
+        let mut n = 0usize;
+        while let (Some(slot), Some(rest)) = (self.headers.get_mut(n), b.get(at..)) {
+            let Some(h) = header(rest, max_payload, max_line) else {
+                break;
+            };
+            *slot = h;
+            at += h.len as usize;
+            n += 1;
+        }
+        if n == 0 {
+            return None;
+        }
+        self.run = buf.split_to(at).freeze();
+        self.next = 0;
+        self.end = n;
+        self.pop()
+    }
+
+    /// Drops the frames not handed out yet.
+    pub(crate) fn clear(&mut self) {
+        self.run = Bytes::new();
+        self.next = 0;
+        self.end = 0;
+    }
+}
+
+/// Parses a whole common `MSG` frame at the front of `buf` and cuts it off, or returns
+/// `None` (leaving `buf` untouched) for anything else. One frame at a time, for the tests.
+#[cfg(test)]
+fn parse(buf: &mut BytesMut, max_payload: usize, max_line: usize) -> Option<Message> {
+    let h = header(buf, max_payload, max_line)?;
+    let mut batch = Batch::default();
+    batch.headers[0] = h;
+    batch.end = 1;
+    batch.run = buf.split_to(h.len as usize).freeze();
+    batch.pop()
 }
 
 #[cfg(test)]

@@ -69,7 +69,8 @@ impl Default for ParserLimits {
 ///
 /// Call [`ServerOpParser::parse`] with the read buffer after every read, until it returns
 /// [`Status::Partial`]. A parsed op's bytes are split off the front of the buffer; its
-/// message parts are slices of them, so nothing is copied.
+/// message parts are slices of them, so nothing is copied. Common `MSG` frames are split
+/// off in runs of up to 32 and handed out one per call (see [`ServerOpParser::parse`]).
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -99,6 +100,8 @@ impl Default for ParserLimits {
 pub struct ServerOpParser {
     limits: ParserLimits,
     framer: Framer<PendingMsg>,
+    /// Common `MSG` frames already split off the buffer, handed out first.
+    batch: msg_fast_path::Batch,
 }
 
 /// The server → client grammar for the shared [`Framer`].
@@ -123,7 +126,7 @@ impl Grammar for ServerGrammar {
         Ok(step)
     }
 
-    #[inline(always)]
+    #[inline]
     fn needed(pending: &PendingMsg) -> usize {
         pending.size.needed
     }
@@ -153,6 +156,7 @@ impl ServerOpParser {
         ServerOpParser {
             limits,
             framer: Framer::default(),
+            batch: msg_fast_path::Batch::default(),
         }
     }
 
@@ -169,9 +173,11 @@ impl ServerOpParser {
         self.limits.max_payload = max_payload;
     }
 
-    /// Forgets any partial state and any sticky error, for a new transport.
+    /// Forgets any partial state, any frames held back and any sticky error, for a new
+    /// transport.
     pub fn reset(&mut self) {
         self.framer.reset();
+        self.batch.clear();
     }
 
     /// Parses one op from the front of `buf`.
@@ -180,20 +186,38 @@ impl ServerOpParser {
     /// [`Status::Partial`] when `buf` holds no whole op yet (nothing is removed then; call
     /// again once more bytes were appended).
     ///
+    /// When the front of `buf` is a run of whole `MSG` frames in the form nats-server
+    /// writes, up to 32 of them are split off together and held by the parser; the
+    /// following calls return them, in order, before looking at `buf` again. So call this
+    /// until it returns `Partial` (as every read loop does): `buf` may be shorter than the
+    /// ops returned so far account for, never longer.
+    ///
     /// # Errors
     ///
     /// A [`ProtocolError`] when the bytes are not valid server protocol or break the
     /// [`ParserLimits`]. The error is sticky: the connection must be dropped.
-    #[inline]
+    #[inline(always)]
     pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Status<ServerOp>, ProtocolError> {
+        if let Some(msg) = self.batch.pop() {
+            return Ok(Status::Complete(ServerOp::Msg(msg)));
+        }
         if self.framer.is_fresh() {
             let limits = self.limits;
-            if let Some(msg) =
-                msg_fast_path::parse(buf, limits.max_payload, limits.max_control_line)
+            if let Some(msg) = self
+                .batch
+                .fill(buf, limits.max_payload, limits.max_control_line)
             {
                 return Ok(Status::Complete(ServerOp::Msg(msg)));
             }
         }
+        self.parse_general(buf)
+    }
+
+    /// Every op and form the fast path leaves, with all the checks and errors. Kept out
+    /// of line so that [`parse`](Self::parse) stays small enough to inline into the
+    /// caller's read loop, where the message it returns can stay in registers.
+    #[inline(never)]
+    fn parse_general(&mut self, buf: &mut BytesMut) -> Result<Status<ServerOp>, ProtocolError> {
         self.framer.parse::<ServerGrammar>(buf, &self.limits)
     }
 
@@ -335,6 +359,69 @@ mod tests {
         assert_eq!(parser.parse(&mut more), Err(err.clone()));
         assert_eq!(parser.parse(&mut BytesMut::new()), Err(err.clone()));
         err
+    }
+
+    /// Runs of common frames are split off in batches; ops still come out one per call,
+    /// in stream order, across batch boundaries and other ops.
+    #[test]
+    fn batched_frames_come_out_in_order() {
+        let mut input = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..100u64 {
+            if i % 37 == 36 {
+                input.extend_from_slice(b"PING\r\n");
+                expected.push("PING".to_string());
+            }
+            let payload = format!("p{i}");
+            let reply = if i % 3 == 0 { " r.x" } else { "" };
+            input.extend_from_slice(
+                format!("MSG s.{i} {i}{reply} {}\r\n{payload}\r\n", payload.len()).as_bytes(),
+            );
+            expected.push(format!("s.{i} {i}{reply} {payload}"));
+        }
+        input.extend_from_slice(b"MSG s.last 1 5\r\nhel");
+        let mut parser = ServerOpParser::default();
+        let mut buf = BytesMut::from(&input[..]);
+        let mut got = Vec::new();
+        while let Status::Complete(op) = parser.parse(&mut buf).unwrap() {
+            got.push(match op {
+                ServerOp::Ping => "PING".to_string(),
+                ServerOp::Msg(m) => {
+                    let reply = m.reply().map(|r| format!(" {r}")).unwrap_or_default();
+                    let payload = String::from_utf8_lossy(m.payload()).into_owned();
+                    format!("{} {}{reply} {payload}", m.subject(), m.sid())
+                }
+                other => panic!("unexpected {other:?}"),
+            });
+        }
+        assert_eq!(got, expected);
+        // The partial frame stays in the buffer and completes later.
+        assert_eq!(&buf[..], b"MSG s.last 1 5\r\nhel");
+        buf.extend_from_slice(b"lo\r\n");
+        let Status::Complete(ServerOp::Msg(m)) = parser.parse(&mut buf).unwrap() else {
+            panic!("the last frame");
+        };
+        assert_eq!(m.payload(), b"hello");
+        assert_eq!(parser.parse(&mut buf).unwrap(), Status::Partial);
+    }
+
+    /// Frames split off but not handed out yet belong to the transport: `reset` drops them.
+    #[test]
+    fn reset_drops_frames_held_back() {
+        let mut parser = ServerOpParser::default();
+        let mut buf = BytesMut::from(&b"MSG a 1 1\r\nx\r\nMSG a 1 1\r\ny\r\n"[..]);
+        assert!(matches!(
+            parser.parse(&mut buf).unwrap(),
+            Status::Complete(ServerOp::Msg(_))
+        ));
+        assert!(buf.is_empty(), "both frames were split off together");
+        parser.reset();
+        assert_eq!(parser.parse(&mut buf).unwrap(), Status::Partial);
+        buf.extend_from_slice(b"PONG\r\n");
+        assert_eq!(
+            parser.parse(&mut buf).unwrap(),
+            Status::Complete(ServerOp::Pong)
+        );
     }
 
     #[test]
