@@ -141,6 +141,7 @@ impl Client {
                 last_attempt_error: None,
                 closed: None,
                 slow_consumer_drops: 0,
+                direct: None,
             }),
             changed: Condvar::new(),
             drained: Condvar::new(),
@@ -413,9 +414,21 @@ impl Client {
             }
             return Err(RequestError::Publish(e));
         }
-        shared.wake(&mut core);
+        // The caller waits for the reply next: send it from this thread if we can.
+        shared.send_now(&mut core);
         drop(core);
         Ok(ReplyHandle::new(self.clone(), slot, token))
+    }
+
+    /// Writes pending output from this thread if it can (see `Core::write_direct`), for a
+    /// thread about to wait for the server: a responder that just replied and now waits
+    /// for the next request sends the reply itself.
+    pub(crate) fn send_pending(&self) {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        if core.conn.transmit_len() > 0 {
+            shared.send_now(&mut core);
+        }
     }
 
     /// Forgets a request's reply slot (timed out or abandoned).
@@ -429,6 +442,30 @@ impl Client {
     /// The default request timeout.
     pub(crate) fn default_request_timeout(&self) -> Duration {
         self.handle.options.request_timeout
+    }
+
+    /// Looks with `poll` until it gives something or `wait_spin` (capped at `deadline`)
+    /// has passed, yielding the CPU between looks; `None` then, and the caller sleeps.
+    pub(crate) fn spin_wait<T>(
+        &self,
+        deadline: Option<Instant>,
+        mut poll: impl FnMut() -> Option<T>,
+    ) -> Option<T> {
+        let spin = self.handle.options.wait_spin;
+        if spin.is_zero() {
+            return None;
+        }
+        let start = Instant::now();
+        let limit = deadline.map_or(start + spin, |d| d.min(start + spin));
+        loop {
+            if let Some(v) = poll() {
+                return Some(v);
+            }
+            if Instant::now() >= limit {
+                return None;
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// Outstanding requests (for monitoring and leak tests).
@@ -456,7 +493,7 @@ impl Client {
             .flush(Instant::now())
             .map_err(|_| FlushError::Closed)?;
         core.flushes.insert(id, FlushState::Pending);
-        shared.wake(&mut core);
+        shared.send_now(&mut core);
         loop {
             match core.flushes.get(&id).copied() {
                 Some(FlushState::Done) => {

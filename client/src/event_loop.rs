@@ -120,6 +120,8 @@ impl EventLoop {
             }
         }
         self.transport = None;
+        // The writer's descriptor would keep the socket open after the loop is gone.
+        shared.lock().direct = None;
     }
 
     /// Reports a transport failure to the connection.
@@ -296,6 +298,7 @@ impl EventLoop {
 
     /// Drains the connection's events and writes, until neither produces more.
     fn drive(&mut self, core: &mut Core) {
+        self.sync_direct_writer(core);
         loop {
             let mut any = false;
             while let Some(event) = core.conn.poll_event() {
@@ -310,6 +313,24 @@ impl EventLoop {
             }
         }
         self.flush_batch(core);
+    }
+
+    /// Keeps `core.direct` on the current transport while it is open plain TCP, so user
+    /// threads never write to a socket the loop has given up (that writer is unusable
+    /// from the moment its transport is dropped) or around TLS.
+    fn sync_direct_writer(&mut self, core: &mut Core) {
+        match self.transport.as_ref() {
+            Some(t) if matches!(t.phase, Phase::Open) && t.tls.is_none() => {
+                if !core
+                    .direct
+                    .as_ref()
+                    .is_some_and(|d| d.belongs_to(t) && d.usable())
+                {
+                    core.direct = t.direct_writer();
+                }
+            }
+            _ => core.direct = None,
+        }
     }
 
     fn flush_batch(&mut self, core: &mut Core) {

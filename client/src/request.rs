@@ -65,6 +65,12 @@ impl ReplyHandle {
     /// [`RequestError::NoResponders`].
     pub fn wait_timeout(self, timeout: Duration) -> Result<Message, RequestError> {
         let deadline = Instant::now() + timeout;
+        let spun = self
+            .client
+            .spin_wait(Some(deadline), || finish(self.slot.take(), &self.client));
+        if let Some(done) = spun {
+            return done;
+        }
         let mut state = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(done) = finish(std::mem::take(&mut *state), &self.client) {

@@ -49,6 +49,26 @@ impl Subscription {
         }
     }
 
+    /// Takes the next message, waiting until `deadline`. Before waiting on an empty
+    /// queue, output this thread (or another) left queued is written from here, so a
+    /// responder's reply does not wait for the loop thread to wake up; then it looks
+    /// again for up to `wait_spin` before it sleeps.
+    fn take_next(&self, deadline: Option<Instant>) -> Taken {
+        match self.queue.try_take() {
+            Taken::Empty => {
+                self.client.send_pending();
+                let spun = self
+                    .client
+                    .spin_wait(deadline, || match self.queue.try_take() {
+                        Taken::Empty => None,
+                        taken => Some(taken),
+                    });
+                spun.unwrap_or_else(|| self.queue.take(deadline))
+            }
+            taken => taken,
+        }
+    }
+
     /// The subscription id.
     pub fn sid(&self) -> Sid {
         self.sid
@@ -56,7 +76,7 @@ impl Subscription {
 
     /// Waits up to `timeout` for the next message.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Message, NextError> {
-        match self.wrap(self.queue.take(Some(Instant::now() + timeout))) {
+        match self.wrap(self.take_next(Some(Instant::now() + timeout))) {
             Ok(Some(m)) => Ok(m),
             Ok(None) => Err(NextError::TimedOut),
             Err(why) => Err(NextError::Closed(why)),
@@ -124,6 +144,6 @@ impl Iterator for Subscription {
     /// Blocks until the next message; `None` once the subscription has ended
     /// (unsubscribed, drained, auto-unsubscribe limit reached, or client closed).
     fn next(&mut self) -> Option<Message> {
-        self.wrap(self.queue.take(None)).ok().flatten()
+        self.wrap(self.take_next(None)).ok().flatten()
     }
 }

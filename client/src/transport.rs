@@ -6,6 +6,8 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
@@ -33,6 +35,42 @@ pub(crate) struct Transport {
     pub(crate) write_blocked: bool,
     /// TLS-first: start the handshake as soon as TCP is up.
     pub(crate) tls_first: Option<String>,
+    /// Whether the [`DirectWriter`]s handed out may still write: false from the start of
+    /// TLS and from the moment the transport is dropped.
+    direct_ok: Arc<AtomicBool>,
+}
+
+/// A second handle on a plain-TCP transport's socket, for user threads to write pending
+/// output themselves instead of waking the loop thread (see `Core::write_direct`).
+///
+/// It only ever writes what the connection's output queue hands out, under the shared
+/// lock, so it and the loop never interleave; and only while its transport is alive.
+pub(crate) struct DirectWriter {
+    stream: std::net::TcpStream,
+    ok: Arc<AtomicBool>,
+}
+
+impl DirectWriter {
+    /// Whether the transport it belongs to is still the live, plain-TCP one.
+    pub(crate) fn usable(&self) -> bool {
+        self.ok.load(Ordering::Acquire)
+    }
+
+    /// Whether this writer belongs to `transport`.
+    pub(crate) fn belongs_to(&self, transport: &Transport) -> bool {
+        Arc::ptr_eq(&self.ok, &transport.direct_ok)
+    }
+
+    /// One non-blocking vectored write.
+    pub(crate) fn write(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&self.stream).write_vectored(slices)
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        self.direct_ok.store(false, Ordering::Release);
+    }
 }
 
 /// What a read produced.
@@ -73,7 +111,23 @@ impl Transport {
             phase: Phase::Connecting,
             write_blocked: false,
             tls_first,
+            direct_ok: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// A [`DirectWriter`] for this transport, when it is open plain TCP (never under
+    /// TLS: the TLS session state belongs to the loop thread).
+    pub(crate) fn direct_writer(&self) -> Option<DirectWriter> {
+        if !matches!(self.phase, Phase::Open) || self.tls.is_some() {
+            return None;
+        }
+        // A duplicate descriptor of the same socket; it shares the non-blocking flag.
+        let fd = self.stream.as_fd().try_clone_to_owned().ok()?;
+        self.direct_ok.store(true, Ordering::Release);
+        Some(DirectWriter {
+            stream: std::net::TcpStream::from(fd),
+            ok: self.direct_ok.clone(),
+        })
     }
 
     /// Checks whether the non-blocking connect finished. `Ok(true)`: connected.
@@ -99,6 +153,8 @@ impl Transport {
         name: &str,
         first: bool,
     ) -> Result<(), TlsError> {
+        // From here on only the loop thread may write: the bytes must go through TLS.
+        self.direct_ok.store(false, Ordering::Release);
         let server_name = tls::server_name(name)?;
         let conn = ClientConnection::new(config, server_name)
             .map_err(|e| TlsError::Config(e.to_string()))?;
@@ -248,5 +304,62 @@ impl Transport {
     /// TLS records are waiting to be written.
     pub(crate) fn tls_wants_write(&self) -> bool {
         self.tls.as_ref().is_some_and(|t| t.wants_write())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    /// A transport connected to a loopback listener, and the listener's end.
+    fn connected() -> (Transport, std::net::TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let stream = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (peer, _) = listener.accept().expect("accept");
+        (Transport::new(stream, None), peer)
+    }
+
+    #[test]
+    fn a_direct_writer_exists_only_for_open_plain_tcp_and_dies_with_its_transport() {
+        let (mut t, mut peer) = connected();
+        assert!(t.direct_writer().is_none(), "not open yet");
+        t.phase = Phase::Open;
+        let w = t.direct_writer().expect("open plain TCP");
+        assert!(w.usable() && w.belongs_to(&t));
+        assert_eq!(w.write(&[IoSlice::new(b"PING\r\n")]).expect("write"), 6);
+        let mut got = [0u8; 6];
+        peer.read_exact(&mut got).expect("read");
+        assert_eq!(&got, b"PING\r\n");
+
+        // Another transport's writer is not this one's.
+        let (mut other, _peer2) = connected();
+        other.phase = Phase::Open;
+        assert!(!w.belongs_to(&other));
+
+        drop(t);
+        assert!(
+            !w.usable(),
+            "the transport is gone: user threads must not write"
+        );
+    }
+
+    #[test]
+    fn starting_tls_stops_direct_writes() {
+        let (mut t, _peer) = connected();
+        t.phase = Phase::Open;
+        let w = t.direct_writer().expect("open plain TCP");
+        // No certificate is ever checked here: the handshake is not driven.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        t.start_tls(Arc::new(config), "localhost", false)
+            .expect("start TLS");
+        assert!(!w.usable(), "bytes must go through TLS now");
+        assert!(t.direct_writer().is_none());
     }
 }

@@ -240,3 +240,60 @@ fn new_inbox_is_prefix_dot_unique_base62_nuid() {
     let other = natsy::connect(server.url()).unwrap();
     assert!(!seen.contains(&other.new_inbox()));
 }
+
+/// Requests and replies arrive whether waiting threads sleep at once (`wait_spin` zero)
+/// or yield first, and whether the request and the reply are written by the waiting
+/// threads themselves (plain TCP) or by the loop (TLS is covered in `client_tls`).
+#[test]
+fn replies_arrive_with_and_without_spinning_waiters() {
+    let server = NatsServer::start().unwrap();
+    for spin in [
+        Duration::ZERO,
+        Duration::from_micros(100),
+        Duration::from_millis(5),
+    ] {
+        let opts = || ConnectOptions::new().wait_spin(spin);
+        let responder = opts().connect(server.url()).unwrap();
+        let sub = responder.subscribe("svc.spin").unwrap();
+        responder.flush().unwrap();
+        let serving = std::thread::spawn(move || {
+            // `next_timeout` waits (and spins) on an empty queue between requests.
+            let mut sub = sub;
+            let mut served = 0;
+            while let Ok(m) = sub.next_timeout(Duration::from_secs(2)) {
+                m.respond(m.payload_bytes()).unwrap();
+                served += 1;
+            }
+            served
+        });
+        let client = opts().connect(server.url()).unwrap();
+        for i in 0..200 {
+            let reply = client.request("svc.spin", format!("{i}")).unwrap();
+            assert_eq!(reply.payload(), format!("{i}").as_bytes(), "spin {spin:?}");
+        }
+        assert_eq!(serving.join().unwrap(), 200);
+    }
+}
+
+/// Spinning never outlasts the caller's deadline.
+#[test]
+fn a_long_spin_still_honours_timeouts() {
+    let server = NatsServer::start().unwrap();
+    let client = ConnectOptions::new()
+        .wait_spin(Duration::from_secs(30))
+        .connect(server.url())
+        .unwrap();
+    let mut sub = client.subscribe("nobody.sends").unwrap();
+    let started = Instant::now();
+    assert!(sub.next_timeout(Duration::from_millis(20)).is_err());
+    let _quiet = client.subscribe("svc.quiet").unwrap();
+    assert!(matches!(
+        client.request_timeout("svc.quiet", "x", Duration::from_millis(20)),
+        Err(RequestError::TimedOut)
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "waited {:?} with a 30 s spin and 20 ms timeouts",
+        started.elapsed()
+    );
+}
