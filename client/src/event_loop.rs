@@ -5,6 +5,13 @@
 //! to subscriptions, waking waiters), write what it has to send, then sleep in `poll`
 //! until the socket is ready, a user thread wakes us, or the next timer is due. Reads
 //! happen outside the lock; only feeding the bytes in takes it.
+//!
+//! On plain TCP the loop also hands user threads a [`DirectWriter`] (`Core::direct`): a
+//! thread about to wait on the server writes pending output itself, under the lock,
+//! instead of waking the loop. The loop keeps it on the current transport
+//! (`sync_direct_writer`); a dropped transport or the start of TLS disables it at once.
+//!
+//! [`DirectWriter`]: crate::transport::DirectWriter
 
 use std::io::IoSlice;
 use std::sync::Arc;
