@@ -152,10 +152,10 @@ impl Batch {
     /// The next frame of the batch as a message, if any is left.
     #[inline(always)]
     pub(crate) fn pop(&mut self) -> Option<Message> {
-        let h = *self.headers.get(self.next)?;
         if self.next >= self.end {
             return None;
         }
+        let h = *self.headers.get(self.next)?;
         self.next += 1;
         let len = h.len as usize;
         if len > self.run.len() {
@@ -213,24 +213,17 @@ impl Batch {
     }
 }
 
-/// Parses a whole common `MSG` frame at the front of `buf` and cuts it off, or returns
-/// `None` (leaving `buf` untouched) for anything else. One frame at a time, for the tests.
-#[cfg(test)]
-fn parse(buf: &mut BytesMut, max_payload: usize, max_line: usize) -> Option<Message> {
-    let h = header(buf, max_payload, max_line)?;
-    let mut batch = Batch::default();
-    batch.headers[0] = h;
-    batch.end = 1;
-    batch.run = buf.split_to(h.len as usize).freeze();
-    batch.pop()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Subject, sid, reply, payload, and bytes left in the buffer.
     type Parsed = (String, u64, Option<String>, Vec<u8>, usize);
+
+    /// One batch from the front of `buf` (every case here holds at most one frame).
+    fn parse(buf: &mut BytesMut, max_payload: usize, max_line: usize) -> Option<Message> {
+        Batch::default().fill(buf, max_payload, max_line)
+    }
 
     fn fast(input: &[u8]) -> Option<Parsed> {
         let mut buf = BytesMut::from(input);

@@ -189,8 +189,8 @@ impl ServerOpParser {
     /// When the front of `buf` is a run of whole `MSG` frames in the form nats-server
     /// writes, up to 32 of them are split off together and held by the parser; the
     /// following calls return them, in order, before looking at `buf` again. So call this
-    /// until it returns `Partial` (as every read loop does): `buf` may be shorter than the
-    /// ops returned so far account for, never longer.
+    /// until it returns `Partial` (as every read loop does): after a `Complete`, `buf` may
+    /// already lack the bytes of ops the next calls return.
     ///
     /// # Errors
     ///
@@ -214,8 +214,8 @@ impl ServerOpParser {
     }
 
     /// Every op and form the fast path leaves, with all the checks and errors. Kept out
-    /// of line so that [`parse`](Self::parse) stays small enough to inline into the
-    /// caller's read loop, where the message it returns can stay in registers.
+    /// of line so that [`parse`](Self::parse) stays small where it is inlined into the
+    /// caller's read loop.
     #[inline(never)]
     fn parse_general(&mut self, buf: &mut BytesMut) -> Result<Status<ServerOp>, ProtocolError> {
         self.framer.parse::<ServerGrammar>(buf, &self.limits)
