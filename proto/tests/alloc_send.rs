@@ -2,29 +2,32 @@
 //! Publishing small messages allocates nothing once the [`OutQueue`] is warm.
 //!
 //! A counting global allocator wraps `System`; it counts only while the measuring thread
-//! has switched counting on, so the test harness's own threads do not disturb the result.
-//! This file holds a single test on purpose.
+//! has switched counting on, and into that thread's own counter, so the test harness's
+//! threads and the other test in this file do not disturb the result.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::IoSlice;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use natsy_proto::OutQueue;
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
-    // Const-initialized and without a destructor, so reading it never allocates.
+    // Const-initialized and without a destructor, so using them never allocates.
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// This thread's count so far, reset to zero.
+fn take_allocations() -> usize {
+    ALLOCATIONS.with(|a| a.replace(0))
 }
 
 fn note_allocation() {
     if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
     }
 }
 
@@ -106,21 +109,71 @@ fn steady_state_publish_allocates_nothing() {
     let probe = vec![1u8; 64];
     COUNTING.with(|c| c.set(false));
     drop(probe);
-    assert_eq!(
-        ALLOCATIONS.swap(0, Ordering::SeqCst),
-        1,
-        "the allocator counts"
-    );
+    assert_eq!(take_allocations(), 1, "the allocator counts");
 
     COUNTING.with(|c| c.set(true));
     let written = publish_and_drain(&mut q, &payload, 100_000, &mut sink);
     COUNTING.with(|c| c.set(false));
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst);
+    let allocations = take_allocations();
 
     assert_eq!(written, 100_000 * per_msg);
     assert!(q.is_empty());
     assert_eq!(
         allocations, 0,
         "allocations while publishing 100,000 small messages"
+    );
+}
+
+/// Writes from the front of `q` in chunks of at most `chunk` bytes until at most `keep`
+/// bytes are left; returns the bytes written.
+fn write_down_to(q: &mut OutQueue, keep: usize, chunk: usize) -> usize {
+    let mut total = 0;
+    while q.len() > keep {
+        let mut slices = [IoSlice::new(&[]); 8];
+        let n = q.io_slices(&mut slices);
+        let mut written = 0;
+        for s in &slices[..n] {
+            written += s.len().min(chunk - written);
+            if written == chunk {
+                break;
+            }
+        }
+        q.advance(written);
+        total += written;
+    }
+    total
+}
+
+/// A writer that lags behind: between 64 and 128 KiB always wait, so the coalescing
+/// buffer keeps filling up with bytes still pending. Full buffers are chained as segments
+/// and their allocations reused once written, not replaced by new ones.
+#[test]
+fn a_lagging_writer_causes_no_allocations_in_steady_state() {
+    let payload = Bytes::from_static(b"0123456789abcdef");
+    let per_msg = b"PUB orders.new 16\r\n0123456789abcdef\r\n".len();
+    let mut q = OutQueue::new();
+    let run = |q: &mut OutQueue, count: usize| {
+        let mut written = 0;
+        for _ in 0..count {
+            q.publish("orders.new", None, None, payload.clone(), Some(1 << 20))
+                .expect("valid publish");
+            if q.len() > 128 * 1024 {
+                written += write_down_to(q, 64 * 1024, 8 * 1024);
+            }
+        }
+        written
+    };
+    let warm = run(&mut q, 100_000);
+
+    COUNTING.with(|c| c.set(true));
+    let written = run(&mut q, 200_000);
+    COUNTING.with(|c| c.set(false));
+    let allocations = take_allocations();
+
+    let rest = write_down_to(&mut q, 0, usize::MAX);
+    assert_eq!(warm + written + rest, 300_000 * per_msg, "every byte, once");
+    assert_eq!(
+        allocations, 0,
+        "allocations while publishing 200,000 messages behind a lagging writer"
     );
 }

@@ -289,9 +289,10 @@ impl Connection {
             self.out.advance(n);
             // A publish whose first byte was written is on its way: no longer ours to keep.
             let consumed = self.out.consumed();
-            while self.pub_starts.front().is_some_and(|&s| s < consumed) {
-                self.pub_starts.pop_front();
-            }
+            // Starts are ascending: find the first one still queued and drop the rest in
+            // one go (popping them one by one was 3% of a publisher's CPU).
+            let written = self.pub_starts.partition_point(|&s| s < consumed);
+            self.pub_starts.drain(..written);
         }
     }
 
