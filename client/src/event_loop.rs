@@ -37,6 +37,11 @@ const READ_CHUNK: usize = 64 * 1024;
 const READS_PER_TURN: usize = 16;
 /// How long a close waits for pending writes to reach the socket.
 const CLOSE_FLUSH: Duration = Duration::from_secs(1);
+/// Slices per vectored write. A payload of 4 KiB or more is its own slice, between the
+/// slices of the control lines: 256 slices is 128 such messages, half a MiB, per call.
+/// With 64, `natsy-bench pub --size 4096` made four times the `writev` calls and used
+/// about 1.5x the CPU per message. Linux takes up to 1024 (`IOV_MAX`).
+const WRITE_SLICES: usize = 256;
 
 pub(crate) struct EventLoop {
     shared: Arc<Shared>,
@@ -270,7 +275,7 @@ impl EventLoop {
         }
         let mut failed = None;
         while !t.write_blocked {
-            let mut slices = [IoSlice::new(&[]); 64];
+            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
             let n = core.conn.poll_transmit(&mut slices);
             if n == 0 {
                 break;
