@@ -14,6 +14,7 @@ mod handshake;
 mod input;
 mod lifecycle;
 mod pings;
+mod read_buffer;
 mod reconnect_buffer;
 mod subscriptions;
 mod timers;
@@ -22,7 +23,7 @@ use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -45,6 +46,7 @@ use crate::url::ServerAddr;
 
 use handshake::Phase;
 use pings::{PingKind, PingQueue};
+use read_buffer::ReadBuffer;
 use reconnect_buffer::ReconnectBuffer;
 use subscriptions::Subscriptions;
 use timers::{Timer, TimerTable};
@@ -145,7 +147,7 @@ pub struct Connection {
     tls_active: bool,
 
     parser: ServerOpParser,
-    read_buf: BytesMut,
+    read_buf: ReadBuffer,
     out: OutQueue,
     /// Stream positions in `out` where each not-yet-written publish starts; on a
     /// disconnect, those publishes move back to the reconnect buffer instead of being lost.
@@ -194,7 +196,7 @@ impl Connection {
             ever_connected: false,
             tls_active: false,
             parser: ServerOpParser::new(config.parser_limits),
-            read_buf: BytesMut::new(),
+            read_buf: ReadBuffer::default(),
             out: OutQueue::new(),
             pub_starts: VecDeque::new(),
             reconnect_buffer: ReconnectBuffer::new(config.reconnect_buffer_size),
@@ -359,7 +361,7 @@ impl Connection {
         ) {
             return;
         }
-        self.read_buf.extend_from_slice(data);
+        self.read_buf.append(data);
         self.process_input(now);
     }
 
