@@ -53,16 +53,20 @@ impl Subscription {
     /// queue, output this thread (or another) left queued is written from here, so a
     /// responder's reply does not wait for the loop thread to wake up; then it looks
     /// again for up to `wait_spin` before it sleeps.
-    fn take_next(&self, deadline: Option<Instant>) -> Taken {
+    /// Without `spin`, it sleeps at once.
+    fn take_next(&self, deadline: Option<Instant>, spin: bool) -> Taken {
         match self.queue.try_take() {
             Taken::Empty => {
                 self.client.send_pending();
-                let spun = self
-                    .client
-                    .spin_wait(deadline, || match self.queue.try_take() {
-                        Taken::Empty => None,
-                        taken => Some(taken),
-                    });
+                let spun = spin
+                    .then(|| {
+                        self.client
+                            .spin_wait(deadline, || match self.queue.try_take() {
+                                Taken::Empty => None,
+                                taken => Some(taken),
+                            })
+                    })
+                    .flatten();
                 spun.unwrap_or_else(|| self.queue.take(deadline))
             }
             taken => taken,
@@ -76,7 +80,20 @@ impl Subscription {
 
     /// Waits up to `timeout` for the next message.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Message, NextError> {
-        match self.wrap(self.take_next(Some(Instant::now() + timeout))) {
+        self.next_inner(timeout, true)
+    }
+
+    /// Like [`next_timeout`](Self::next_timeout), but on an empty queue it sleeps at once
+    /// instead of yielding the CPU for up to `wait_spin` first: for a consumer that wants
+    /// throughput rather than the lowest latency per message, such as a JetStream pull
+    /// consumer. Spinning there took CPU from the server on the same machine:
+    /// `natsy-bench js-fetch` consumed about 10% fewer messages per second with it.
+    pub fn next_timeout_sleeping(&mut self, timeout: Duration) -> Result<Message, NextError> {
+        self.next_inner(timeout, false)
+    }
+
+    fn next_inner(&mut self, timeout: Duration, spin: bool) -> Result<Message, NextError> {
+        match self.wrap(self.take_next(Some(Instant::now() + timeout), spin)) {
             Ok(Some(m)) => Ok(m),
             Ok(None) => Err(NextError::TimedOut),
             Err(why) => Err(NextError::Closed(why)),
@@ -144,6 +161,6 @@ impl Iterator for Subscription {
     /// Blocks until the next message; `None` once the subscription has ended
     /// (unsubscribed, drained, auto-unsubscribe limit reached, or client closed).
     fn next(&mut self) -> Option<Message> {
-        self.wrap(self.take_next(None)).ok().flatten()
+        self.wrap(self.take_next(None, true)).ok().flatten()
     }
 }

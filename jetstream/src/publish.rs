@@ -178,10 +178,9 @@ impl Context {
         let timeout = options.timeout.unwrap_or(self.timeout());
         let mut attempt = 0;
         loop {
-            let reply = self
-                .client()
-                .send_request(subject, headers.as_ref(), payload.clone())
-                .and_then(|h| h.wait_timeout(timeout));
+            let reply =
+                self.client()
+                    .request_with(subject, headers.as_ref(), payload.clone(), timeout);
             match ack_from_reply(reply) {
                 Err(Error::NoStreamResponse) if attempt < NO_RESPONDERS_RETRIES => {
                     attempt += 1;
@@ -304,7 +303,8 @@ impl Entry {
                     }
                     // Wait without holding the lock; others see `Waiting`.
                     drop(state);
-                    let r = ack_from_reply(handle.wait_timeout(deadline - now));
+                    // Sleep rather than spin: other acks of the window follow anyway.
+                    let r = ack_from_reply(handle.wait_timeout_sleeping(deadline - now));
                     return Some(self.finish(lock(&self.state), r));
                 }
                 State::Waiting => {

@@ -423,7 +423,8 @@ impl Consumer {
             if now >= deadline {
                 return finish(messages, PullError::TimedOut);
             }
-            let msg = match sub.next_timeout(wake - now) {
+            // Throughput over latency: sleep on an empty queue rather than spin.
+            let msg = match sub.next_timeout_sleeping(wake - now) {
                 Ok(m) => m,
                 Err(natsy::NextError::TimedOut) => continue,
                 Err(_) => return finish(messages, PullError::Closed),
@@ -635,7 +636,11 @@ impl Messages {
                 }
                 wake = wake.min(d);
             }
-            let msg = match self.sub.next_timeout(wake.saturating_duration_since(now)) {
+            // Throughput over latency: sleep on an empty queue rather than spin.
+            let msg = match self
+                .sub
+                .next_timeout_sleeping(wake.saturating_duration_since(now))
+            {
                 Ok(m) => m,
                 Err(natsy::NextError::TimedOut) => continue,
                 Err(_) => return self.fail(PullError::Closed),

@@ -297,3 +297,74 @@ fn a_long_spin_still_honours_timeouts() {
         started.elapsed()
     );
 }
+
+/// Requests sent with `send_request` go out with the loop's next write: their replies
+/// arrive though nobody waits (only `try_take` looks), and the sleeping waits and
+/// `request_with` get theirs too.
+#[test]
+fn requests_in_flight_are_sent_without_a_waiter_and_sleeping_waits_get_replies() {
+    let server = NatsServer::start().unwrap();
+    let _responder = echo_responder(&server, "svc.flight");
+    let client = natsy::connect(server.url()).unwrap();
+    let mut handles: Vec<_> = (0..100)
+        .map(|i| (i, client.send_request("svc.flight", None, format!("{i}")).unwrap()))
+        .collect();
+    let deadline = Instant::now() + WAIT;
+    let mut replies = 0;
+    while !handles.is_empty() && Instant::now() < deadline {
+        handles.retain_mut(|(i, h)| match h.try_take() {
+            Some(reply) => {
+                assert_eq!(reply.unwrap().payload(), format!("re-{i}").as_bytes());
+                replies += 1;
+                false
+            }
+            None => true,
+        });
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(replies, 100, "every reply, with nobody waiting");
+
+    let waited: Vec<_> = (0..50)
+        .map(|i| client.send_request("svc.flight", None, format!("w{i}")).unwrap())
+        .collect();
+    for (i, h) in waited.into_iter().enumerate() {
+        let reply = h.wait_timeout_sleeping(WAIT).unwrap();
+        assert_eq!(reply.payload(), format!("re-w{i}").as_bytes());
+    }
+
+    let mut headers = HeaderMap::new();
+    headers.insert("X-Flight", "1").unwrap();
+    let reply = client
+        .request_with("svc.flight", Some(&headers), "h", WAIT)
+        .unwrap();
+    assert_eq!(reply.payload(), b"re-h");
+    assert_eq!(client.pending_requests(), 0);
+}
+
+/// The sleeping `next` takes what arrives and honours its timeout, even with a spin
+/// longer than the timeout configured.
+#[test]
+fn sleeping_next_delivers_and_times_out() {
+    let server = NatsServer::start().unwrap();
+    let client = ConnectOptions::new()
+        .wait_spin(Duration::from_secs(30))
+        .connect(server.url())
+        .unwrap();
+    let mut sub = client.subscribe("sleepy").unwrap();
+    client.flush().unwrap();
+    let publisher = natsy::connect(server.url()).unwrap();
+    for i in 0..20 {
+        publisher.publish("sleepy", format!("{i}")).unwrap();
+    }
+    publisher.flush().unwrap();
+    for i in 0..20 {
+        let m = sub.next_timeout_sleeping(WAIT).unwrap();
+        assert_eq!(m.payload(), format!("{i}").as_bytes());
+    }
+    let started = Instant::now();
+    assert!(matches!(
+        sub.next_timeout_sleeping(Duration::from_millis(20)),
+        Err(natsy::NextError::TimedOut)
+    ));
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
