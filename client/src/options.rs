@@ -259,6 +259,10 @@ impl ConnectOptions {
     /// which on a busy machine costs tens of microseconds. The price is up to this much
     /// CPU time per wait that ends up sleeping. No equivalent in nats.go (goroutines) or
     /// async-nats (tasks).
+    ///
+    /// The throughput-minded waits never spin: `ReplyHandle::wait_timeout_sleeping` and
+    /// `Subscription::next_timeout_sleeping`, which the JetStream publish window and pull
+    /// consumers use, because spinning there takes CPU the server needs.
     pub fn wait_spin(mut self, spin: Duration) -> Self {
         self.wait_spin = spin;
         self
