@@ -307,7 +307,14 @@ fn requests_in_flight_are_sent_without_a_waiter_and_sleeping_waits_get_replies()
     let _responder = echo_responder(&server, "svc.flight");
     let client = natsy::connect(server.url()).unwrap();
     let mut handles: Vec<_> = (0..100)
-        .map(|i| (i, client.send_request("svc.flight", None, format!("{i}")).unwrap()))
+        .map(|i| {
+            (
+                i,
+                client
+                    .send_request("svc.flight", None, format!("{i}"))
+                    .unwrap(),
+            )
+        })
         .collect();
     let deadline = Instant::now() + WAIT;
     let mut replies = 0;
@@ -325,7 +332,11 @@ fn requests_in_flight_are_sent_without_a_waiter_and_sleeping_waits_get_replies()
     assert_eq!(replies, 100, "every reply, with nobody waiting");
 
     let waited: Vec<_> = (0..50)
-        .map(|i| client.send_request("svc.flight", None, format!("w{i}")).unwrap())
+        .map(|i| {
+            client
+                .send_request("svc.flight", None, format!("w{i}"))
+                .unwrap()
+        })
         .collect();
     for (i, h) in waited.into_iter().enumerate() {
         let reply = h.wait_timeout_sleeping(WAIT).unwrap();
