@@ -306,6 +306,11 @@ fn requests_in_flight_are_sent_without_a_waiter_and_sleeping_waits_get_replies()
     let server = NatsServer::start().unwrap();
     let _responder = echo_responder(&server, "svc.flight");
     let client = natsy::connect(server.url()).unwrap();
+    client.flush().unwrap();
+    // nats-server PINGs a new client about 2 s after it connects, which would wake the
+    // loop and write whatever is queued anyway; wait that out, so that only the loop's
+    // own wake-up can send these requests (the server's next PING is 2 minutes away).
+    std::thread::sleep(Duration::from_secs(3));
     let mut handles: Vec<_> = (0..100)
         .map(|i| {
             (
