@@ -143,6 +143,7 @@ impl Client {
                 slow_consumer_drops: 0,
                 direct: None,
             }),
+            reader: Mutex::new(crate::shared::ReadState::new()),
             changed: Condvar::new(),
             drained: Condvar::new(),
             waker,
@@ -461,6 +462,15 @@ impl Client {
         if core.conn.transmit_len() > 0 {
             shared.send_now(&mut core);
         }
+    }
+
+    /// For a thread spinning on a reply or a message: reads the socket and delivers what
+    /// arrived itself, rather than waiting for the loop thread to wake up for it (see
+    /// `Shared::read_direct`).
+    pub(crate) fn poll_input(&self) {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        shared.read_direct(&mut core);
     }
 
     /// Forgets a request's reply slot (timed out or abandoned).

@@ -4,11 +4,14 @@
 //! Each turn: fire due timers, drain the connection's events (dial, TLS, routing messages
 //! to subscriptions, waking waiters), write what it has to send, then sleep in `poll`
 //! until the socket is ready, a user thread wakes us, or the next timer is due. Reads
-//! happen outside the lock; only feeding the bytes in takes it.
+//! happen outside the core lock but under the read lock (`Shared::reader`), held until
+//! the bytes are fed in.
 //!
 //! On plain TCP the loop also hands user threads a [`DirectWriter`] (`Core::direct`): a
 //! thread about to wait on the server writes pending output itself, under the lock,
-//! instead of waking the loop. The loop keeps it on the current transport
+//! instead of waking the loop; a thread spinning on a reply or a message also reads the
+//! socket and delivers messages itself (`Shared::read_direct`), leaving every other event
+//! to the loop. The loop keeps the writer on the current transport
 //! (`sync_direct_writer`); a dropped transport or the start of TLS disables it at once.
 //!
 //! [`DirectWriter`]: crate::transport::DirectWriter
@@ -25,14 +28,12 @@ use rustls::ClientConfig;
 use crate::credentials::AuthSource;
 use crate::event::Event;
 use crate::shared::{Core, FirstConnect, FlushState, Shared, SlotState};
-use crate::sub_queue::{Closed, Pushed};
+use crate::sub_queue::Closed;
 use crate::transport::{self, Phase, ReadOutcome, Transport};
 
 /// The token of the waker user threads use.
 pub(crate) const WAKER: Token = Token(0);
 const SOCKET: Token = Token(1);
-/// Bytes read per `read` call.
-const READ_CHUNK: usize = 64 * 1024;
 /// Reads per readiness event before the loop gives writes and timers a turn.
 const READS_PER_TURN: usize = 16;
 /// How long a close waits for pending writes to reach the socket.
@@ -52,7 +53,6 @@ pub(crate) struct EventLoop {
     /// first dial so a provider is called once per connect, not twice.
     first_auth: Option<Auth>,
     transport: Option<Transport>,
-    read_buf: Vec<u8>,
     /// Consecutive messages for one subscription, pushed under one lock.
     batch: Vec<Message>,
     batch_sid: Sid,
@@ -76,7 +76,6 @@ impl EventLoop {
             auth,
             first_auth: Some(first_auth),
             transport: None,
-            read_buf: vec![0; READ_CHUNK],
             batch: Vec::with_capacity(256),
             batch_sid: 0,
             read_more: false,
@@ -199,26 +198,37 @@ impl EventLoop {
                         return;
                     }
                 }
-                Phase::Open => match t.read(&mut self.read_buf) {
-                    Ok(ReadOutcome::Data(n)) => {
-                        let shared = self.shared.clone();
-                        let mut core = shared.lock();
-                        if n > 0 {
-                            core.conn.handle_input(Instant::now(), &self.read_buf[..n]);
+                Phase::Open => {
+                    let shared = self.shared.clone();
+                    // Held until the bytes are fed in: see `Shared::read_direct`.
+                    let mut state = shared.reader.lock().unwrap_or_else(|e| e.into_inner());
+                    match t.read(&mut state.buf) {
+                        Ok(ReadOutcome::Data(n)) => {
+                            let mut core = shared.lock();
+                            if n > 0 {
+                                core.conn.handle_input(
+                                    Instant::now(),
+                                    state.buf.get(..n).unwrap_or_default(),
+                                );
+                            }
+                            drop(state);
+                            self.drive(&mut core);
                         }
-                        self.drive(&mut core);
+                        Ok(ReadOutcome::WouldBlock) => return,
+                        Ok(ReadOutcome::Eof) => {
+                            drop(state);
+                            self.drop_transport();
+                            let mut core = shared.lock();
+                            core.conn.handle_transport_eof(Instant::now());
+                            self.drive(&mut core);
+                            return;
+                        }
+                        Err(e) => {
+                            drop(state);
+                            return self.transport_failed(format!("read: {e}"));
+                        }
                     }
-                    Ok(ReadOutcome::WouldBlock) => return,
-                    Ok(ReadOutcome::Eof) => {
-                        self.drop_transport();
-                        let shared = self.shared.clone();
-                        let mut core = shared.lock();
-                        core.conn.handle_transport_eof(Instant::now());
-                        self.drive(&mut core);
-                        return;
-                    }
-                    Err(e) => return self.transport_failed(format!("read: {e}")),
-                },
+                }
             }
         }
         // Still data to read: come back after giving writes and timers a turn.
@@ -349,41 +359,15 @@ impl EventLoop {
         if self.batch.is_empty() {
             return;
         }
-        let sid = self.batch_sid;
-        match core.subs.get(&sid) {
-            Some(q) => {
-                let mut drops = 0u64;
-                let mut first_drop = false;
-                q.push_all(self.batch.drain(..), |p| {
-                    if let Pushed::Dropped { first } = p {
-                        drops += 1;
-                        first_drop |= first;
-                    }
-                });
-                core.slow_consumer_drops += drops;
-                if first_drop {
-                    self.shared.emit(Event::SlowConsumer { sid });
-                }
-            }
-            // Unsubscribed locally: what the server sent before seeing UNSUB is discarded.
-            None => self.batch.clear(),
-        }
+        self.shared
+            .deliver(core, self.batch_sid, self.batch.drain(..));
+        self.batch.clear();
     }
 
     fn route(&mut self, core: &mut Core, msg: Message) {
-        if let Some(mux) = core.mux.as_mut() {
-            if msg.sid() == mux.sid {
-                let token = msg
-                    .subject()
-                    .strip_prefix(mux.prefix.as_str())
-                    .unwrap_or_default();
-                // A reply nobody waits for any more (timed out) is dropped here.
-                if let Some(slot) = mux.waiting.remove(token) {
-                    slot.fill(SlotState::Reply(msg));
-                }
-                return;
-            }
-        }
+        let Some(msg) = core.take_reply(msg) else {
+            return;
+        };
         if msg.sid() != self.batch_sid {
             self.flush_batch(core);
             self.batch_sid = msg.sid();

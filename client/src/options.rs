@@ -256,7 +256,9 @@ impl ConnectOptions {
     /// variable. Default 100 µs; `Duration::ZERO` sleeps at once.
     ///
     /// A reply or message that arrives within that time is taken without a futex wake-up,
-    /// which on a busy machine costs tens of microseconds. The price is up to this much
+    /// which on a busy machine costs tens of microseconds. On plain TCP, each look also
+    /// reads the socket when the loop thread is not reading it, so what arrives does not
+    /// wait for the loop thread to wake up either. The price is up to this much
     /// CPU time per wait that ends up sleeping. No equivalent in nats.go (goroutines) or
     /// async-nats (tasks).
     ///

@@ -88,9 +88,12 @@ impl ReplyHandle {
         // from this thread rather than waiting for the loop thread to wake up and do it.
         self.client.send_pending();
         if spin {
-            let spun = self
-                .client
-                .spin_wait(Some(deadline), || finish(self.slot.take(), &self.client));
+            let spun = self.client.spin_wait(Some(deadline), || {
+                finish(self.slot.take(), &self.client).or_else(|| {
+                    self.client.poll_input();
+                    finish(self.slot.take(), &self.client)
+                })
+            });
             if let Some(done) = spun {
                 return done;
             }

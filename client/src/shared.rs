@@ -14,8 +14,11 @@ use natsy_proto::{Message, Nuid, ServerAddr, Sid};
 use rand::rngs::StdRng;
 
 use crate::event::Event;
-use crate::sub_queue::SubQueue;
+use crate::sub_queue::{Pushed, SubQueue};
 use crate::transport::DirectWriter;
+
+/// Bytes per socket read (the loop's and a waiting thread's).
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
 /// Above this many bytes waiting for the socket, `publish` waits for the loop to drain.
 pub(crate) const WRITE_HIGH_WATER: usize = 8 * 1024 * 1024;
@@ -99,6 +102,23 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// Hands a reply to the request waiting for it; `Some(msg)` back when `msg` is not a
+    /// reply. A reply nobody waits for any more (timed out) is dropped here.
+    pub(crate) fn take_reply(&mut self, msg: Message) -> Option<Message> {
+        let mux = self.mux.as_mut().filter(|m| m.sid == msg.sid());
+        let Some(mux) = mux else {
+            return Some(msg);
+        };
+        let token = msg
+            .subject()
+            .strip_prefix(mux.prefix.as_str())
+            .unwrap_or_default();
+        if let Some(slot) = mux.waiting.remove(token) {
+            slot.fill(SlotState::Reply(msg));
+        }
+        None
+    }
+
     /// Writes pending output from the calling thread, if the transport is plain TCP and
     /// the socket takes it. Returns whether nothing is left to write; otherwise (socket
     /// full, an error, TLS, no transport) the loop thread has to do it.
@@ -126,9 +146,30 @@ impl Core {
     }
 }
 
+/// What a reader works with, behind `Shared::reader`.
+pub(crate) struct ReadState {
+    /// Where a socket read lands.
+    pub(crate) buf: Vec<u8>,
+    /// Consecutive messages for one subscription, queued under one lock (direct reads).
+    batch: Vec<Message>,
+}
+
+impl ReadState {
+    pub(crate) fn new() -> Self {
+        ReadState {
+            buf: vec![0; READ_CHUNK],
+            batch: Vec::new(),
+        }
+    }
+}
+
 /// The shared half of a client.
 pub(crate) struct Shared {
     pub(crate) core: Mutex<Core>,
+    /// The read buffer; held across a socket read and the feeding of what it read, so
+    /// two readers (the loop, a waiting thread) never feed bytes out of order. Lock
+    /// order: `reader` before `core`; a thread holding `core` only ever `try_lock`s it.
+    pub(crate) reader: Mutex<ReadState>,
     /// Signalled when a flush completes or fails, on connect and on close.
     pub(crate) changed: Condvar,
     /// Signalled when the outgoing queue drains below the low-water mark while publishers
@@ -163,6 +204,97 @@ impl Shared {
         } else if core.publish_waiters > 0 && core.conn.transmit_len() <= WRITE_LOW_WATER {
             self.drained.notify_all();
         }
+    }
+
+    /// Queues messages for subscription `sid` (one lock on its queue), counting drops and
+    /// reporting the first of an episode; discarded if it was unsubscribed locally (what
+    /// the server sent before seeing the UNSUB).
+    pub(crate) fn deliver(
+        &self,
+        core: &mut Core,
+        sid: Sid,
+        messages: impl IntoIterator<Item = Message>,
+    ) {
+        let Some(q) = core.subs.get(&sid) else {
+            return;
+        };
+        let mut drops = 0u64;
+        let mut first_drop = false;
+        q.push_all(messages, |p| {
+            if let Pushed::Dropped { first } = p {
+                drops += 1;
+                first_drop |= first;
+            }
+        });
+        core.slow_consumer_drops += drops;
+        if first_drop {
+            self.emit(Event::SlowConsumer { sid });
+        }
+    }
+
+    /// For a thread waiting on the server (a reply, a subscription's next message): reads
+    /// the socket itself and delivers the messages that arrived, so the reply needs no
+    /// wake-up of the loop thread. Returns whether anything was read.
+    ///
+    /// Only on plain TCP (the [`DirectWriter`]'s descriptor), only if no other thread is
+    /// reading (`reader` is taken with `try_lock`), and with the core locked from before
+    /// the read until what it read is fed in: the loop cannot switch transports or feed
+    /// bytes of its own in between. Only message events are handled here; anything else
+    /// the input caused (PONGs, errors, INFO) stays queued, in order, for the loop, which
+    /// is woken for it, as it is for an end of stream or an error.
+    pub(crate) fn read_direct(&self, core: &mut Core) -> bool {
+        let Some(reader) = core.direct.as_ref().filter(|r| r.usable()) else {
+            return false;
+        };
+        let Ok(mut state) = self.reader.try_lock() else {
+            return false;
+        };
+        let n = match reader.read(&mut state.buf) {
+            Ok(n) if n > 0 => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                return false;
+            }
+            // End of stream or an error: the loop reads it again and reports it.
+            _ => {
+                self.force_wake(core);
+                return false;
+            }
+        };
+        core.conn.handle_input(
+            std::time::Instant::now(),
+            state.buf.get(..n).unwrap_or_default(),
+        );
+        let mut batch = std::mem::take(&mut state.batch);
+        let mut batch_sid = 0;
+        while let Some(msg) = core.conn.poll_message() {
+            let Some(msg) = core.take_reply(msg) else {
+                continue;
+            };
+            if msg.sid() != batch_sid && !batch.is_empty() {
+                self.deliver(core, batch_sid, batch.drain(..));
+            }
+            batch_sid = msg.sid();
+            batch.push(msg);
+        }
+        if !batch.is_empty() {
+            self.deliver(core, batch_sid, batch.drain(..));
+        }
+        state.batch = batch;
+        if core.conn.has_events() || !core.write_direct() {
+            self.force_wake(core);
+        }
+        true
+    }
+
+    /// Wakes the loop even if it was woken before: for events, not just output.
+    fn force_wake(&self, core: &mut Core) {
+        core.wake_pending = true;
+        let _ = self.waker.wake();
     }
 
     /// Sends an event to the application, in order.

@@ -60,11 +60,19 @@ impl Subscription {
                 self.client.send_pending();
                 let spun = spin
                     .then(|| {
-                        self.client
-                            .spin_wait(deadline, || match self.queue.try_take() {
+                        self.client.spin_wait(deadline, || {
+                            let taken = match self.queue.try_take() {
+                                Taken::Empty => {
+                                    self.client.poll_input();
+                                    self.queue.try_take()
+                                }
+                                taken => taken,
+                            };
+                            match taken {
                                 Taken::Empty => None,
                                 taken => Some(taken),
-                            })
+                            }
+                        })
                     })
                     .flatten();
                 spun.unwrap_or_else(|| self.queue.take(deadline))

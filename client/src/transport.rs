@@ -41,10 +41,13 @@ pub(crate) struct Transport {
 }
 
 /// A second handle on a plain-TCP transport's socket, for user threads to write pending
-/// output themselves instead of waking the loop thread (see `Core::write_direct`).
+/// output and read input themselves instead of waking the loop thread (see
+/// `Core::write_direct` and `Shared::read_direct`).
 ///
 /// It only ever writes what the connection's output queue hands out, under the shared
-/// lock, so it and the loop never interleave; and only while its transport is alive.
+/// lock, so it and the loop never interleave; it reads under the shared lock and the
+/// read lock, so no read overtakes another's bytes; and only while its transport is
+/// alive.
 pub(crate) struct DirectWriter {
     stream: std::net::TcpStream,
     ok: Arc<AtomicBool>,
@@ -64,6 +67,11 @@ impl DirectWriter {
     /// One non-blocking vectored write.
     pub(crate) fn write(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
         (&self.stream).write_vectored(slices)
+    }
+
+    /// One non-blocking read (see `Shared::read_direct` for who may read, and when).
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.stream).read(buf)
     }
 }
 

@@ -384,3 +384,54 @@ fn sleeping_next_delivers_and_times_out() {
     ));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// Waiting threads read the socket themselves while they spin (plain TCP). Messages for
+/// other subscriptions that such a read brings in must reach those subscriptions in
+/// order, with nothing lost, and a flush in between still completes (its PONG is left to
+/// the loop).
+#[test]
+fn messages_read_by_waiting_threads_reach_every_subscription_in_order() {
+    let server = NatsServer::start().unwrap();
+    let spinning = || {
+        ConnectOptions::new()
+            .wait_spin(Duration::from_millis(20))
+            .connect(server.url())
+            .unwrap()
+    };
+    let responder = spinning();
+    let sub = responder.subscribe("svc.order").unwrap();
+    responder.flush().unwrap();
+    let serving = std::thread::spawn(move || {
+        let mut sub = sub;
+        while let Ok(m) = sub.next_timeout(Duration::from_secs(2)) {
+            m.respond(m.payload_bytes()).unwrap();
+        }
+    });
+
+    let client = spinning();
+    let mut feed = client.subscribe("feed.order").unwrap();
+    client.flush().unwrap();
+    const FEED: u32 = 20_000;
+    let publisher = natsy::connect(server.url()).unwrap();
+    let feeding = std::thread::spawn(move || {
+        for i in 0..FEED {
+            publisher.publish("feed.order", i.to_string()).unwrap();
+        }
+        publisher.flush().unwrap();
+    });
+    for i in 0..300 {
+        let reply = client.request("svc.order", format!("{i}")).unwrap();
+        assert_eq!(reply.payload(), format!("{i}").as_bytes());
+        if i % 100 == 50 {
+            client.flush().unwrap();
+        }
+    }
+    feeding.join().unwrap();
+    for i in 0..FEED {
+        let m = feed.next_timeout(WAIT).unwrap();
+        assert_eq!(m.payload(), i.to_string().as_bytes(), "feed message {i}");
+    }
+    assert_eq!(feed.dropped(), 0);
+    drop(responder);
+    serving.join().unwrap();
+}

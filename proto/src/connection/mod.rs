@@ -38,7 +38,7 @@ use crate::encode::OutQueue;
 use crate::error::UrlError;
 use crate::headers::HeaderMap;
 use crate::info::ServerInfo;
-use crate::message::Sid;
+use crate::message::{Message, Sid};
 use crate::pool::{Attempt, ServerPool};
 use crate::server_op::ServerOpParser;
 use crate::subject;
@@ -272,6 +272,35 @@ impl Connection {
     /// The next event, in order; `None` when there is nothing more for now.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// The next event if it is an [`Event::Message`]; any other event stays first in line
+    /// for [`poll_event`](Self::poll_event). For a driver that lets a second thread deliver
+    /// messages while the thread owning the transport handles everything else, in order.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use natsy_proto::connection::{Connection, ConnectionConfig, Event};
+    ///
+    /// let now = Instant::now();
+    /// let mut conn = Connection::new(ConnectionConfig::default(), now).unwrap();
+    /// // The first event is the Dial of the first server: not a message.
+    /// assert!(conn.poll_message().is_none());
+    /// assert!(matches!(conn.poll_event(), Some(Event::Dial { .. })));
+    /// ```
+    pub fn poll_message(&mut self) -> Option<Message> {
+        if !matches!(self.events.front(), Some(Event::Message(_))) {
+            return None;
+        }
+        match self.events.pop_front() {
+            Some(Event::Message(msg)) => Some(msg),
+            _ => None,
+        }
+    }
+
+    /// Events are waiting for [`poll_event`](Self::poll_event).
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     /// Fills `dst` with the bytes to write next, in order; returns how many slices were
