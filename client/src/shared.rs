@@ -259,7 +259,9 @@ impl Shared {
             {
                 return false;
             }
-            // End of stream or an error: the loop reads it again and reports it.
+            // End of stream or an error: the loop reads again and reports it (a reset
+            // is reported to the first reader only, so the loop may see it as the end of
+            // the stream; either way the connection is lost and reconnects).
             _ => {
                 self.force_wake(core);
                 return false;
