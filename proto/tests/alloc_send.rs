@@ -70,23 +70,31 @@ fn publish_and_drain(q: &mut OutQueue, payload: &Bytes, count: usize, sink: &mut
         q.publish("orders.new", None, None, payload.clone(), Some(1 << 20))
             .expect("valid publish");
         if i % 100 == 99 || i + 1 == count {
-            while !q.is_empty() {
-                let mut slices = [IoSlice::new(&[]); 8];
-                let n = q.io_slices(&mut slices);
-                // A socket that takes at most 1000 bytes per call: partial writes.
-                let mut written = 0;
-                for s in &slices[..n] {
-                    let take = s.len().min(sink.len() - written);
-                    sink[written..written + take].copy_from_slice(&s[..take]);
-                    written += take;
-                    if written == sink.len() {
-                        break;
-                    }
-                }
-                q.advance(written);
-                total += written;
+            // A socket that takes at most 1000 bytes per call: partial writes.
+            total += write_down_to(q, 0, sink);
+        }
+    }
+    total
+}
+
+/// Writes from the front of `q` into `sink`, at most `sink.len()` bytes per call, until
+/// at most `keep` bytes are left; returns the bytes written.
+fn write_down_to(q: &mut OutQueue, keep: usize, sink: &mut [u8]) -> usize {
+    let mut total = 0;
+    while q.len() > keep {
+        let mut slices = [IoSlice::new(&[]); 8];
+        let n = q.io_slices(&mut slices);
+        let mut written = 0;
+        for s in &slices[..n] {
+            let take = s.len().min(sink.len() - written);
+            sink[written..written + take].copy_from_slice(&s[..take]);
+            written += take;
+            if written == sink.len() {
+                break;
             }
         }
+        q.advance(written);
+        total += written;
     }
     total
 }
@@ -124,26 +132,6 @@ fn steady_state_publish_allocates_nothing() {
     );
 }
 
-/// Writes from the front of `q` in chunks of at most `chunk` bytes until at most `keep`
-/// bytes are left; returns the bytes written.
-fn write_down_to(q: &mut OutQueue, keep: usize, chunk: usize) -> usize {
-    let mut total = 0;
-    while q.len() > keep {
-        let mut slices = [IoSlice::new(&[]); 8];
-        let n = q.io_slices(&mut slices);
-        let mut written = 0;
-        for s in &slices[..n] {
-            written += s.len().min(chunk - written);
-            if written == chunk {
-                break;
-            }
-        }
-        q.advance(written);
-        total += written;
-    }
-    total
-}
-
 /// A writer that lags behind: between 64 and 128 KiB always wait, so the coalescing
 /// buffer keeps filling up with bytes still pending. Full buffers are chained as segments
 /// and their allocations reused once written, not replaced by new ones.
@@ -152,13 +140,14 @@ fn a_lagging_writer_causes_no_allocations_in_steady_state() {
     let payload = Bytes::from_static(b"0123456789abcdef");
     let per_msg = b"PUB orders.new 16\r\n0123456789abcdef\r\n".len();
     let mut q = OutQueue::new();
-    let run = |q: &mut OutQueue, count: usize| {
+    let mut sink = vec![0u8; 8 * 1024];
+    let mut run = |q: &mut OutQueue, count: usize| {
         let mut written = 0;
         for _ in 0..count {
             q.publish("orders.new", None, None, payload.clone(), Some(1 << 20))
                 .expect("valid publish");
             if q.len() > 128 * 1024 {
-                written += write_down_to(q, 64 * 1024, 8 * 1024);
+                written += write_down_to(q, 64 * 1024, &mut sink);
             }
         }
         written
@@ -170,7 +159,7 @@ fn a_lagging_writer_causes_no_allocations_in_steady_state() {
     COUNTING.with(|c| c.set(false));
     let allocations = take_allocations();
 
-    let rest = write_down_to(&mut q, 0, usize::MAX);
+    let rest = write_down_to(&mut q, 0, &mut sink);
     assert_eq!(warm + written + rest, 300_000 * per_msg, "every byte, once");
     assert_eq!(
         allocations, 0,
