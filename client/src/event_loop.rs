@@ -22,12 +22,12 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
 use natsy_proto::connection::{Auth, Event as ProtoEvent, SubscriptionClosedReason};
-use natsy_proto::{Message, Sid};
+use natsy_proto::Message;
 use rustls::ClientConfig;
 
 use crate::credentials::AuthSource;
 use crate::event::Event;
-use crate::shared::{Core, FirstConnect, FlushState, Shared, SlotState};
+use crate::shared::{Core, FirstConnect, FlushState, RouteBatch, Shared, SlotState};
 use crate::sub_queue::Closed;
 use crate::transport::{self, Phase, ReadOutcome, Transport};
 
@@ -54,8 +54,7 @@ pub(crate) struct EventLoop {
     first_auth: Option<Auth>,
     transport: Option<Transport>,
     /// Consecutive messages for one subscription, pushed under one lock.
-    batch: Vec<Message>,
-    batch_sid: Sid,
+    batch: RouteBatch,
     /// The socket may still have bytes: read again without waiting.
     read_more: bool,
     finished: bool,
@@ -76,8 +75,7 @@ impl EventLoop {
             auth,
             first_auth: Some(first_auth),
             transport: None,
-            batch: Vec::with_capacity(256),
-            batch_sid: 0,
+            batch: RouteBatch::with_capacity(256),
             read_more: false,
             finished: false,
         }
@@ -356,23 +354,11 @@ impl EventLoop {
     }
 
     fn flush_batch(&mut self, core: &mut Core) {
-        if self.batch.is_empty() {
-            return;
-        }
-        self.shared
-            .deliver(core, self.batch_sid, self.batch.drain(..));
-        self.batch.clear();
+        self.batch.flush(&self.shared, core);
     }
 
     fn route(&mut self, core: &mut Core, msg: Message) {
-        let Some(msg) = core.take_reply(msg) else {
-            return;
-        };
-        if msg.sid() != self.batch_sid {
-            self.flush_batch(core);
-            self.batch_sid = msg.sid();
-        }
-        self.batch.push(msg);
+        self.batch.route(&self.shared, core, msg);
     }
 
     fn on_event(&mut self, core: &mut Core, event: ProtoEvent) {

@@ -146,19 +146,55 @@ impl Core {
     }
 }
 
+/// Routes received messages: a reply to its request at once, consecutive messages for
+/// one subscription into its queue under one lock. Used by the loop and by a thread
+/// reading directly; call [`flush`](Self::flush) before the core lock is released.
+pub(crate) struct RouteBatch {
+    sid: Sid,
+    messages: Vec<Message>,
+}
+
+impl RouteBatch {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        RouteBatch {
+            sid: 0,
+            messages: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Routes one message, queueing what is held first when the subscription changes.
+    pub(crate) fn route(&mut self, shared: &Shared, core: &mut Core, msg: Message) {
+        let Some(msg) = core.take_reply(msg) else {
+            return;
+        };
+        if msg.sid() != self.sid {
+            self.flush(shared, core);
+            self.sid = msg.sid();
+        }
+        self.messages.push(msg);
+    }
+
+    /// Queues what is held.
+    pub(crate) fn flush(&mut self, shared: &Shared, core: &mut Core) {
+        if !self.messages.is_empty() {
+            shared.deliver(core, self.sid, self.messages.drain(..));
+        }
+    }
+}
+
 /// What a reader works with, behind `Shared::reader`.
 pub(crate) struct ReadState {
     /// Where a socket read lands.
     pub(crate) buf: Vec<u8>,
-    /// Consecutive messages for one subscription, queued under one lock (direct reads).
-    batch: Vec<Message>,
+    /// Routing of what a direct read brought in.
+    batch: RouteBatch,
 }
 
 impl ReadState {
     pub(crate) fn new() -> Self {
         ReadState {
             buf: vec![0; READ_CHUNK],
-            batch: Vec::new(),
+            batch: RouteBatch::with_capacity(0),
         }
     }
 }
@@ -271,22 +307,10 @@ impl Shared {
             std::time::Instant::now(),
             state.buf.get(..n).unwrap_or_default(),
         );
-        let mut batch = std::mem::take(&mut state.batch);
-        let mut batch_sid = 0;
         while let Some(msg) = core.conn.poll_message() {
-            let Some(msg) = core.take_reply(msg) else {
-                continue;
-            };
-            if msg.sid() != batch_sid && !batch.is_empty() {
-                self.deliver(core, batch_sid, batch.drain(..));
-            }
-            batch_sid = msg.sid();
-            batch.push(msg);
+            state.batch.route(self, core, msg);
         }
-        if !batch.is_empty() {
-            self.deliver(core, batch_sid, batch.drain(..));
-        }
-        state.batch = batch;
+        state.batch.flush(self, core);
         if core.conn.has_events() || !core.write_direct() {
             self.force_wake(core);
         }
