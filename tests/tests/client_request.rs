@@ -11,6 +11,14 @@ use natsy_test_harness::NatsServer;
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// A client whose waiting threads spin for `spin` before they sleep.
+fn spinning_client(server: &NatsServer, spin: Duration) -> Client {
+    ConnectOptions::new()
+        .wait_spin(spin)
+        .connect(server.url())
+        .unwrap()
+}
+
 /// Answers every request on `subject` with `re-<payload>` from its own connection.
 fn echo_responder(server: &NatsServer, subject: &str) -> Client {
     let client = natsy::connect(server.url()).unwrap();
@@ -252,8 +260,7 @@ fn replies_arrive_with_and_without_spinning_waiters() {
         Duration::from_micros(100),
         Duration::from_millis(5),
     ] {
-        let opts = || ConnectOptions::new().wait_spin(spin);
-        let responder = opts().connect(server.url()).unwrap();
+        let responder = spinning_client(&server, spin);
         let sub = responder.subscribe("svc.spin").unwrap();
         responder.flush().unwrap();
         let serving = std::thread::spawn(move || {
@@ -266,7 +273,7 @@ fn replies_arrive_with_and_without_spinning_waiters() {
             }
             served
         });
-        let client = opts().connect(server.url()).unwrap();
+        let client = spinning_client(&server, spin);
         for i in 0..200 {
             let reply = client.request("svc.spin", format!("{i}")).unwrap();
             assert_eq!(reply.payload(), format!("{i}").as_bytes(), "spin {spin:?}");
@@ -279,10 +286,7 @@ fn replies_arrive_with_and_without_spinning_waiters() {
 #[test]
 fn a_long_spin_still_honours_timeouts() {
     let server = NatsServer::start().unwrap();
-    let client = ConnectOptions::new()
-        .wait_spin(Duration::from_secs(30))
-        .connect(server.url())
-        .unwrap();
+    let client = spinning_client(&server, Duration::from_secs(30));
     let mut sub = client.subscribe("nobody.sends").unwrap();
     let started = Instant::now();
     assert!(sub.next_timeout(Duration::from_millis(20)).is_err());
@@ -362,10 +366,7 @@ fn requests_in_flight_are_sent_without_a_waiter_and_sleeping_waits_get_replies()
 #[test]
 fn sleeping_next_delivers_and_times_out() {
     let server = NatsServer::start().unwrap();
-    let client = ConnectOptions::new()
-        .wait_spin(Duration::from_secs(30))
-        .connect(server.url())
-        .unwrap();
+    let client = spinning_client(&server, Duration::from_secs(30));
     let mut sub = client.subscribe("sleepy").unwrap();
     client.flush().unwrap();
     let publisher = natsy::connect(server.url()).unwrap();
@@ -392,12 +393,7 @@ fn sleeping_next_delivers_and_times_out() {
 #[test]
 fn messages_read_by_waiting_threads_reach_every_subscription_in_order() {
     let server = NatsServer::start().unwrap();
-    let spinning = || {
-        ConnectOptions::new()
-            .wait_spin(Duration::from_millis(20))
-            .connect(server.url())
-            .unwrap()
-    };
+    let spinning = || spinning_client(&server, Duration::from_millis(20));
     let responder = spinning();
     let sub = responder.subscribe("svc.order").unwrap();
     responder.flush().unwrap();
