@@ -5,10 +5,12 @@
 # for every case, and writes the table of medians (min–max) and ratios into
 # BENCHMARKS.md between its generated-section markers.
 #
-# Usage: benches/compare.sh [--reps N] [--only pub,pubsub,...] [-- natsy-bench flags]
+# Usage: benches/compare.sh [--reps N] [--only pub,pubsub,...] [--no-natsc] [-- natsy-bench flags]
 #   --reps N     repetitions per client and case (default 3; the record needs >= 3)
 #   --only LIST  only these scenarios
 #   --out FILE   write somewhere else than BENCHMARKS.md (--out - prints only)
+#   --no-natsc   leave out the nats.c column (built from benches/natsc when Debian's
+#                libnats-dev is installed or installable)
 # Exit status: 0 all targets met, 3 some missed (the table says which), other: error.
 set -euo pipefail
 
@@ -18,14 +20,16 @@ cd "$ROOT"
 command_line="benches/compare.sh${*:+ $*}"
 reps=3
 out="BENCHMARKS.md"
+natsc=yes
 pass=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --reps) reps="$2"; shift 2 ;;
     --only) pass+=(--only "$2"); shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --no-natsc) natsc=no; shift ;;
     --) pass+=("$@"); break ;;
-    *) echo "usage: $0 [--reps N] [--only LIST] [--out FILE] [-- FLAGS]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--reps N] [--only LIST] [--out FILE] [--no-natsc] [-- FLAGS]" >&2; exit 2 ;;
   esac
 done
 
@@ -43,12 +47,33 @@ target_of() {
 }
 target="$(target_of)"
 peer_target="$(target_of --manifest-path benches/compare/Cargo.toml)"
+
+# The nats.c peer (a third column, no targets) needs Debian's libnats-dev; installed here
+# when possible, otherwise the comparison runs without it.
+natsc_args=()
+if [[ "$natsc" == yes ]]; then
+  if [[ ! -f /usr/include/nats.h ]] && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    echo "== installing libnats-dev for the nats.c column" >&2
+    apt-get install -y libnats-dev >&2 ||
+      { apt-get update >&2 && apt-get install -y libnats-dev >&2; } ||
+      echo "== could not install libnats-dev" >&2
+  fi
+  if [[ -f /usr/include/nats.h ]] && command -v cc >/dev/null; then
+    echo "== building the nats.c peer" >&2
+    cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -o "$target/release/natsc-bench" \
+      benches/natsc/natsc-bench.c -lnats -lpthread
+    natsc_args=(--natsc "$target/release/natsc-bench")
+  else
+    echo "== no libnats-dev or no C compiler: the nats.c column is left out" >&2
+  fi
+fi
 out_args=(--out "$out")
 [[ "$out" == "-" ]] && out_args=()
 
 exec "$target/release/natsy-compare" \
   --natsy "$target/release/natsy-bench" \
   --async-nats "$peer_target/release/async-nats-bench" \
+  "${natsc_args[@]}" \
   --reps "$reps" \
   --command "$command_line" \
   "${out_args[@]}" \

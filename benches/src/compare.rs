@@ -2,6 +2,10 @@
 //! the async-nats peer run interleaved (natsy, async-nats, natsy, async-nats, ...) for
 //! each case, medians with min–max and the ratio natsy/async-nats, checked against the
 //! targets of the issue, written into `BENCHMARKS.md` between two markers.
+//!
+//! When the nats.c peer (`benches/natsc`, built where Debian's `libnats-dev` is
+//! installed) is given, it runs third in each round of the cases it implements
+//! ([`NATSC_SCENARIOS`]) and gets a table of its own; the targets stay against async-nats.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -76,7 +80,10 @@ pub fn default_cases() -> Vec<Case> {
     ]
 }
 
-/// The runs of one case for both clients.
+/// The scenarios the nats.c peer implements.
+pub const NATSC_SCENARIOS: &[&str] = &["pub", "pubsub", "fanout", "req"];
+
+/// The runs of one case for every client.
 #[derive(Debug, Clone)]
 pub struct CaseRuns {
     /// The case.
@@ -85,6 +92,8 @@ pub struct CaseRuns {
     pub natsy: Vec<RunResult>,
     /// async-nats' runs.
     pub async_nats: Vec<RunResult>,
+    /// nats.c's runs (none without the peer or for a scenario it does not implement).
+    pub natsc: Vec<RunResult>,
 }
 
 /// Runs `program scenario --url .. --size .. --reps 1 --json --no-progress` and returns
@@ -252,11 +261,16 @@ pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
     let _ = writeln!(s, "- server: {}; clients: {}", env.server, env.versions);
     let _ = writeln!(
         s,
-        "- {} repetitions per client, interleaved natsy, async-nats, natsy, ... on one server; \
+        "- {} repetitions per client, interleaved natsy, async-nats{}, natsy, ... on one server; \
          medians with (min–max); ratio = natsy / async-nats of the medians (CPU ratio below \
          1 means natsy uses less CPU per message). Every run checks that every message \
          arrived exactly once: a failed run is counted as failed, never as a fast one.\n",
-        env.reps
+        env.reps,
+        if results.iter().any(|r| !r.natsc.is_empty()) {
+            ", nats.c"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         s,
@@ -335,9 +349,10 @@ pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
             );
         }
     }
+    render_natsc(&mut s, results);
     let errors: Vec<&RunResult> = results
         .iter()
-        .flat_map(|r| r.natsy.iter().chain(&r.async_nats))
+        .flat_map(|r| r.natsy.iter().chain(&r.async_nats).chain(&r.natsc))
         .filter(|r| !r.ok)
         .collect();
     if !errors.is_empty() {
@@ -356,6 +371,46 @@ pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
     }
     let _ = writeln!(s, "{END}");
     s
+}
+
+/// The nats.c table: its medians, and natsy's against them (no targets).
+fn render_natsc(s: &mut String, results: &[CaseRuns]) {
+    let rows: Vec<&CaseRuns> = results.iter().filter(|r| !r.natsc.is_empty()).collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nnats.c, third in every round of the cases it implements (ratios are natsy / nats.c; \
+         no targets):\n"
+    );
+    let _ = writeln!(
+        s,
+        "| scenario | size | nats.c msgs/s | ratio | nats.c CPU µs/msg | CPU ratio | nats.c p50 µs | ratio | nats.c p99 µs | ratio |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let (nt, ct) = (stats(&r.natsy, throughput), stats(&r.natsc, throughput));
+        let (ncpu, ccpu) = (stats(&r.natsy, cpu), stats(&r.natsc, cpu));
+        let (n50, c50) = (stats(&r.natsy, p50), stats(&r.natsc, p50));
+        let (n99, c99) = (stats(&r.natsy, p99), stats(&r.natsc, p99));
+        let latency = |n: Option<(f64, f64, f64)>, c: Option<(f64, f64, f64)>| match c {
+            Some(_) => (fmt_stat(c, fmt_us), fmt_ratio(ratio(n, c))),
+            None => ("—".to_string(), "—".to_string()),
+        };
+        let (l50, r50) = latency(n50, c50);
+        let (l99, r99) = latency(n99, c99);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {l50} | {r50} | {l99} | {r99} |",
+            r.case.scenario,
+            human_size(r.case.size),
+            fmt_stat(ct, fmt_rate),
+            fmt_ratio(ratio(nt, ct)),
+            fmt_stat(ccpu, fmt_cpu),
+            fmt_ratio(ratio(ncpu, ccpu)),
+        );
+    }
 }
 
 /// Replaces the generated section of `doc` (or appends one).
@@ -432,6 +487,8 @@ pub struct CompareArgs {
     pub natsy: PathBuf,
     /// The async-nats-bench program.
     pub async_nats: PathBuf,
+    /// The nats.c peer, if it was built.
+    pub natsc: Option<PathBuf>,
     /// Repetitions per client and case (at least 3 for the record).
     pub reps: usize,
     /// The file to write the section into; `None` prints it.
@@ -450,6 +507,7 @@ pub struct CompareArgs {
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CompareArgs, String> {
     let mut natsy = None;
     let mut async_nats = None;
+    let mut natsc = None;
     let mut reps = 3;
     let mut out = None;
     let mut url = None;
@@ -462,6 +520,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CompareArgs
         match flag.as_str() {
             "--natsy" => natsy = Some(PathBuf::from(value()?)),
             "--async-nats" => async_nats = Some(PathBuf::from(value()?)),
+            "--natsc" => natsc = Some(PathBuf::from(value()?)),
             "--reps" => {
                 reps = value()?
                     .parse()
@@ -480,6 +539,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CompareArgs
     Ok(CompareArgs {
         natsy: natsy.ok_or("--natsy is required")?,
         async_nats: async_nats.ok_or("--async-nats is required")?,
+        natsc,
         reps,
         out,
         url,
@@ -550,6 +610,7 @@ mod tests {
                     )
                 })
                 .collect(),
+            natsc: Vec::new(),
         }
     }
 
@@ -610,6 +671,36 @@ mod tests {
         assert!(text.contains("failed runs: natsy 1, async-nats 0"));
         assert!(text.contains("natsy pub 16B run 2: got 9 of 10"));
         assert!(text.contains("| req | 16B | 30.0 (29.0–31.0) | 55.0 (50.0–60.0) | 0.55× |"));
+        assert!(!text.contains("nats.c"));
+    }
+
+    #[test]
+    fn the_natsc_table_compares_natsy_with_it_and_lists_its_failures() {
+        let mut pubs = case(
+            "pub",
+            Target::Throughput(2.0),
+            &[300.0; 3],
+            &[100.0; 3],
+            false,
+        );
+        pubs.natsc = [200.0, 150.0, 250.0]
+            .iter()
+            .map(|&x| run("nats.c", "pub", x, None))
+            .collect();
+        let mut req = case("req", Target::Latency(0.7), &[30.0; 3], &[50.0; 3], true);
+        req.natsc = vec![
+            run("nats.c", "req", 1000.0, Some(40.0)),
+            RunResult::new("nats.c", "req", 16, 2, Err("request: Timeout".into())),
+        ];
+        let without = case("sub", Target::None, &[1.0], &[1.0], false);
+        let text = render(&Environment::default(), &[pubs.clone(), req, without]);
+        assert!(text.contains("interleaved natsy, async-nats, nats.c, natsy"));
+        assert!(text.contains("| pub | 16B | 200 (150–250) | 1.50× | 200.000 (160.000–266.667) | 0.67× | — | — | — | — |"), "{text}");
+        assert!(text.contains("| req | 16B | 1.0k (1.0k–1.0k) | 1.00× | 40.000 (40.000–40.000) | 1.00× | 40.0 (40.0–40.0) | 0.75× | 80.0 (80.0–80.0) | 0.75× |"), "{text}");
+        assert!(!text.contains("| sub | 16B | —"));
+        assert!(text.contains("- nats.c req 16B run 2: request: Timeout"));
+        // Targets are against async-nats only: 3× it meets 2× though natsy is 1.5× nats.c.
+        assert_eq!(verdict(&pubs), Some(true));
     }
 
     #[test]
@@ -657,6 +748,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!((a.reps, a.only.len(), a.extra.len()), (5, 2, 2));
+        assert_eq!(a.natsc, None);
+        let b = parse_args(["--natsy", "a", "--async-nats", "b", "--natsc", "c"].map(String::from))
+            .unwrap();
+        assert_eq!(b.natsc, Some(PathBuf::from("c")));
         assert!(parse_args(["--natsy".to_string(), "a".to_string()]).is_err());
         assert!(
             parse_args(["--reps", "0", "--natsy", "a", "--async-nats", "b"].map(String::from))

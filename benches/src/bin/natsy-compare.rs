@@ -1,5 +1,5 @@
-//! `natsy-compare`: runs natsy-bench and the async-nats peer interleaved on one server and
-//! writes the table of medians into `BENCHMARKS.md`. Use it through `benches/compare.sh`,
+//! `natsy-compare`: runs natsy-bench and the async-nats peer (and the nats.c peer, when
+//! given) interleaved on one server and writes the table of medians into `BENCHMARKS.md`. Use it through `benches/compare.sh`,
 //! which builds both programs in release mode first.
 
 use std::process::ExitCode;
@@ -13,8 +13,9 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
-                "error: {e}\nusage: natsy-compare --natsy PATH --async-nats PATH [--reps N] \
-                 [--out FILE] [--url URL] [--only pub,req,...] [--command TEXT] [-- FLAGS...]"
+                "error: {e}\nusage: natsy-compare --natsy PATH --async-nats PATH [--natsc PATH] \
+                 [--reps N] [--out FILE] [--url URL] [--only pub,req,...] [--command TEXT] \
+                 [-- FLAGS...]"
             );
             return ExitCode::from(2);
         }
@@ -54,9 +55,16 @@ fn main() -> ExitCode {
             case: case.clone(),
             natsy: Vec::new(),
             async_nats: Vec::new(),
+            natsc: Vec::new(),
         };
+        let natsc = args
+            .natsc
+            .as_ref()
+            .filter(|_| compare::NATSC_SCENARIOS.contains(&case.scenario));
+        let mut programs = vec![("natsy", &args.natsy), ("async-nats", &args.async_nats)];
+        programs.extend(natsc.map(|p| ("nats.c", p)));
         for rep in 1..=args.reps {
-            for (client, program) in [("natsy", &args.natsy), ("async-nats", &args.async_nats)] {
+            for &(client, program) in &programs {
                 let r =
                     compare::run_once(program, client, &case, &url, &args.extra, &args.natsy, rep);
                 eprintln!(
@@ -77,10 +85,10 @@ fn main() -> ExitCode {
                         format!("FAILED: {}", r.error.as_deref().unwrap_or("?"))
                     }
                 );
-                if client == "natsy" {
-                    runs.natsy.push(r);
-                } else {
-                    runs.async_nats.push(r);
+                match client {
+                    "natsy" => runs.natsy.push(r),
+                    "async-nats" => runs.async_nats.push(r),
+                    _ => runs.natsc.push(r),
                 }
             }
         }
@@ -95,6 +103,15 @@ fn main() -> ExitCode {
         &std::fs::read_to_string(root.join("benches/compare/Cargo.lock")).unwrap_or_default(),
         &["async-nats", "tokio"],
     ));
+    if let Some(version) = args.natsc.as_ref().and_then(|p| {
+        let out = std::process::Command::new(p)
+            .arg("--version")
+            .output()
+            .ok()?;
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }) {
+        versions.push(version);
+    }
     let commit = std::process::Command::new("git")
         .args([
             "-C",
