@@ -25,7 +25,8 @@
  * Always prints one JSON line per repetition (--json and --no-progress are accepted for
  * natsy-compare's sake).
  *
- * Build: cc -O2 -o natsc-bench natsc-bench.c -lnats -lpthread
+ * Build (as benches/compare.sh does): cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra
+ *        -o natsc-bench natsc-bench.c -lnats -lpthread
  */
 #include <nats/nats.h>
 #include <pthread.h>
