@@ -510,6 +510,24 @@ impl Client {
         }
     }
 
+    /// Bytes waiting to be sent: what the socket has not taken yet (publishes and every
+    /// other op) and, while disconnected, the reconnect buffer (nats.go `Buffered`).
+    ///
+    /// A publisher that gets more than 2 MiB ahead of the socket waits in
+    /// [`Client::publish`] until the queue is below 1 MiB, so this stays within 2 MiB plus
+    /// one message while connected.
+    ///
+    /// ```no_run
+    /// let client = natsy::connect("nats://127.0.0.1:4222")?;
+    /// client.publish("updates", "hello")?;
+    /// println!("{} bytes not yet on the wire", client.buffered());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn buffered(&self) -> usize {
+        let core = self.shared().lock();
+        core.conn.transmit_len() + core.conn.reconnect_buffer_len()
+    }
+
     /// Outstanding requests (for monitoring and leak tests).
     pub fn pending_requests(&self) -> usize {
         self.shared()

@@ -33,7 +33,7 @@
 //!   the reconnect, in order (nats.go discards them). What a dead socket had already taken
 //!   may be lost, as with any core NATS client: use [`Client::flush`] to know the server
 //!   has it, or JetStream for acknowledged delivery. A publisher faster than the socket
-//!   waits once 2 MiB are queued, so memory stays bounded. A subscription whose reader falls behind its [`PendingLimits`]
+//!   waits once 2 MiB are queued ([`Client::buffered`]), so memory stays bounded. A subscription whose reader falls behind its [`PendingLimits`]
 //!   drops messages, counts them ([`Subscription::dropped`]) and reports one
 //!   [`Event::SlowConsumer`] per episode.
 //! - **Typed errors.** Every failure is an enum you can match; server errors keep the
