@@ -514,8 +514,8 @@ impl Client {
     /// other op) and, while disconnected, the reconnect buffer (nats.go `Buffered`).
     ///
     /// A publisher that gets more than 2 MiB ahead of the socket waits in
-    /// [`Client::publish`] until the queue is below 1 MiB, so this stays within 2 MiB plus
-    /// one message while connected.
+    /// [`Client::publish`] until the queue is below 1 MiB, so while connected this stays
+    /// within 2 MiB plus one message per publishing thread.
     ///
     /// ```no_run
     /// let client = natsy::connect("nats://127.0.0.1:4222")?;

@@ -1,6 +1,6 @@
 //! `natsy-compare`: runs natsy-bench and the async-nats peer (and the nats.c peer, when
-//! given) interleaved on one server and writes the table of medians into `BENCHMARKS.md`. Use it through `benches/compare.sh`,
-//! which builds both programs in release mode first.
+//! given) interleaved on one server and writes the table of medians into `BENCHMARKS.md`.
+//! Use it through `benches/compare.sh`, which builds the programs in release mode first.
 
 use std::process::ExitCode;
 
