@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # natsy vs async-nats, side by side: builds natsy-bench and the async-nats peer
-# (benches/compare, tokio) in release mode, starts ONE local nats-server (installing the
-# pinned one if missing), runs both clients interleaved (natsy, async-nats, natsy, ...)
+# (benches/compare, tokio) in release mode, and the nats.c peer (benches/natsc) where
+# libnats-dev is or can be installed; starts ONE local nats-server (installing the pinned
+# one if missing), runs the clients interleaved (natsy, async-nats, nats.c, natsy, ...)
 # for every case, and writes the table of medians (min–max) and ratios into
 # BENCHMARKS.md between its generated-section markers.
 #
