@@ -59,14 +59,14 @@ if [[ "$natsc" == yes ]]; then
       { apt-get update >&2 && apt-get install -y libnats-dev >&2; } ||
       echo "== could not install libnats-dev" >&2
   fi
-  if [[ -f /usr/include/nats.h ]] && command -v cc >/dev/null; then
-    echo "== building the nats.c peer" >&2
-    cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -o "$target/release/natsc-bench" \
-      benches/natsc/natsc-bench.c -lnats -lpthread
-    natsc_args=(--natsc "$target/release/natsc-bench")
-  else
-    echo "== no libnats-dev or no C compiler: the nats.c column is left out" >&2
-  fi
+  echo "== building the nats.c peer" >&2
+  status=0
+  benches/natsc/build "$target/release/natsc-bench" || status=$?
+  case "$status" in
+    0) natsc_args=(--natsc "$target/release/natsc-bench") ;;
+    3) echo "== the nats.c column is left out" >&2 ;;
+    *) exit "$status" ;;
+  esac
 fi
 out_args=(--out "$out")
 [[ "$out" == "-" ]] && out_args=()

@@ -25,8 +25,7 @@
  * Always prints one JSON line per repetition (--json and --no-progress are accepted for
  * natsy-compare's sake).
  *
- * Build (as benches/compare.sh does): cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra
- *        -o natsc-bench natsc-bench.c -lnats -lpthread
+ * Build: benches/natsc/build OUT (the build line compare.sh and tests/run share).
  */
 #include <nats/nats.h>
 #include <pthread.h>
