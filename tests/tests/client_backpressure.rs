@@ -15,7 +15,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use natsy::Client;
 use natsy_proto::{ClientOp, ClientOpParser, Status};
 
 /// The documented queue limit of `Client::publish` (`Client::buffered`).
@@ -158,8 +157,7 @@ fn a_publisher_waits_while_the_server_does_not_read_and_nothing_is_lost() {
     let published = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let publisher = {
-        let (client, published, stop): (Client, _, _) =
-            (client.clone(), published.clone(), stop.clone());
+        let (client, published, stop) = (client.clone(), published.clone(), stop.clone());
         thread::spawn(move || {
             let mut i = 0u64;
             while !stop.load(Ordering::Acquire) {
@@ -171,9 +169,8 @@ fn a_publisher_waits_while_the_server_does_not_read_and_nothing_is_lost() {
     };
 
     // The kernel's socket buffers fill first, then the client's queue; then `publish`
-    // waits and the count stands still.
-    // A count that stands still with the queue below the limit is a publisher the
-    // scheduler left out on a busy machine: wait on.
+    // waits and the count stands still. A count that stands still with the queue below
+    // the limit is a publisher the scheduler left out on a busy machine: wait on.
     let deadline = Instant::now() + WAIT;
     let (waiting_at, queued) = loop {
         let at = wait_until_still(&published, deadline);
