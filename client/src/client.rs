@@ -653,6 +653,13 @@ impl Client {
     /// Drops the current connection and reconnects at once, without waiting for the
     /// reconnect delay (nats.go `ForceReconnect`). Subscriptions are restored and queued
     /// publishes kept, as for any reconnect. Works even with `no_reconnect`.
+    ///
+    /// Nothing published around the call is lost: the old connection is retired with a
+    /// last PING and closed when its PONG arrives (at most the connect timeout later),
+    /// so messages published before the call reach the server and what it sends back
+    /// for them is received; publishes, subscribes and flushes made after the call wait
+    /// in the reconnect buffer and go out on the new connection, in order. nats.go
+    /// closes the socket at once, losing what was in flight.
     pub fn force_reconnect(&self) {
         let shared = self.shared();
         let mut core = shared.lock();

@@ -106,8 +106,10 @@ impl Connection {
             ServerOp::Ping => self.out.pong(),
             ServerOp::Pong => {
                 self.pings_out = 0;
-                if let Some(PingKind::Flush(id)) = self.pings.pong() {
-                    self.events.push_back(Event::FlushComplete(id));
+                match self.pings.pong() {
+                    Some(PingKind::Flush(id)) => self.events.push_back(Event::FlushComplete(id)),
+                    Some(PingKind::Retire) => self.retired(now),
+                    _ => {}
                 }
             }
             ServerOp::Info(info) => self.apply_info(*info),
@@ -171,6 +173,14 @@ impl Connection {
                 let close = Some(CloseReason::Fatal(e.clone()));
                 self.disconnect(now, DisconnectReason::ServerError(e), close);
             }
+        }
+    }
+
+    /// The connection a forced reconnect retires answered its last PING (or ran out of
+    /// time): drop it and dial the next one.
+    pub(super) fn retired(&mut self, now: Instant) {
+        if self.phase == Phase::Connected && self.retiring {
+            self.disconnect(now, DisconnectReason::ForcedReconnect, None);
         }
     }
 

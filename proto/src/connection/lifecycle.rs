@@ -82,26 +82,27 @@ impl Connection {
         };
         let mut parser = ClientOpParser::new(limits);
         let mut buf = BytesMut::from(tail);
+        let mut frames = Vec::new();
         loop {
             let start = tail.len() - buf.len();
             match parser.parse(&mut buf) {
                 Ok(Status::Complete(ClientOp::Pub { .. })) => {
                     let end = tail.len() - buf.len();
-                    if let Some(frame) = tail.get(start..end) {
-                        self.reconnect_buffer.requeue(frame);
-                    }
+                    frames.extend(tail.get(start..end));
                 }
                 // SUB/UNSUB are replayed from the subscription table, PINGs failed.
                 Ok(Status::Complete(_)) => {}
                 Ok(Status::Partial) | Err(_) => break,
             }
         }
+        self.reconnect_buffer.requeue_front(frames);
         self.pub_starts.clear();
     }
 
     /// Forgets everything tied to one transport.
     pub(super) fn reset_transport_state(&mut self) {
         self.tls_active = false;
+        self.retiring = false;
         self.parser.reset();
         self.read_buf.clear();
         if !self.out.is_empty() {
@@ -148,6 +149,8 @@ impl Connection {
         self.phase = Phase::Idle;
         self.connected_server = None;
         self.timers.stop(Timer::Ping);
+        self.timers.stop(Timer::Retire);
+        self.retiring = false;
         self.pings_out = 0;
         let user_close = reason == DisconnectReason::UserClose;
         let forced = reason == DisconnectReason::ForcedReconnect;

@@ -145,6 +145,9 @@ pub struct Connection {
     ever_connected: bool,
     /// The current transport is encrypted.
     tls_active: bool,
+    /// A forced reconnect is retiring the established transport: its last PING is out,
+    /// and new ops wait for the next connection (see [`force_reconnect`](Self::force_reconnect)).
+    retiring: bool,
 
     parser: ServerOpParser,
     read_buf: ReadBuffer,
@@ -195,6 +198,7 @@ impl Connection {
             attempt: None,
             ever_connected: false,
             tls_active: false,
+            retiring: false,
             parser: ServerOpParser::new(config.parser_limits),
             read_buf: ReadBuffer::default(),
             out: OutQueue::new(),
@@ -313,6 +317,11 @@ impl Connection {
         self.out.io_slices(dst)
     }
 
+    /// New ops go onto the current transport (not into the reconnect buffer).
+    fn writes_to_transport(&self) -> bool {
+        self.phase == Phase::Connected && !self.retiring
+    }
+
     /// Marks `n` bytes from [`poll_transmit`](Self::poll_transmit) as written.
     pub fn advance_transmit(&mut self, n: usize) {
         let n = n.min(self.out.len());
@@ -359,6 +368,7 @@ impl Connection {
                     }
                 }
                 Timer::Ping => self.keepalive_tick(now),
+                Timer::Retire => self.retired(now),
             }
         }
     }
@@ -441,7 +451,7 @@ impl Connection {
         }
         let len = payload.len() as u64;
         let max_payload = self.max_payload();
-        if self.phase == Phase::Connected {
+        if self.writes_to_transport() {
             let start = self.out.stream_position();
             self.out
                 .publish(subject, reply, headers, payload, max_payload)
@@ -469,7 +479,7 @@ impl Connection {
         let sid = self
             .subs
             .insert(subject.to_string(), queue.map(str::to_string));
-        if self.phase == Phase::Connected {
+        if self.writes_to_transport() {
             if let Err(e) = self.out.subscribe(subject, queue, sid) {
                 self.subs.remove(sid);
                 return Err(SubscribeError::Validation(e));
@@ -486,7 +496,7 @@ impl Connection {
         if self.state == State::Closed {
             return Err(SubscribeError::Closed);
         }
-        let connected = self.phase == Phase::Connected;
+        let connected = self.writes_to_transport();
         match max {
             None => {
                 let removed = self
@@ -533,7 +543,7 @@ impl Connection {
             .subs
             .set_draining(sid)
             .ok_or(SubscribeError::UnknownSubscription(sid))?;
-        if !already && self.phase == Phase::Connected {
+        if !already && self.writes_to_transport() {
             self.out.unsubscribe(sid, None);
         }
         Ok(())
@@ -542,9 +552,22 @@ impl Connection {
     /// Drops the current connection and reconnects at once, skipping the first wait, even
     /// when `allow_reconnect` is off (nats.go `ForceReconnect`). While waiting to redial,
     /// dials now; while an attempt runs, or once closed, does nothing.
+    ///
+    /// An established connection is retired, not cut: a PING goes out behind everything
+    /// already queued, and the transport is closed when its PONG arrives (or after
+    /// `connect_timeout`), so what was published before the call reaches the server and
+    /// the messages the server sends for it arrive. Ops from the call on (publishes,
+    /// SUBs, flushes) wait in the reconnect buffer for the next connection, in order.
     pub fn force_reconnect(&mut self, now: Instant) {
         match self.phase {
-            Phase::Connected => self.disconnect(now, DisconnectReason::ForcedReconnect, None),
+            Phase::Connected if !self.retiring => {
+                self.retiring = true;
+                self.timers.stop(Timer::Ping);
+                self.out.ping();
+                self.pings.push(PingKind::Retire);
+                self.timers
+                    .set_after(Timer::Retire, now, self.config.connect_timeout);
+            }
             Phase::Idle if self.state != State::Closed && self.attempt.is_some() => {
                 self.timers.stop(Timer::Reconnect);
                 self.dial(now);
@@ -565,7 +588,7 @@ impl Connection {
         }
         let id = FlushId(self.next_flush);
         self.next_flush = self.next_flush.saturating_add(1);
-        if self.phase == Phase::Connected {
+        if self.writes_to_transport() {
             self.out.ping();
             self.pings.push(PingKind::Flush(id));
         } else {

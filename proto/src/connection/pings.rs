@@ -15,6 +15,9 @@ pub(crate) enum PingKind {
     Keepalive,
     /// A [`flush`](super::Connection::flush).
     Flush(FlushId),
+    /// The last PING of a connection a forced reconnect retires: its PONG means every
+    /// message the server sent for what we wrote before it has arrived.
+    Retire,
 }
 
 /// Outstanding PINGs, oldest first.

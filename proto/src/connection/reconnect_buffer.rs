@@ -53,12 +53,25 @@ impl ReconnectBuffer {
         }
     }
 
-    /// Takes back a publish frame that was queued for a socket that died before writing
-    /// it. It was accepted already, so the limit does not apply (it may fill the buffer
-    /// for publishes made after the disconnect).
-    pub(crate) fn requeue(&mut self, frame: &[u8]) {
-        self.starts.push(self.queue.len());
-        self.queue.push_encoded(frame);
+    /// Takes back publish frames that were queued for a socket that died before writing
+    /// them, ahead of what is buffered already (publishes made while a forced reconnect
+    /// retired that socket), so they go out in the order they were published. They were
+    /// accepted already, so the limit does not apply.
+    pub(crate) fn requeue_front<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>) {
+        let mut queue = OutQueue::new();
+        let mut starts = Vec::new();
+        for frame in frames {
+            starts.push(queue.len());
+            queue.push_encoded(frame);
+        }
+        if starts.is_empty() {
+            return;
+        }
+        let shift = queue.len();
+        starts.extend(self.starts.drain(..).map(|s| s + shift));
+        queue.append(&mut self.queue);
+        self.queue = queue;
+        self.starts = starts;
     }
 
     /// Bytes buffered.

@@ -12,17 +12,26 @@ pub(crate) enum Timer {
     Reconnect,
     /// The next keepalive PING (`ping_interval`).
     Ping,
+    /// `connect_timeout`: how long a forced reconnect waits for the old connection's
+    /// last PONG before dropping it anyway.
+    Retire,
 }
 
 impl Timer {
     /// Every timer, in the order expired timers are handled.
-    pub(crate) const ALL: [Timer; 3] = [Timer::Handshake, Timer::Reconnect, Timer::Ping];
+    pub(crate) const ALL: [Timer; 4] = [
+        Timer::Handshake,
+        Timer::Reconnect,
+        Timer::Ping,
+        Timer::Retire,
+    ];
 
     fn index(self) -> usize {
         match self {
             Timer::Handshake => 0,
             Timer::Reconnect => 1,
             Timer::Ping => 2,
+            Timer::Retire => 3,
         }
     }
 }
@@ -30,7 +39,7 @@ impl Timer {
 /// Deadlines indexed by [`Timer`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TimerTable {
-    deadlines: [Option<Instant>; 3],
+    deadlines: [Option<Instant>; 4],
 }
 
 impl TimerTable {
@@ -54,7 +63,7 @@ impl TimerTable {
 
     /// Disarms every timer.
     pub(crate) fn stop_all(&mut self) {
-        self.deadlines = [None; 3];
+        self.deadlines = [None; 4];
     }
 
     /// The deadline of `timer`, if armed.

@@ -344,6 +344,10 @@ fn force_reconnect_skips_the_wait_even_without_allow_reconnect() {
     c.allow_reconnect = false;
     let mut sim = Sim::connected(c);
     sim.conn.force_reconnect(sim.now);
+    // The old connection is retired with a last PING; its PONG drops it.
+    assert!(sim.events().is_empty());
+    assert_eq!(sim.sent_strs(), ["PING"]);
+    sim.input("PONG\r\n");
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Disconnected", "Dial n1"]);
     assert_eq!(
@@ -366,6 +370,72 @@ fn force_reconnect_skips_the_wait_even_without_allow_reconnect() {
     sim.conn.force_reconnect(sim.now);
     assert_eq!(kinds(&sim.events()), ["Dial n1"]);
     assert_eq!(sim.elapsed(), Duration::ZERO);
+}
+
+#[test]
+fn force_reconnect_delivers_what_was_published_before_and_buffers_what_follows() {
+    let mut sim = Sim::connected(config(&["nats://n1"]));
+    let sid = sim.conn.subscribe("force.>", None).unwrap();
+    sim.conn
+        .publish("force.before", None, None, Bytes::from_static(b"1"))
+        .unwrap();
+    sim.conn.force_reconnect(sim.now);
+    sim.conn
+        .publish("force.during", None, None, Bytes::from_static(b"2"))
+        .unwrap();
+    let flush = sim.conn.flush(sim.now).unwrap();
+    // Only what came before the call is on the old connection, then the retiring PING.
+    assert_eq!(
+        sim.sent_strs(),
+        ["SUB force.> 1", "PUB force.before 1", "PING"]
+    );
+    // The server's message for the first publish comes before the PONG: it is delivered.
+    sim.input(&format!("MSG force.before {sid} 1\r\n1\r\nPONG\r\n"));
+    assert_eq!(
+        kinds(&sim.events()),
+        [
+            "Msg 1 force.before",
+            "CloseTransport",
+            "Disconnected",
+            "Dial n1"
+        ]
+    );
+    assert_eq!(
+        sim.accept_after_dial(INFO),
+        2,
+        "CONNECT and PING, the rest waits for the PONG"
+    );
+    sim.input("PONG\r\n");
+    assert_eq!(kinds(&sim.events()), ["Reconnected n1"]);
+    assert_eq!(
+        sim.sent_strs(),
+        ["SUB force.> 1", "PUB force.during 2", "PING"]
+    );
+    sim.input("PONG\r\n");
+    assert_eq!(sim.events(), vec![Event::FlushComplete(flush)]);
+}
+
+#[test]
+fn force_reconnect_gives_up_on_a_silent_old_connection_after_connect_timeout() {
+    let mut c = config(&["nats://n1"]);
+    c.connect_timeout = Duration::from_secs(2);
+    let mut sim = Sim::connected(c);
+    sim.conn
+        .publish("unwritten", None, None, Bytes::from_static(b"x"))
+        .unwrap();
+    sim.conn.force_reconnect(sim.now);
+    sim.advance(Duration::from_millis(1999));
+    assert!(sim.events().is_empty());
+    sim.advance(Duration::from_millis(1));
+    assert_eq!(
+        kinds(&sim.events()),
+        ["CloseTransport", "Disconnected", "Dial n1"]
+    );
+    // The publish the dead socket never took is sent on the new connection.
+    assert_eq!(sim.accept_after_dial(INFO), 2);
+    sim.input("PONG\r\n");
+    assert_eq!(kinds(&sim.events()), ["Reconnected n1"]);
+    assert_eq!(sim.sent_strs(), ["PUB unwritten x"]);
 }
 
 #[test]
