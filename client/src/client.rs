@@ -93,10 +93,8 @@ impl Client {
         options: ConnectOptions,
     ) -> Result<Client, ConnectError> {
         let tls_config = {
-            let wants_tls = options.tls.required || servers.iter().any(|s| s.tls);
             // Build it now so a bad CA file fails `connect`, not a background attempt.
-            if wants_tls || !options.tls.root_certs.is_empty() || options.tls.client_cert.is_some()
-            {
+            if options.tls.wanted() || servers.iter().any(|s| s.tls) {
                 Some(crate::tls::client_config(&options.tls).map_err(ConnectError::Tls)?)
             } else {
                 None

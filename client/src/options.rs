@@ -378,20 +378,22 @@ impl ConnectOptions {
     }
 
     /// Trust the CA certificates in this PEM file instead of the system's
-    /// (nats.go `RootCAs`). May be given several times.
+    /// (nats.go `RootCAs`). May be given several times. Implies TLS: no connection of
+    /// this client runs in plain text.
     pub fn root_certificates(mut self, path: impl Into<PathBuf>) -> Self {
         self.tls.root_certs.push(Pem::File(path.into()));
         self
     }
 
     /// Trust the CA certificates in this PEM text (nats.go `RootCAs` from memory).
+    /// Implies TLS.
     pub fn root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls.root_certs.push(Pem::Bytes(pem.into()));
         self
     }
 
     /// Client certificate chain and private key PEM files, for mutual TLS
-    /// (nats.go `ClientCert`).
+    /// (nats.go `ClientCert`). Implies TLS.
     pub fn client_certificate(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
         self.tls.client_cert = Some((Pem::File(cert.into()), Pem::File(key.into())));
         self
@@ -445,7 +447,7 @@ impl ConnectOptions {
         servers: Vec<ServerAddr>,
         seed: u64,
     ) -> ConnectionConfig {
-        let tls = self.tls.required || servers.iter().any(|s| s.tls);
+        let tls = self.tls.wanted() || servers.iter().any(|s| s.tls);
         let delay = ReconnectDelay {
             wait: self.reconnect_wait,
             jitter: if tls {

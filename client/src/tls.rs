@@ -62,6 +62,18 @@ pub struct TlsOptions {
     pub config: Option<Arc<ClientConfig>>,
 }
 
+impl TlsOptions {
+    /// The user asked for TLS in any way: then no connection may ever run in plain text
+    /// (nats.go sets `Secure` for `RootCAs` and `ClientCert` too).
+    pub(crate) fn wanted(&self) -> bool {
+        self.required
+            || self.first
+            || !self.root_certs.is_empty()
+            || self.client_cert.is_some()
+            || self.config.is_some()
+    }
+}
+
 impl fmt::Debug for TlsOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsOptions")

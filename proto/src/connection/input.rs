@@ -79,6 +79,10 @@ impl Connection {
     /// The first INFO of a transport: store it, then upgrade to TLS or send CONNECT.
     pub(super) fn handshake_info(&mut self, now: Instant, info: ServerInfo) {
         let step = handshake::tls_step(self.want_tls, self.tls_active, &info);
+        // Once any server of this client required TLS, none may be spoken to in plain
+        // text again: an impostor's INFO without `tls_required` on a later attempt must
+        // not get our CONNECT and credentials (nats.go marks the connection secure).
+        self.want_tls |= info.tls_required;
         self.apply_info(info);
         match step {
             TlsStep::Proceed => self.send_connect(now),

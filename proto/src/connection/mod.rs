@@ -133,7 +133,8 @@ pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 pub struct Connection {
     config: ConnectionConfig,
     delay: ReconnectDelay,
-    /// The user or a `tls://` URL asked for TLS.
+    /// The user or a `tls://` URL asked for TLS, or a server required it: sticky, no
+    /// later attempt may run in plain text.
     want_tls: bool,
     rng: StdRng,
     pool: ServerPool,

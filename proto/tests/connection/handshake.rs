@@ -264,6 +264,38 @@ fn tls_upgrade_when_the_server_requires_it() {
 }
 
 #[test]
+fn once_a_server_required_tls_no_later_attempt_runs_in_plain_text() {
+    let mut c = config(&["nats://n1"]);
+    c.auth = Auth::Token(Secret::new("s3cret".to_string()));
+    let mut sim = Sim::new(c);
+    let tls_info = r#"INFO {"server_id":"N","proto":1,"max_payload":1024,"tls_required":true}"#;
+    assert!(sim.accept(tls_info).is_empty());
+    assert_eq!(kinds(&sim.events()), ["UpgradeTls"]);
+    sim.conn.handle_tls_established(sim.now);
+    assert_eq!(sim.sent_strs(), ["CONNECT", "PING"]);
+    sim.input("PONG\r\n");
+    assert_eq!(kinds(&sim.events()), ["Connected n1"]);
+
+    // The server dies; a plain-text impostor answers on its address.
+    sim.conn.handle_transport_eof(sim.now);
+    while !sim.events().iter().any(|e| matches!(e, Event::Dial { .. })) {
+        sim.advance(Duration::from_millis(10));
+    }
+    let plain = r#"INFO {"server_id":"EVIL","proto":1,"max_payload":1024}"#;
+    assert_eq!(
+        sim.accept_after_dial(plain),
+        0,
+        "no CONNECT (and no token) in plain text"
+    );
+    let ev = sim.events();
+    assert_eq!(
+        connect_error(&ev),
+        ConnectError::TlsRequiredByClientButUnavailable
+    );
+    assert_eq!(kinds(&ev)[..2], ["CloseTransport", "Failed n1"]);
+}
+
+#[test]
 fn tls_first_skips_the_upgrade() {
     let mut c = config(&["nats://n1"]);
     c.tls_first = true;
