@@ -100,11 +100,15 @@ impl Client {
                 None
             }
         };
-        let first_auth = options.auth.resolve().map_err(ConnectError::Credentials)?;
+        // Files are read now so a bad one fails `connect` with a typed error; a provider
+        // is called by the dialer, bounded by `connect_timeout` like every attempt.
+        let first_auth = match &options.auth {
+            crate::credentials::AuthSource::Provider(_) => None,
+            source => Some(source.resolve().map_err(ConnectError::Credentials)?),
+        };
         let seed = os_seed();
-        let mut conn = Connection::new(options.connection_config(servers, seed), Instant::now())
+        let conn = Connection::new(options.connection_config(servers, seed), Instant::now())
             .map_err(ConnectError::InvalidUrl)?;
-        conn.set_auth(first_auth.clone());
         let mut rng = StdRng::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15);
         let nuid = Nuid::new(&mut rng);
 
@@ -153,6 +157,7 @@ impl Client {
             tls_config,
             options.auth.clone(),
             first_auth,
+            options.resolver.clone(),
         );
         std::thread::Builder::new()
             .name("natsy-loop".into())

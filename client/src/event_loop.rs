@@ -17,7 +17,7 @@
 //! [`DirectWriter`]: crate::transport::DirectWriter
 
 use std::io::IoSlice;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
@@ -26,6 +26,7 @@ use natsy_proto::Message;
 use rustls::ClientConfig;
 
 use crate::credentials::AuthSource;
+use crate::dialer::{self, DialRequest, Dialed, Resolver};
 use crate::event::Event;
 use crate::shared::{Core, FirstConnect, FlushState, RouteBatch, Shared, SlotState};
 use crate::sub_queue::Closed;
@@ -49,9 +50,18 @@ pub(crate) struct EventLoop {
     poll: Poll,
     tls_config: Option<Arc<ClientConfig>>,
     auth: AuthSource,
-    /// Credentials `connect` already resolved (to fail early on a bad file), used for the
-    /// first dial so a provider is called once per connect, not twice.
+    /// Credentials `connect` already read (to fail early on a bad file), used for the
+    /// first dial so the file is read once per connect, not twice.
     first_auth: Option<Auth>,
+    resolver: Resolver,
+    custom_resolver: bool,
+    /// Counts `Dial`s and closed transports: a dialer result for an older generation
+    /// belongs to an attempt proto gave up on (its `connect_timeout` passed).
+    dial_generation: u64,
+    /// A `Dial` seen under the lock, started once the lock is released.
+    dial_request: Option<DialRequest>,
+    dialed_tx: mpsc::Sender<Dialed>,
+    dialed_rx: mpsc::Receiver<Dialed>,
     transport: Option<Transport>,
     /// Consecutive messages for one subscription, pushed under one lock.
     batch: RouteBatch,
@@ -66,14 +76,22 @@ impl EventLoop {
         poll: Poll,
         tls_config: Option<Arc<ClientConfig>>,
         auth: AuthSource,
-        first_auth: Auth,
+        first_auth: Option<Auth>,
+        resolver: Option<Resolver>,
     ) -> Self {
+        let (dialed_tx, dialed_rx) = mpsc::channel();
         EventLoop {
             shared,
             poll,
             tls_config,
             auth,
-            first_auth: Some(first_auth),
+            first_auth,
+            custom_resolver: resolver.is_some(),
+            resolver: resolver.unwrap_or_else(dialer::system_resolver),
+            dial_generation: 0,
+            dial_request: None,
+            dialed_tx,
+            dialed_rx,
             transport: None,
             batch: RouteBatch::with_capacity(256),
             read_more: false,
@@ -87,6 +105,9 @@ impl EventLoop {
         while !self.finished {
             let timeout = {
                 let mut core = shared.lock();
+                while let Ok(dialed) = self.dialed_rx.try_recv() {
+                    self.finish_dial(&mut core, dialed);
+                }
                 let now = Instant::now();
                 if core.conn.poll_timeout().is_some_and(|t| t <= now) {
                     core.conn.handle_timeout(now);
@@ -105,6 +126,24 @@ impl EventLoop {
                         .map(|t| t.saturating_duration_since(now))
                 }
             };
+            if let Some(request) = self.dial_request.take() {
+                // Not under the lock: reading credentials and resolving may block.
+                let quick = dialer::start(
+                    request,
+                    &self.auth,
+                    self.first_auth.take(),
+                    &self.resolver,
+                    self.custom_resolver,
+                    &self.dialed_tx,
+                    Arc::downgrade(&shared),
+                );
+                if let Some(dialed) = quick {
+                    let mut core = shared.lock();
+                    self.finish_dial(&mut core, dialed);
+                    self.drive(&mut core);
+                }
+                continue;
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
@@ -131,6 +170,46 @@ impl EventLoop {
         self.transport = None;
         // The writer's descriptor would keep the socket open after the loop is gone.
         shared.lock().direct = None;
+    }
+
+    /// Uses what the dialer gathered for the current attempt: its credentials, then a
+    /// socket to the first address that takes a connect.
+    fn finish_dial(&mut self, core: &mut Core, dialed: Dialed) {
+        if dialed.request.generation != self.dial_generation {
+            return;
+        }
+        let now = Instant::now();
+        match dialed.auth {
+            Ok(Some(auth)) => core.conn.set_auth(auth),
+            Ok(None) => {}
+            Err(e) => return core.conn.handle_credentials_error(now, e.to_string()),
+        }
+        let server = &dialed.request.server;
+        let stream = dialed.addrs.and_then(|addrs| transport::connect(&addrs));
+        match stream {
+            Ok(mut stream) => {
+                let registered = self.poll.registry().register(
+                    &mut stream,
+                    SOCKET,
+                    Interest::READABLE | Interest::WRITABLE,
+                );
+                match registered {
+                    Ok(()) => {
+                        let tls_first = dialed.request.tls_first;
+                        self.transport = Some(Transport::new(
+                            stream,
+                            tls_first.then_some(dialed.request.tls_name),
+                        ))
+                    }
+                    Err(e) => core
+                        .conn
+                        .handle_transport_error(now, format!("register: {e}")),
+                }
+            }
+            Err(e) => core
+                .conn
+                .handle_transport_error(now, format!("dial {server}: {e}")),
+        }
     }
 
     /// Reports a transport failure to the connection.
@@ -377,39 +456,13 @@ impl EventLoop {
                 tls_first,
             } => {
                 self.drop_transport();
-                let resolved = match self.first_auth.take() {
-                    Some(auth) => Ok(auth),
-                    None => self.auth.resolve(),
-                };
-                match resolved {
-                    Ok(auth) => core.conn.set_auth(auth),
-                    Err(e) => {
-                        core.conn
-                            .handle_transport_error(now, format!("credentials: {e}"));
-                        return;
-                    }
-                }
-                match transport::dial(&server.host, server.port) {
-                    Ok(mut stream) => {
-                        let registered = self.poll.registry().register(
-                            &mut stream,
-                            SOCKET,
-                            Interest::READABLE | Interest::WRITABLE,
-                        );
-                        match registered {
-                            Ok(()) => {
-                                self.transport =
-                                    Some(Transport::new(stream, tls_first.then_some(tls_name)))
-                            }
-                            Err(e) => core
-                                .conn
-                                .handle_transport_error(now, format!("register: {e}")),
-                        }
-                    }
-                    Err(e) => core
-                        .conn
-                        .handle_transport_error(now, format!("dial {server}: {e}")),
-                }
+                self.dial_generation += 1;
+                self.dial_request = Some(DialRequest {
+                    generation: self.dial_generation,
+                    server,
+                    tls_name,
+                    tls_first,
+                });
             }
             ProtoEvent::UpgradeTls { tls_name } => {
                 // begin_tls may report a failure, which needs the lock we hold: do it here.
@@ -458,7 +511,12 @@ impl EventLoop {
                     }
                 }
             }
-            ProtoEvent::CloseTransport => self.drop_transport(),
+            ProtoEvent::CloseTransport => {
+                self.drop_transport();
+                // An attempt still being dialed is over: its result is of no use.
+                self.dial_generation += 1;
+                self.dial_request = None;
+            }
             ProtoEvent::Connected { server } => {
                 core.first_connect = FirstConnect::Connected;
                 self.shared.changed.notify_all();

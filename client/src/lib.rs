@@ -62,6 +62,7 @@ pub use natsy_proto as proto;
 
 mod client;
 mod credentials;
+mod dialer;
 mod error;
 mod event;
 mod event_loop;
@@ -76,6 +77,7 @@ mod transport;
 
 pub use client::{connect, Client, Statistics};
 pub use credentials::{CredentialsError, CredentialsProvider, Signer};
+pub use dialer::Resolver;
 pub use error::{ConnectError, FlushError, NextError, PublishError, RequestError, SubscribeError};
 pub use event::Event;
 pub use message::Message;

@@ -10,6 +10,7 @@ use natsy_proto::{PoolOptions, ReconnectDelay, Secret, ServerAddr};
 
 use crate::client::Client;
 use crate::credentials::{self, AuthSource, CredentialsError, Signer};
+use crate::dialer::Resolver;
 use crate::error::ConnectError;
 use crate::event::Event;
 use crate::sub_queue::PendingLimits;
@@ -61,6 +62,7 @@ pub struct ConnectOptions {
     pub(crate) auth: AuthSource,
     pub(crate) tls: TlsOptions,
     pub(crate) event_callback: Option<EventCallback>,
+    pub(crate) resolver: Option<Resolver>,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -109,6 +111,7 @@ impl Default for ConnectOptions {
             pending_limits: PendingLimits::default(),
             auth: AuthSource::None,
             tls: TlsOptions::default(),
+            resolver: None,
             event_callback: None,
         }
     }
@@ -337,6 +340,13 @@ impl ConnectOptions {
 
     /// A function called before every (re)connect to get fresh credentials
     /// (nats.go `TokenHandler` / `UserInfoHandler` / `UserJWT` callbacks, in one).
+    ///
+    /// It runs on a dial thread of its own, never with the client's lock held, so it may
+    /// take its time (the attempt's `connect_timeout` bounds how long the attempt waits
+    /// for it; publishing meanwhile goes on into the reconnect buffer) and may call the
+    /// client it belongs to: any method, though a blocking one (`flush`, `request`)
+    /// made while disconnected only returns once connected again or timed out, and
+    /// the attempt waiting for the provider times out first.
     pub fn credentials_provider(
         mut self,
         provider: impl Fn() -> Result<Auth, String> + Send + Sync + 'static,
@@ -403,6 +413,32 @@ impl ConnectOptions {
     pub fn tls_client_config(mut self, config: rustls::ClientConfig) -> Self {
         self.tls.config = Some(Arc::new(config));
         self.tls.required = true;
+        self
+    }
+
+    /// Resolves server host names with `resolver` instead of the system's resolver
+    /// (nats.go's `CustomDialer` serves the same purpose; also a way to test DNS without
+    /// a network). Called for every attempt, including IP addresses, on a dial thread,
+    /// never under the client's lock; `connect_timeout` bounds the wait for it.
+    ///
+    /// ```no_run
+    /// use std::net::ToSocketAddrs;
+    /// let client = natsy::ConnectOptions::new()
+    ///     .resolver(|host, port| {
+    ///         let host = if host == "nats.internal" { "127.0.0.1" } else { host };
+    ///         Ok((host, port).to_socket_addrs()?.collect())
+    ///     })
+    ///     .connect("nats://nats.internal:4222")?;
+    /// # Ok::<(), natsy::ConnectError>(())
+    /// ```
+    pub fn resolver(
+        mut self,
+        resolver: impl Fn(&str, u16) -> std::io::Result<Vec<std::net::SocketAddr>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        self.resolver = Some(Arc::new(resolver));
         self
     }
 

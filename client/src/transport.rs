@@ -5,7 +5,7 @@
 //! progress. It knows nothing about NATS.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -91,15 +91,12 @@ pub(crate) enum ReadOutcome {
     Eof,
 }
 
-/// Resolves `host:port` (per attempt, so DNS changes are seen) and starts connecting to
-/// the first address.
-pub(crate) fn dial(host: &str, port: u16) -> io::Result<TcpStream> {
-    let mut addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
-    // Prefer IPv4 loopback-style answers first only by keeping the resolver's order.
-    addrs.dedup();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} did not resolve"));
+/// Starts a non-blocking connect to the first address that takes one (a refusal usually
+/// shows later, as an error on the socket). Resolving is the dialer's job.
+pub(crate) fn connect(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the host resolved to no address");
     for addr in addrs {
-        match TcpStream::connect(addr) {
+        match TcpStream::connect(*addr) {
             Ok(s) => return Ok(s),
             Err(e) => last = e,
         }

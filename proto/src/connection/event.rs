@@ -191,6 +191,9 @@ pub enum ConnectError {
     Io(String),
     /// The transport was closed by the server during the handshake.
     Eof,
+    /// The driver could not get credentials for this attempt (a file it could not read,
+    /// a provider that failed); the driver's description.
+    Credentials(String),
     /// The configured NKey seed does not decode.
     Nkey(NkeyError),
 }
@@ -211,6 +214,7 @@ impl fmt::Display for ConnectError {
             }
             Self::Io(e) => write!(f, "transport error: {e}"),
             Self::Eof => f.write_str("the server closed the connection during the handshake"),
+            Self::Credentials(e) => write!(f, "no credentials for this attempt: {e}"),
             Self::Nkey(e) => write!(f, "invalid nkey seed: {e}"),
         }
     }

@@ -414,6 +414,15 @@ impl Connection {
         }
     }
 
+    /// The driver could not get the credentials for the attempt it was asked to dial
+    /// (see [`set_auth`](Self::set_auth)): the attempt fails with
+    /// [`ConnectError::Credentials`] and the next one starts.
+    pub fn handle_credentials_error(&mut self, now: Instant, reason: String) {
+        if self.phase.is_handshaking() {
+            self.attempt_failed(now, ConnectError::Credentials(reason));
+        }
+    }
+
     /// The server closed the transport.
     pub fn handle_transport_eof(&mut self, now: Instant) {
         match self.phase {
