@@ -428,7 +428,7 @@ fn bench_req(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
         o.latency = Percentiles::of(&mut samples);
         Ok(o)
     })();
-    responder.close();
+    responder.close().unwrap();
     let _ = serving.join();
     result
 }

@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             Event::ReconnectAttemptFailed { server, error } => {
                 println!("could not reach {server}: {error}")
             }
-            Event::Closed { reason } => println!("closed: {reason}"),
+            Event::Closed { reason, .. } => println!("closed: {reason}"),
             other => println!("event: {other:?}"),
         })
         .connect(url.as_str())?;
@@ -38,6 +38,6 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         std::thread::sleep(Duration::from_secs(1));
     }
-    client.close();
+    client.close().unwrap();
     Ok(())
 }

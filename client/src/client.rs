@@ -11,7 +11,9 @@ use natsy_proto::{new_inbox, HeaderMap, Nuid, ServerAddr, ServerInfo, Sid};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
-use crate::error::{ConnectError, FlushError, PublishError, RequestError, SubscribeError};
+use crate::error::{
+    CloseError, ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
+};
 use crate::event_loop::EventLoop;
 use crate::message::Message;
 use crate::options::ConnectOptions;
@@ -50,6 +52,11 @@ pub struct Statistics {
     pub buffered_bytes: u64,
     /// Messages dropped because a subscription's pending limit was reached.
     pub dropped_messages: u64,
+    /// Accepted publishes discarded unsent when the client closed (see
+    /// [`Client::close`]); `out_messages` counts every publish accepted, these included.
+    pub discarded_messages: u64,
+    /// Wire bytes of the discarded publishes.
+    pub discarded_bytes: u64,
 }
 
 /// Closes the connection when the last `Client` clone (and every `Subscription`) is gone.
@@ -211,21 +218,7 @@ impl Client {
         let mut core = shared.lock();
         core.conn.publish(subject, reply, headers, payload)?;
         shared.wake(&mut core);
-        if core.conn.transmit_len() > crate::shared::WRITE_HIGH_WATER {
-            // Backpressure: the socket is slower than the publisher. Wait for the loop to
-            // drain, as a full write buffer blocks a nats.go publisher, so memory stays
-            // bounded. The message itself is already queued.
-            core.publish_waiters += 1;
-            while core.conn.transmit_len() > crate::shared::WRITE_LOW_WATER && core.closed.is_none()
-            {
-                core = shared
-                    .drained
-                    .wait_timeout(core, Duration::from_millis(100))
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-            core.publish_waiters -= 1;
-        }
+        drop(shared.wait_for_room(core));
         Ok(())
     }
 
@@ -301,7 +294,7 @@ impl Client {
         let q = Arc::new(SubQueue::new(self.handle.options.pending_limits));
         core.subs.insert(sid, q.clone());
         shared.wake(&mut core);
-        drop(core);
+        drop(shared.wait_for_room(core));
         Ok(Subscription::new(sid, q, self.clone()))
     }
 
@@ -314,6 +307,7 @@ impl Client {
         }
         let result = core.conn.unsubscribe(sid, max);
         shared.wake(&mut core);
+        drop(shared.wait_for_room(core));
         result
     }
 
@@ -452,7 +446,7 @@ impl Client {
             // for a reply first writes what is pending itself (`wait_timeout`).
             shared.wake(&mut core);
         }
-        drop(core);
+        drop(shared.wait_for_room(core));
         Ok(ReplyHandle::new(self.clone(), slot, token))
     }
 
@@ -501,12 +495,15 @@ impl Client {
             return None;
         }
         let start = Instant::now();
-        let limit = deadline.map_or(start + spin, |d| d.min(start + spin));
+        let limit = match (start.checked_add(spin), deadline) {
+            (Some(s), Some(d)) => Some(s.min(d)),
+            (s, d) => s.or(d),
+        };
         loop {
             if let Some(v) = poll() {
                 return Some(v);
             }
-            if Instant::now() >= limit {
+            if limit.is_some_and(|l| Instant::now() >= l) {
                 return None;
             }
             std::thread::yield_now();
@@ -548,7 +545,8 @@ impl Client {
 
     /// [`Client::flush`] with an explicit timeout.
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
-        let deadline = Instant::now() + timeout;
+        // A timeout too large for the clock means no deadline: wait for ever.
+        let deadline = Instant::now().checked_add(timeout);
         let shared = self.shared();
         let mut core = shared.lock();
         let id = core
@@ -573,25 +571,40 @@ impl Client {
                 }
                 Some(FlushState::Pending) => {}
             }
-            let now = Instant::now();
-            if now >= deadline {
-                core.flushes.remove(&id);
-                return Err(FlushError::TimedOut);
-            }
-            core = shared
-                .changed
-                .wait_timeout(core, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            core = match deadline {
+                None => shared.changed.wait(core).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        core.flushes.remove(&id);
+                        return Err(FlushError::TimedOut);
+                    }
+                    shared
+                        .changed
+                        .wait_timeout(core, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
         }
     }
 
     /// Drains: unsubscribes every subscription (their readers still get what already
     /// arrived), lets outstanding requests finish, flushes what was published, and closes.
     /// Publishing is refused once the subscriptions are drained. Bounded by the drain
-    /// timeout (default 30 s); returns [`FlushError::TimedOut`] if it ran out.
-    pub fn drain(&self) -> Result<(), FlushError> {
-        let deadline = Instant::now() + self.handle.options.drain_timeout;
+    /// timeout (default 30 s; `Duration::MAX` waits for ever).
+    ///
+    /// The client is closed when this returns, whatever the result. An error says what
+    /// was left: [`DrainError::TimedOut`] with the unanswered requests, whether the
+    /// publishes were confirmed and what the close discarded.
+    pub fn drain(&self) -> Result<(), DrainError> {
+        let deadline = Instant::now().checked_add(self.handle.options.drain_timeout);
+        let left = || {
+            deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            })
+        };
+        let expired = || deadline.is_some_and(|d| Instant::now() >= d);
         let sids: Vec<Sid> = {
             let core = self.shared().lock();
             let mux = core.mux.as_ref().map(|m| m.sid);
@@ -605,7 +618,7 @@ impl Client {
             let _ = self.unsubscribe_sid_keep_queue(sid);
         }
         // Messages already sent to us arrive before the PONG of this flush.
-        let result = self.flush_timeout(deadline.saturating_duration_since(Instant::now()));
+        let flushed = self.flush_timeout(left());
         {
             let core = self.shared().lock();
             for q in core.subs.values() {
@@ -613,11 +626,26 @@ impl Client {
             }
         }
         // Requests in flight get until the deadline.
-        while self.pending_requests() > 0 && Instant::now() < deadline {
+        while self.pending_requests() > 0 && !expired() {
             std::thread::sleep(Duration::from_millis(5));
         }
-        self.close();
-        result
+        let unanswered_requests = self.pending_requests();
+        let closed = self.close();
+        let discarded = closed.err().map(|e| e.discarded).unwrap_or_default();
+        match flushed {
+            Err(FlushError::TimedOut) => Err(DrainError::TimedOut {
+                unanswered_requests,
+                publishes_confirmed: false,
+                discarded,
+            }),
+            _ if unanswered_requests > 0 => Err(DrainError::TimedOut {
+                unanswered_requests,
+                publishes_confirmed: flushed.is_ok(),
+                discarded,
+            }),
+            Err(e) => Err(DrainError::Flush(e)),
+            Ok(()) => closed.map_err(DrainError::Close),
+        }
     }
 
     /// Sends UNSUB but keeps routing what the server sent before it, and keeps the
@@ -631,15 +659,26 @@ impl Client {
         result
     }
 
-    /// Closes the connection: pending writes are attempted, subscriptions end, waiters are
-    /// released. Idempotent.
-    pub fn close(&self) {
+    /// Closes the connection. What is queued for an open connection is written first
+    /// (bounded by one second: nats.go flushes on close too); subscriptions end and
+    /// waiters are released. Idempotent: a second call returns `Ok(())`.
+    ///
+    /// Accepted publishes that could not be sent (the client was disconnected and they
+    /// waited in the reconnect buffer, or the socket did not take them in time) are
+    /// discarded, and this returns a [`CloseError`] saying how many; the `Closed` event
+    /// and [`Client::statistics`] report them too.
+    pub fn close(&self) -> Result<(), CloseError> {
         let shared = self.shared();
         let mut core = shared.lock();
+        if core.closed.is_some() {
+            return Ok(());
+        }
+        let before = core.conn.stats();
         core.conn.close(Instant::now());
         shared.wake(&mut core);
-        // Wait briefly for the loop to finish the close, so `close` returning means closed.
-        let deadline = Instant::now() + Duration::from_secs(2);
+        // Wait for the loop to finish the close (its final write is bounded by one
+        // second), so `close` returning means closed.
+        let deadline = Instant::now() + Duration::from_secs(3);
         while core.closed.is_none() {
             let now = Instant::now();
             if now >= deadline {
@@ -650,6 +689,16 @@ impl Client {
                 .wait_timeout(core, deadline - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+        }
+        let after = core.conn.stats();
+        let discarded = crate::Discarded {
+            messages: after.discarded_msgs - before.discarded_msgs,
+            bytes: after.discarded_bytes - before.discarded_bytes,
+        };
+        if discarded.messages > 0 {
+            Err(CloseError { discarded })
+        } else {
+            Ok(())
         }
     }
 
@@ -707,6 +756,8 @@ impl Client {
             reconnects: s.reconnects,
             buffered_bytes: core.conn.reconnect_buffer_len() as u64,
             dropped_messages: core.slow_consumer_drops,
+            discarded_messages: s.discarded_msgs,
+            discarded_bytes: s.discarded_bytes,
         }
     }
 }

@@ -85,6 +85,86 @@ impl fmt::Display for FlushError {
 
 impl std::error::Error for FlushError {}
 
+/// [`Client::close`](crate::Client::close) had to discard publishes it had accepted:
+/// they were in the reconnect buffer (the client was disconnected) or the final write
+/// could not get them out within its bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseError {
+    /// What was discarded.
+    pub discarded: crate::Discarded,
+}
+
+impl fmt::Display for CloseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "closed with {} published messages ({} bytes) never sent",
+            self.discarded.messages, self.discarded.bytes
+        )
+    }
+}
+
+impl std::error::Error for CloseError {}
+
+/// [`Client::drain`](crate::Client::drain) did not finish cleanly. The client is closed
+/// either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DrainError {
+    /// The drain timeout ran out with work left.
+    TimedOut {
+        /// Requests still waiting for their reply.
+        unanswered_requests: usize,
+        /// Whether the server confirmed (PING/PONG) everything published before the
+        /// drain; if not, some of it may not have arrived.
+        publishes_confirmed: bool,
+        /// Publishes the close discarded, never sent.
+        discarded: crate::Discarded,
+    },
+    /// The connection was lost or closed before the drain could confirm what was
+    /// published; then the client closed.
+    Flush(FlushError),
+    /// Everything was answered and confirmed, but the close discarded publishes made
+    /// during the drain.
+    Close(CloseError),
+}
+
+impl fmt::Display for DrainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TimedOut {
+                unanswered_requests,
+                publishes_confirmed,
+                discarded,
+            } => {
+                write!(
+                    f,
+                    "drain timed out with {unanswered_requests} unanswered requests"
+                )?;
+                if !publishes_confirmed {
+                    f.write_str(", publishes not confirmed by the server")?;
+                }
+                if discarded.messages > 0 {
+                    write!(f, ", {} publishes discarded", discarded.messages)?;
+                }
+                Ok(())
+            }
+            Self::Flush(_) => f.write_str("drain could not confirm what was published"),
+            Self::Close(_) => f.write_str("drain discarded publishes when closing"),
+        }
+    }
+}
+
+impl std::error::Error for DrainError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Flush(e) => Some(e),
+            Self::Close(e) => Some(e),
+            Self::TimedOut { .. } => None,
+        }
+    }
+}
+
 /// `request` failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -6,6 +6,17 @@
 use natsy_proto::connection::{CloseReason, ConnectError, DisconnectReason};
 use natsy_proto::{ServerAddr, ServerError, Sid};
 
+/// Publishes the client accepted but had to discard when it closed, never sent
+/// (also in [`Statistics`](crate::Statistics) and the error of
+/// [`Client::close`](crate::Client::close)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Discarded {
+    /// Messages.
+    pub messages: u64,
+    /// Their wire bytes (with, after a final write, other ops queued among them).
+    pub bytes: u64,
+}
+
 /// A connection event.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -36,6 +47,9 @@ pub enum Event {
     Closed {
         /// Why.
         reason: CloseReason,
+        /// Accepted publishes that were never sent (the reconnect buffer, or what the
+        /// final write of a `close` could not get out): nothing is lost silently.
+        discarded: Discarded,
     },
     /// The server told us about servers we did not know.
     DiscoveredServers(Vec<ServerAddr>),

@@ -21,13 +21,15 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
-use natsy_proto::connection::{Auth, Event as ProtoEvent, SubscriptionClosedReason};
+use natsy_proto::connection::{
+    Auth, CloseReason, Event as ProtoEvent, State, SubscriptionClosedReason,
+};
 use natsy_proto::Message;
 use rustls::ClientConfig;
 
 use crate::credentials::AuthSource;
 use crate::dialer::{self, DialRequest, Dialed, Resolver};
-use crate::event::Event;
+use crate::event::{Discarded, Event};
 use crate::shared::{Core, FirstConnect, FlushState, RouteBatch, Shared, SlotState};
 use crate::sub_queue::Closed;
 use crate::transport::{self, Phase, ReadOutcome, Transport};
@@ -68,6 +70,8 @@ pub(crate) struct EventLoop {
     /// The socket may still have bytes: read again without waiting.
     read_more: bool,
     finished: bool,
+    /// Proto closed for good, for this reason: `finish_close` runs when the loop ends.
+    closing: Option<CloseReason>,
 }
 
 impl EventLoop {
@@ -96,6 +100,7 @@ impl EventLoop {
             batch: RouteBatch::with_capacity(256),
             read_more: false,
             finished: false,
+            closing: None,
         }
     }
 
@@ -166,6 +171,9 @@ impl EventLoop {
             if readable {
                 self.on_readable();
             }
+        }
+        if let Some(reason) = self.closing.take() {
+            self.finish_close(reason);
         }
         self.transport = None;
         // The writer's descriptor would keep the socket open after the loop is gone.
@@ -512,7 +520,10 @@ impl EventLoop {
                 }
             }
             ProtoEvent::CloseTransport => {
-                self.drop_transport();
+                // After a user close the last queued bytes are written first.
+                if core.conn.state() != State::Closed {
+                    self.drop_transport();
+                }
                 // An attempt still being dialed is over: its result is of no use.
                 self.dial_generation += 1;
                 self.dial_request = None;
@@ -536,32 +547,10 @@ impl EventLoop {
                     .emit(Event::ReconnectAttemptFailed { server, error });
             }
             ProtoEvent::Closed { reason } => {
+                // Messages that arrived first go to their readers first; the final write
+                // and the rest happen once the lock is released (`finish_close`).
                 self.flush_batch(core);
-                self.finish_writes(core);
-                self.drop_transport();
-                if matches!(core.first_connect, FirstConnect::Pending) {
-                    core.first_connect = FirstConnect::Failed(Box::new((
-                        core.last_attempt_error.clone(),
-                        reason.clone(),
-                    )));
-                }
-                core.closed = Some(reason.clone());
-                self.shared.drained.notify_all();
-                for q in core.subs.values() {
-                    q.close(Closed::ConnectionClosed);
-                }
-                for state in core.flushes.values_mut() {
-                    if *state == FlushState::Pending {
-                        *state = FlushState::Failed;
-                    }
-                }
-                if let Some(mux) = core.mux.as_mut() {
-                    for (_, slot) in mux.waiting.drain() {
-                        slot.fill(SlotState::Closed);
-                    }
-                }
-                self.shared.changed.notify_all();
-                self.shared.emit(Event::Closed { reason });
+                self.closing = Some(reason);
                 self.finished = true;
             }
             ProtoEvent::FlushComplete(id) => {
@@ -599,27 +588,74 @@ impl EventLoop {
         }
     }
 
-    /// On close: give pending writes a bounded chance to reach the socket.
-    fn finish_writes(&mut self, core: &mut Core) {
+    /// After proto closed for good: gives what is still queued (a user `close` on an
+    /// open connection) a bounded chance to reach the socket, waiting for writability
+    /// without the lock; reports what could not be written as discarded; then releases
+    /// every waiter and emits `Closed`.
+    fn finish_close(&mut self, reason: CloseReason) {
+        let shared = self.shared.clone();
         let deadline = Instant::now() + CLOSE_FLUSH;
         let mut events = Events::with_capacity(4);
-        while core.conn.transmit_len() > 0 && Instant::now() < deadline {
-            let Some(t) = self.transport.as_mut() else {
-                return;
-            };
-            if !matches!(t.phase, Phase::Open) {
-                return;
+        loop {
+            {
+                let mut core = shared.lock();
+                self.write_pending(&mut core);
+                let open = self
+                    .transport
+                    .as_ref()
+                    .is_some_and(|t| matches!(t.phase, Phase::Open));
+                if !open || core.conn.transmit_len() == 0 || Instant::now() >= deadline {
+                    break;
+                }
+            }
+            let _ = self.poll.poll(&mut events, Some(Duration::from_millis(20)));
+            if let Some(t) = self.transport.as_mut() {
+                t.write_blocked = false;
+            }
+        }
+        while let Some(t) = self.transport.as_mut() {
+            if !t.tls_wants_write() || Instant::now() >= deadline {
+                break;
+            }
+            t.write_blocked = false;
+            if t.flush_tls().is_err() {
+                break;
             }
             if t.write_blocked {
                 let _ = self.poll.poll(&mut events, Some(Duration::from_millis(20)));
-                if let Some(t) = self.transport.as_mut() {
-                    t.write_blocked = false;
-                }
             }
-            self.write_pending(core);
         }
-        if let Some(t) = self.transport.as_mut() {
-            let _ = t.flush_tls();
+        self.drop_transport();
+
+        let mut core = shared.lock();
+        core.conn.discard_unwritten();
+        if matches!(core.first_connect, FirstConnect::Pending) {
+            core.first_connect =
+                FirstConnect::Failed(Box::new((core.last_attempt_error.clone(), reason.clone())));
         }
+        core.closed = Some(reason.clone());
+        self.shared.drained.notify_all();
+        for q in core.subs.values() {
+            q.close(Closed::ConnectionClosed);
+        }
+        for state in core.flushes.values_mut() {
+            if *state == FlushState::Pending {
+                *state = FlushState::Failed;
+            }
+        }
+        if let Some(mux) = core.mux.as_mut() {
+            for (_, slot) in mux.waiting.drain() {
+                slot.fill(SlotState::Closed);
+            }
+        }
+        let stats = core.conn.stats();
+        let discarded = Discarded {
+            messages: stats.discarded_msgs,
+            bytes: stats.discarded_bytes,
+        };
+        core.direct = None;
+        drop(core);
+        self.shared.changed.notify_all();
+        self.shared.emit(Event::Closed { reason, discarded });
     }
 }

@@ -78,8 +78,11 @@ mod transport;
 pub use client::{connect, Client, Statistics};
 pub use credentials::{CredentialsError, CredentialsProvider, Signer};
 pub use dialer::Resolver;
-pub use error::{ConnectError, FlushError, NextError, PublishError, RequestError, SubscribeError};
-pub use event::Event;
+pub use error::{
+    CloseError, ConnectError, DrainError, FlushError, NextError, PublishError, RequestError,
+    SubscribeError,
+};
+pub use event::{Discarded, Event};
 pub use message::Message;
 pub use natsy_proto::connection::{Auth, CloseReason, DisconnectReason, State};
 pub use natsy_proto::{HeaderMap, ServerAddr, StatusCode};

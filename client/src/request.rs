@@ -80,7 +80,8 @@ impl ReplyHandle {
     }
 
     fn wait_inner(self, timeout: Duration, spin: bool) -> Result<Message, RequestError> {
-        let deadline = Instant::now() + timeout;
+        // A timeout too large for the clock means no deadline: wait for ever.
+        let deadline = Instant::now().checked_add(timeout);
         if let Some(done) = finish(self.slot.take(), &self.client) {
             return done;
         }
@@ -88,7 +89,7 @@ impl ReplyHandle {
         // from this thread rather than waiting for the loop thread to wake up and do it.
         self.client.send_pending();
         if spin {
-            let spun = self.client.spin_wait(Some(deadline), || {
+            let spun = self.client.spin_wait(deadline, || {
                 finish(self.slot.take(), &self.client).or_else(|| {
                     self.client.poll_input();
                     finish(self.slot.take(), &self.client)
@@ -103,16 +104,24 @@ impl ReplyHandle {
             if let Some(done) = finish(std::mem::take(&mut *state), &self.client) {
                 return done;
             }
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            state = self
-                .slot
-                .ready
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            state = match deadline {
+                None => self
+                    .slot
+                    .ready
+                    .wait(state)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    self.slot
+                        .ready
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
         }
         drop(state);
         // Timed out: forget the request (Drop), then take a reply that raced in.

@@ -239,6 +239,27 @@ impl Shared {
         }
     }
 
+    /// Backpressure for every op a user call queues (PUB, SUB, UNSUB, a request): once
+    /// more than [`WRITE_HIGH_WATER`] bytes wait for a socket slower than the caller,
+    /// waits until the loop has drained them below [`WRITE_LOW_WATER`] (or the client
+    /// closed), as a full write buffer blocks a nats.go publisher, so memory stays
+    /// bounded. The op itself is already queued.
+    pub(crate) fn wait_for_room<'a>(&self, mut core: MutexGuard<'a, Core>) -> MutexGuard<'a, Core> {
+        if core.conn.transmit_len() <= WRITE_HIGH_WATER {
+            return core;
+        }
+        core.publish_waiters += 1;
+        while core.conn.transmit_len() > WRITE_LOW_WATER && core.closed.is_none() {
+            core = self
+                .drained
+                .wait_timeout(core, std::time::Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        core.publish_waiters -= 1;
+        core
+    }
+
     /// For a caller about to wait on the server: writes pending output from this thread
     /// when it can, and wakes the loop only for what is left.
     pub(crate) fn send_now(&self, core: &mut Core) {

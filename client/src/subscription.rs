@@ -101,7 +101,8 @@ impl Subscription {
     }
 
     fn next_inner(&mut self, timeout: Duration, spin: bool) -> Result<Message, NextError> {
-        match self.wrap(self.take_next(Some(Instant::now() + timeout), spin)) {
+        // A timeout too large for the clock means no deadline: wait for ever.
+        match self.wrap(self.take_next(Instant::now().checked_add(timeout), spin)) {
             Ok(Some(m)) => Ok(m),
             Ok(None) => Err(NextError::TimedOut),
             Err(why) => Err(NextError::Closed(why)),

@@ -47,6 +47,7 @@
 mod account;
 mod consumer;
 mod context;
+mod deadline;
 mod error;
 mod js_message;
 mod publish;

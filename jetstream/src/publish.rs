@@ -420,7 +420,10 @@ impl AsyncPublisher {
                 .send_request(subject, headers.as_ref(), payload.into())?;
         self.counter.add();
         let entry = Arc::new(Entry {
-            state: Mutex::new(State::Sent(handle, Instant::now() + timeout)),
+            state: Mutex::new(State::Sent(
+                handle,
+                crate::deadline::after(Instant::now(), timeout),
+            )),
             done: Condvar::new(),
             counter: self.counter.clone(),
         });

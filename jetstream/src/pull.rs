@@ -398,8 +398,10 @@ impl Consumer {
         let start = Instant::now();
         // The server ends the request at `expires`; give its 408 time to arrive.
         let deadline = match request.expires {
-            Some(e) if !opts.no_wait => start + e + Duration::from_secs(1).max(e / 10),
-            _ => start + self.context.timeout(),
+            Some(e) if !opts.no_wait => {
+                crate::deadline::after(start, e.saturating_add(Duration::from_secs(1).max(e / 10)))
+            }
+            _ => crate::deadline::after(start, self.context.timeout()),
         };
         let mut last_activity = start;
         let mut messages = Vec::new();
@@ -414,7 +416,7 @@ impl Consumer {
             let now = Instant::now();
             let mut wake = deadline;
             if let Some(hb) = idle_heartbeat {
-                let hb_deadline = last_activity + hb * 2;
+                let hb_deadline = crate::deadline::after(last_activity, hb.saturating_mul(2));
                 if now >= hb_deadline {
                     return finish(messages, PullError::NoHeartbeat);
                 }
@@ -551,7 +553,7 @@ impl Messages {
     /// Waits up to `timeout` for the next message: `Ok(None)` if none came. After a
     /// terminal error every call returns that error again.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<JsMessage>, Error> {
-        self.poll(Some(Instant::now() + timeout))
+        self.poll(Some(crate::deadline::after(Instant::now(), timeout)))
     }
 
     fn fail(&mut self, e: PullError) -> Result<Option<JsMessage>, Error> {
@@ -598,14 +600,14 @@ impl Messages {
     /// Forgets the pulls in flight and pulls again (now, or after `delay`).
     fn repull(&mut self, now: Instant, delay: Option<Duration>) {
         self.outstanding.reset();
-        self.retry_at = delay.map(|d| now + d);
+        self.retry_at = delay.map(|d| crate::deadline::after(now, d));
     }
 
     fn poll(&mut self, deadline: Option<Instant>) -> Result<Option<JsMessage>, Error> {
         if let Some(e) = &self.terminal {
             return Err(e.clone());
         }
-        let hb_limit = self.opts.idle_heartbeat * 2;
+        let hb_limit = self.opts.idle_heartbeat.saturating_mul(2);
         loop {
             let now = Instant::now();
             let reconnects = self.context.client().statistics().reconnects;
@@ -615,7 +617,7 @@ impl Messages {
                 self.last_activity = now;
                 self.repull(now, None);
             }
-            if now >= self.last_activity + hb_limit {
+            if now >= crate::deadline::after(self.last_activity, hb_limit) {
                 self.missed_heartbeats += 1;
                 self.last_activity = now;
                 self.repull(now, None);
@@ -626,7 +628,8 @@ impl Messages {
                 }
                 return Err(e);
             }
-            let mut wake = (self.last_activity + hb_limit).min(now + RECONNECT_CHECK);
+            let mut wake =
+                crate::deadline::after(self.last_activity, hb_limit).min(now + RECONNECT_CHECK);
             if let Some(t) = self.retry_at {
                 wake = wake.min(t);
             }

@@ -382,7 +382,7 @@ fn the_same_auth_error_twice_closes_instead_of_retrying_for_ever() {
     );
     let client = opts.connect(server.url()).unwrap();
     let reason = wait_for_event(&rx, Duration::from_secs(10), |e| match e {
-        Event::Closed { reason } => Some(reason.clone()),
+        Event::Closed { reason, .. } => Some(reason.clone()),
         _ => None,
     });
     assert!(matches!(reason, CloseReason::AuthRejected(_)), "{reason:?}");
@@ -409,7 +409,7 @@ fn credentials_rejected_after_a_restart_close_the_client() {
     server.restart().unwrap();
 
     let reason = wait_for_event(&rx, Duration::from_secs(15), |e| match e {
-        Event::Closed { reason } => Some(reason.clone()),
+        Event::Closed { reason, .. } => Some(reason.clone()),
         _ => None,
     });
     assert!(matches!(reason, CloseReason::AuthRejected(_)), "{reason:?}");

@@ -52,7 +52,7 @@ fn connected_then_disconnected_then_reconnected_across_a_server_restart() {
     other.flush().unwrap();
     assert_eq!(sub.next_timeout(WAIT).unwrap().payload(), b"after");
 
-    client.close();
+    client.close().unwrap();
     let rest: Vec<Event> = std::iter::from_fn(|| events.recv_timeout(WAIT).ok())
         .take_while(|e| !matches!(e, Event::Closed { .. }))
         .collect();
@@ -89,7 +89,7 @@ fn close_emits_closed_and_every_later_call_fails_fast_with_closed() {
     }
 
     let start = Instant::now();
-    client.close();
+    client.close().unwrap();
     assert_eq!(client.close_reason(), Some(CloseReason::User));
     assert_eq!(client.connection_state(), State::Closed);
     let closed = std::iter::from_fn(|| events.recv_timeout(WAIT).ok())
@@ -99,7 +99,8 @@ fn close_emits_closed_and_every_later_call_fails_fast_with_closed() {
         matches!(
             closed,
             Event::Closed {
-                reason: CloseReason::User
+                reason: CloseReason::User,
+                ..
             }
         ),
         "{closed:?}"
@@ -132,10 +133,13 @@ fn close_emits_closed_and_every_later_call_fails_fast_with_closed() {
     );
     assert_eq!(client.request("x", "y").unwrap_err(), RequestError::Closed);
     assert_eq!(client.flush().unwrap_err(), FlushError::Closed);
-    assert_eq!(client.drain().unwrap_err(), FlushError::Closed);
+    assert_eq!(
+        client.drain().unwrap_err(),
+        natsy::DrainError::Flush(FlushError::Closed)
+    );
     assert_eq!(sub.drain().unwrap_err(), FlushError::Closed);
-    client.close(); // idempotent
-                    // None of that waited on anything (the request and flush timeouts are 10 s).
+    client.close().unwrap(); // idempotent: nothing more to report
+                             // None of that waited on anything (the request and flush timeouts are 10 s).
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -160,7 +164,7 @@ fn close_while_disconnected_releases_a_waiting_flush() {
     let flushing = std::thread::spawn(move || c.flush_timeout(WAIT * 3));
     std::thread::sleep(Duration::from_millis(100));
     let start = Instant::now();
-    client.close();
+    client.close().unwrap();
     assert_eq!(flushing.join().unwrap().unwrap_err(), FlushError::Closed);
     assert!(start.elapsed() < Duration::from_secs(5));
     let closed = std::iter::from_fn(|| events.recv_timeout(WAIT).ok())
@@ -169,7 +173,8 @@ fn close_while_disconnected_releases_a_waiting_flush() {
         matches!(
             closed,
             Some(Event::Closed {
-                reason: CloseReason::User
+                reason: CloseReason::User,
+                ..
             })
         ),
         "{closed:?}"
@@ -193,7 +198,8 @@ fn dropping_the_last_client_closes_the_connection() {
         matches!(
             closed,
             Some(Event::Closed {
-                reason: CloseReason::User
+                reason: CloseReason::User,
+                ..
             })
         ),
         "{closed:?}"

@@ -17,7 +17,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// Closes the client and returns every event it emitted, up to and including `Closed`.
 fn close_and_collect(client: &Client, rx: &Receiver<Event>) -> Vec<Event> {
-    client.close();
+    client.close().unwrap();
     let mut events = Vec::new();
     loop {
         let e = rx.recv_timeout(WAIT).expect("events up to Closed");

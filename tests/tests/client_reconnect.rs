@@ -21,7 +21,7 @@ fn reconnected(e: &Event) -> Option<()> {
 
 fn closed(e: &Event) -> Option<CloseReason> {
     match e {
-        Event::Closed { reason } => Some(reason.clone()),
+        Event::Closed { reason, .. } => Some(reason.clone()),
         _ => None,
     }
 }
@@ -192,7 +192,7 @@ fn close_interrupts_a_long_reconnect_wait() {
     assert_eq!(client.connection_state(), State::Reconnecting);
 
     let started = Instant::now();
-    client.close();
+    client.close().unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "close took {:?}",

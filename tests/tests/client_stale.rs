@@ -32,6 +32,9 @@ struct Script {
     close_after_handshake: bool,
     /// Answer PINGs after the handshake (otherwise they are ignored: a stale server).
     answer_pings: bool,
+    /// After the handshake, stop reading and flood the client with `PING`s and `PONG`s
+    /// (for at most 10 s): a server that looks alive but takes nothing.
+    flood: bool,
 }
 
 impl Script {
@@ -136,6 +139,12 @@ fn serve(i: usize, mut stream: TcpStream, port: u16, script: Script, tx: &Sender
                 if stream.write_all(&answer).is_err() {
                     break;
                 }
+                if script.flood && handshake_done {
+                    let _ = tx.send(Seen::Op(i, op));
+                    flood(&mut stream);
+                    let _ = tx.send(Seen::Closed(i));
+                    return;
+                }
                 if closing {
                     let _ = tx.send(Seen::Op(i, op));
                     let _ = stream.shutdown(Shutdown::Both);
@@ -147,6 +156,17 @@ fn serve(i: usize, mut stream: TcpStream, port: u16, script: Script, tx: &Sender
         }
     }
     let _ = tx.send(Seen::Closed(i));
+}
+
+/// Writes PINGs and PONGs, never reading, until the client goes or 10 s pass.
+fn flood(stream: &mut TcpStream) {
+    let burst = b"PING\r\nPONG\r\n".repeat(1024);
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        if stream.write_all(&burst).is_err() {
+            return;
+        }
+    }
 }
 
 /// Waits until connection `conn` has sent SUB for `subject`; returns its sid.
@@ -354,4 +374,54 @@ fn a_server_that_starts_with_something_else_than_info_fails_connect() {
         // Refused at once, not after the timeout.
         assert!(start.elapsed() < Duration::from_secs(4));
     }
+}
+
+#[test]
+fn a_server_that_floods_pings_and_never_reads_is_stale_and_memory_stays_bounded() {
+    let fake = FakeServer::start(|i| Script {
+        flood: i == 0,
+        ..Script::healthy()
+    });
+    let (options, events) = fast_reconnect_with_events();
+    let client = options
+        .ping_interval(Duration::from_millis(200))
+        .max_pings_out(2)
+        .connect(fake.url())
+        .unwrap();
+    assert!(matches!(next_event(&events, WAIT), Event::Connected { .. }));
+    // Publish enough to fill the socket buffers the server never drains.
+    let publisher = {
+        let client = client.clone();
+        std::thread::spawn(move || {
+            let payload = vec![b'x'; 64 * 1024];
+            let mut most = 0;
+            for _ in 0..(64 * 1024 * 1024 / payload.len()) {
+                client.publish("flood", payload.clone()).unwrap();
+                if client.connection_state() != natsy::State::Connected {
+                    break;
+                }
+                most = most.max(client.buffered());
+            }
+            most
+        })
+    };
+    let started = Instant::now();
+    match next_event(&events, WAIT) {
+        Event::Disconnected { reason } => assert_eq!(reason, DisconnectReason::WriteStalled),
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+    // (max_pings_out + 1) * ping_interval after the socket filled, with slack.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let most = publisher.join().unwrap();
+    // What the client queued for the socket stayed within the publish bound (2 MiB
+    // plus one message): PONGs for the flood did not pile up.
+    assert!(
+        most <= 2 * 1024 * 1024 + 64 * 1024 + 1024,
+        "queued {most} bytes"
+    );
+    drop(client);
 }

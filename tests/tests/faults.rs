@@ -351,7 +351,7 @@ fn a_fatal_err_closes_the_client_and_publishes_fail_with_closed() {
     let rig = Rig::new();
     rig.proxy.close_with_err("Unknown Protocol Operation");
     let reason = wait_event(&rig.events, |e| match e {
-        Event::Closed { reason } => Some(reason.clone()),
+        Event::Closed { reason, .. } => Some(reason.clone()),
         _ => None,
     });
     match reason {

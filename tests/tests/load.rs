@@ -127,7 +127,7 @@ fn a_hundred_connections_from_one_process_work_and_leave_nothing_behind() {
         }
         drop(subs);
         for c in &clients {
-            c.close();
+            c.close().unwrap();
         }
         drop(clients);
         eventually("the 100 connections to close at the server", || {

@@ -109,7 +109,8 @@ pub struct ConnectionConfig {
     /// Default [`Auth::None`]. Change with [`Connection::set_auth`](super::Connection::set_auth).
     pub auth: Auth,
     /// How often to PING the server while connected (nats.go `PingInterval`). Default
-    /// 2 minutes.
+    /// 2 minutes. Zero turns keepalive off (no PINGs, no stale detection), as in
+    /// nats.go.
     pub ping_interval: Duration,
     /// Unanswered PINGs tolerated before the connection is stale (nats.go `MaxPingsOut`).
     /// Default 2.

@@ -42,6 +42,13 @@ pub struct Stats {
     pub out_bytes: u64,
     /// Successful reconnects (the first connect is not counted).
     pub reconnects: u64,
+    /// Accepted publishes that were never written: dropped with the reconnect buffer
+    /// when the connection closed for good, or left unwritten by the driver's final
+    /// write ([`Connection::discard_unwritten`](super::Connection::discard_unwritten)).
+    pub discarded_msgs: u64,
+    /// Wire bytes of what was discarded (the publishes' frames, and on a final write
+    /// any other ops queued among them).
+    pub discarded_bytes: u64,
 }
 
 /// Something the driver must do, or something to tell the user. Poll with
@@ -142,6 +149,10 @@ pub enum DisconnectReason {
     Io(String),
     /// `max_pings_out` PINGs went unanswered (nats.go `ErrStaleConnection`).
     StaleConnection,
+    /// The socket took none of the bytes waiting for it through more than
+    /// `max_pings_out` keepalive intervals: a peer that stopped reading (its PONGs, if
+    /// any, prove only that it writes). Also stale; the bound is the same.
+    WriteStalled,
     /// The server sent a `-ERR` that ends the connection (`Stale Connection`,
     /// `maximum connections exceeded`, expired credentials, or a fatal error).
     ServerError(ServerError),
@@ -159,6 +170,9 @@ impl fmt::Display for DisconnectReason {
             Self::Eof => f.write_str("the server closed the connection"),
             Self::Io(e) => write!(f, "transport error: {e}"),
             Self::StaleConnection => f.write_str("stale connection: PINGs went unanswered"),
+            Self::WriteStalled => {
+                f.write_str("stale connection: the server stopped reading what we write")
+            }
             Self::ServerError(e) => write!(f, "{e}"),
             Self::ProtocolError(e) => write!(f, "protocol error: {e}"),
             Self::UserClose => f.write_str("closed by the user"),

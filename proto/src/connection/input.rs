@@ -59,7 +59,7 @@ impl Connection {
                         self.handshake_complete(now);
                     }
                 }
-                ServerOp::Ping => self.out.pong(),
+                ServerOp::Ping => self.answer_ping(),
                 ServerOp::Info(info) => self.apply_info(*info),
                 ServerOp::Err(e) => {
                     let error = if e.is_auth_error() {
@@ -107,10 +107,14 @@ impl Connection {
     pub(super) fn connected_op(&mut self, now: Instant, op: ServerOp) {
         match op {
             ServerOp::Msg(msg) => self.deliver(msg),
-            ServerOp::Ping => self.out.pong(),
+            ServerOp::Ping => self.answer_ping(),
             ServerOp::Pong => {
-                self.pings_out = 0;
-                match self.pings.pong() {
+                let answered = self.pings.pong();
+                if answered.is_some() {
+                    // Only an answer to one of ours proves the server reads us.
+                    self.pings_out = 0;
+                }
+                match answered {
                     Some(PingKind::Flush(id)) => self.events.push_back(Event::FlushComplete(id)),
                     Some(PingKind::Retire) => self.retired(now),
                     _ => {}
@@ -188,9 +192,32 @@ impl Connection {
         }
     }
 
-    /// A keepalive tick: count the PING as outstanding; too many means stale.
+    /// Answers a server PING, unless a PONG of ours is still waiting to be written:
+    /// one answers every PING before it, so a flood of PINGs from a server that does not
+    /// read queues one PONG, not one per PING.
+    pub(super) fn answer_ping(&mut self) {
+        if self.out.consumed() >= self.pong_end {
+            self.out.pong();
+            self.pong_end = self.out.stream_position();
+        }
+    }
+
+    /// A keepalive tick: count the PING as outstanding and check that the socket takes
+    /// what we write; too many unanswered PINGs, or as many ticks without write
+    /// progress, mean stale.
     pub(super) fn keepalive_tick(&mut self, now: Instant) {
         if self.phase != Phase::Connected {
+            return;
+        }
+        let consumed = self.out.consumed();
+        if !self.out.is_empty() && consumed == self.consumed_at_tick {
+            self.write_stalls = self.write_stalls.saturating_add(1);
+        } else {
+            self.write_stalls = 0;
+        }
+        self.consumed_at_tick = consumed;
+        if self.write_stalls > self.config.max_pings_out {
+            self.disconnect(now, DisconnectReason::WriteStalled, None);
             return;
         }
         self.pings_out = self.pings_out.saturating_add(1);
@@ -200,8 +227,17 @@ impl Connection {
         }
         self.out.ping();
         self.pings.push(PingKind::Keepalive);
-        self.timers
-            .set_after(Timer::Ping, now, self.config.ping_interval);
+        self.arm_keepalive(now);
+    }
+
+    /// Arms the next keepalive tick; a zero `ping_interval` turns keepalive off.
+    pub(super) fn arm_keepalive(&mut self, now: Instant) {
+        if self.config.ping_interval.is_zero() {
+            self.timers.stop(Timer::Ping);
+        } else {
+            self.timers
+                .set_after(Timer::Ping, now, self.config.ping_interval);
+        }
     }
 }
 

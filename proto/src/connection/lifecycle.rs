@@ -109,6 +109,9 @@ impl Connection {
             self.out.clear();
         }
         self.pings_out = 0;
+        self.write_stalls = 0;
+        self.consumed_at_tick = 0;
+        self.pong_end = 0;
     }
 
     /// The current attempt failed: close its transport, report, then try the next one
@@ -183,6 +186,12 @@ impl Connection {
         }
     }
 
+    /// Adds publishes that will never be written to the statistics.
+    pub(super) fn count_discarded(&mut self, messages: usize, bytes: usize) {
+        self.stats.discarded_msgs = self.stats.discarded_msgs.saturating_add(messages as u64);
+        self.stats.discarded_bytes = self.stats.discarded_bytes.saturating_add(bytes as u64);
+    }
+
     /// Enters [`State::Closed`] for good.
     pub(super) fn close_for_good(&mut self, now: Instant, reason: CloseReason, keep_out: bool) {
         let _ = now;
@@ -198,9 +207,13 @@ impl Connection {
         self.connected_server = None;
         self.timers.stop_all();
         self.read_buf.clear();
+        self.count_discarded(
+            self.reconnect_buffer.messages(),
+            self.reconnect_buffer.len(),
+        );
         self.reconnect_buffer.clear();
-        if !keep_out && !self.out.is_empty() {
-            self.out.clear();
+        if !keep_out {
+            self.discard_unwritten();
         }
         let mut failed = self.pings.take_flushes();
         failed.append(&mut self.pending_flushes);
@@ -243,8 +256,9 @@ impl Connection {
         self.phase = Phase::Connected;
         self.state = State::Connected;
         self.pings_out = 0;
-        self.timers
-            .set_after(Timer::Ping, now, self.config.ping_interval);
+        self.write_stalls = 0;
+        self.consumed_at_tick = self.out.consumed();
+        self.arm_keepalive(now);
 
         let _ = self.subs.resend(&mut self.out);
         self.reconnect_buffer

@@ -160,6 +160,13 @@ pub struct Connection {
     subs: Subscriptions,
     pings: PingQueue,
     pings_out: u32,
+    /// Keepalive ticks in a row at which bytes were waiting and none had been written
+    /// since the tick before, and where the output stream stood at the last tick.
+    write_stalls: u32,
+    consumed_at_tick: u64,
+    /// The output stream position just past the last PONG queued: while it is unwritten
+    /// a PING from the server needs no second one (bounds what a PING flood queues).
+    pong_end: u64,
     /// Flushes requested while not connected; their PINGs go out after the reconnect.
     pending_flushes: Vec<FlushId>,
     next_flush: u64,
@@ -208,6 +215,9 @@ impl Connection {
             subs: Subscriptions::default(),
             pings: PingQueue::default(),
             pings_out: 0,
+            write_stalls: 0,
+            consumed_at_tick: 0,
+            pong_end: 0,
             pending_flushes: Vec::new(),
             next_flush: 1,
             timers: TimerTable::default(),
@@ -272,6 +282,16 @@ impl Connection {
         self.reconnect_buffer.len()
     }
 
+    /// Accepted publishes not written to any transport yet (the transmit queue and the
+    /// reconnect buffer), and the bytes still to write (every queued op, plus the
+    /// reconnect buffer). What would be lost if the connection closed now.
+    pub fn unsent(&self) -> (usize, usize) {
+        (
+            self.pub_starts.len() + self.reconnect_buffer.messages(),
+            self.out.len() + self.reconnect_buffer.len(),
+        )
+    }
+
     // ----- outputs -----
 
     /// The next event, in order; `None` when there is nothing more for now.
@@ -321,6 +341,22 @@ impl Connection {
     /// New ops go onto the current transport (not into the reconnect buffer).
     fn writes_to_transport(&self) -> bool {
         self.phase == Phase::Connected && !self.retiring
+    }
+
+    /// Gives up on what [`poll_transmit`](Self::poll_transmit) still holds (a driver's
+    /// final write after [`close`](Self::close) could not finish): it is cleared, and the
+    /// publishes in it are counted in [`Stats::discarded_msgs`] and
+    /// [`Stats::discarded_bytes`], so the loss is reported rather than silent.
+    pub fn discard_unwritten(&mut self) {
+        if self.out.is_empty() {
+            self.pub_starts.clear();
+            return;
+        }
+        if !self.pub_starts.is_empty() {
+            self.count_discarded(self.pub_starts.len(), self.out.len());
+        }
+        self.pub_starts.clear();
+        self.out.clear();
     }
 
     /// Marks `n` bytes from [`poll_transmit`](Self::poll_transmit) as written.

@@ -79,6 +79,11 @@ impl ReconnectBuffer {
         self.queue.len()
     }
 
+    /// Publishes buffered.
+    pub(crate) fn messages(&self) -> usize {
+        self.starts.len()
+    }
+
     /// Moves everything buffered to the end of `out`.
     /// Moves everything into `out`, recording in `starts` the stream position of each
     /// publish in `out`.
