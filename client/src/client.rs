@@ -225,8 +225,22 @@ impl Client {
     /// Publishes `payload` to `subject`.
     ///
     /// Returns once the message is queued for the socket (or, while reconnecting, in the
-    /// reconnect buffer). It is never dropped silently: either it is sent or this returns
-    /// an error. Use [`Client::flush`] to know the server has it.
+    /// reconnect buffer). A publisher more than 2 MiB ahead of the socket waits here
+    /// first ([`Client::buffered`]). Use [`Client::flush`] to know the server has it.
+    ///
+    /// When a message can still be lost after `Ok(())`, and how you learn of it:
+    /// - The connection dies after the socket took the message but before the server
+    ///   processed it (the at-most-once window of core NATS): nothing reports this;
+    ///   `flush` fails with [`FlushError::Disconnected`] for a flush made after it.
+    ///   Messages the socket had not taken yet are kept and sent after the reconnect.
+    /// - The client closes for good (user [`close`](Client::close), `max_reconnects`
+    ///   exhausted, a fatal server error) while the message is in the reconnect buffer,
+    ///   or `close`'s bounded final write cannot get it out: it is discarded and counted
+    ///   in [`CloseError`], [`Event::Closed`](crate::Event::Closed)'s `discarded` and
+    ///   [`Statistics::discarded_messages`].
+    ///
+    /// Otherwise it is refused with a [`PublishError`]: invalid subject, too large,
+    /// reconnect buffer full or disabled, client closed.
     pub fn publish(&self, subject: &str, payload: impl Into<Bytes>) -> Result<(), PublishError> {
         self.publish_inner(subject, None, None, payload.into())
     }

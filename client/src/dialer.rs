@@ -1,5 +1,6 @@
 //! Getting what a dial needs, away from the state lock: credentials (files are read and
-//! providers called afresh for every attempt) and the server's addresses (DNS).
+//! providers called afresh for every attempt), the server's addresses (DNS), and a JWT
+//! signer's signature of the server's nonce.
 //!
 //! Both can take arbitrarily long (a resolver that never answers, a provider that asks a
 //! vault), so neither may run while user calls wait for the lock, nor on the loop thread,
@@ -14,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Weak};
 
-use natsy_proto::connection::Auth;
+use natsy_proto::connection::{Auth, NonceSigner};
 use natsy_proto::ServerAddr;
 
 use crate::credentials::{AuthSource, CredentialsError};
@@ -51,6 +52,39 @@ pub(crate) struct Dialed {
     pub(crate) addrs: io::Result<Vec<SocketAddr>>,
 }
 
+/// What a dial thread hands back to the loop.
+pub(crate) enum Gathered {
+    /// What a dial needs.
+    Dial(Dialed),
+    /// A [`Signer`]'s signature of the nonce of the attempt of `generation`.
+    Signature { generation: u64, signature: Vec<u8> },
+}
+
+/// Calls `signer` on `nonce` on a thread of its own (it is user code: a hardware key, a
+/// remote signer) and sends the signature back; `false` if no thread could be started.
+pub(crate) fn sign(
+    generation: u64,
+    nonce: String,
+    signer: NonceSigner,
+    done: &Sender<Gathered>,
+    shared: Weak<Shared>,
+) -> bool {
+    let done = done.clone();
+    std::thread::Builder::new()
+        .name("natsy-sign".into())
+        .spawn(move || {
+            let signature = signer(nonce.as_bytes());
+            let _ = done.send(Gathered::Signature {
+                generation,
+                signature,
+            });
+            if let Some(shared) = shared.upgrade() {
+                let _ = shared.waker.wake();
+            }
+        })
+        .is_ok()
+}
+
 /// Gathers what `request` needs. Returns it at once when nothing can block; otherwise
 /// starts a thread that sends it on `done` and wakes the loop, and returns `None`.
 pub(crate) fn start(
@@ -59,7 +93,7 @@ pub(crate) fn start(
     first_auth: Option<Auth>,
     resolver: &Resolver,
     custom_resolver: bool,
-    done: &Sender<Dialed>,
+    done: &Sender<Gathered>,
     shared: Weak<Shared>,
 ) -> Option<Dialed> {
     let ip = request.server.host.parse::<IpAddr>().ok();
@@ -85,11 +119,11 @@ pub(crate) fn start(
                 None => auth.resolve().map(Some),
             };
             let addrs = resolver(&request.server.host, request.server.port);
-            let _ = done.send(Dialed {
+            let _ = done.send(Gathered::Dial(Dialed {
                 request,
                 auth,
                 addrs,
-            });
+            }));
             if let Some(shared) = shared.upgrade() {
                 // A failed wake means the loop is gone: nobody wants the result.
                 let _ = shared.waker.wake();

@@ -22,13 +22,13 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
 use natsy_proto::connection::{
-    Auth, CloseReason, Event as ProtoEvent, State, SubscriptionClosedReason,
+    Auth, CloseReason, Event as ProtoEvent, NonceSigner, State, SubscriptionClosedReason,
 };
 use natsy_proto::Message;
 use rustls::ClientConfig;
 
 use crate::credentials::AuthSource;
-use crate::dialer::{self, DialRequest, Dialed, Resolver};
+use crate::dialer::{self, DialRequest, Dialed, Gathered, Resolver};
 use crate::event::{Discarded, Event};
 use crate::shared::{Core, FirstConnect, FlushState, RouteBatch, Shared, SlotState};
 use crate::sub_queue::Closed;
@@ -62,8 +62,11 @@ pub(crate) struct EventLoop {
     dial_generation: u64,
     /// A `Dial` seen under the lock, started once the lock is released.
     dial_request: Option<DialRequest>,
-    dialed_tx: mpsc::Sender<Dialed>,
-    dialed_rx: mpsc::Receiver<Dialed>,
+    /// A nonce to sign with the user's signer, seen under the lock, for the attempt of
+    /// this generation; started once the lock is released.
+    sign_request: Option<(u64, String, NonceSigner)>,
+    dialed_tx: mpsc::Sender<Gathered>,
+    dialed_rx: mpsc::Receiver<Gathered>,
     transport: Option<Transport>,
     /// Consecutive messages for one subscription, pushed under one lock.
     batch: RouteBatch,
@@ -94,6 +97,7 @@ impl EventLoop {
             resolver: resolver.unwrap_or_else(dialer::system_resolver),
             dial_generation: 0,
             dial_request: None,
+            sign_request: None,
             dialed_tx,
             dialed_rx,
             transport: None,
@@ -110,8 +114,17 @@ impl EventLoop {
         while !self.finished {
             let timeout = {
                 let mut core = shared.lock();
-                while let Ok(dialed) = self.dialed_rx.try_recv() {
-                    self.finish_dial(&mut core, dialed);
+                while let Ok(gathered) = self.dialed_rx.try_recv() {
+                    match gathered {
+                        Gathered::Dial(dialed) => self.finish_dial(&mut core, dialed),
+                        Gathered::Signature {
+                            generation,
+                            signature,
+                        } if generation == self.dial_generation => {
+                            core.conn.handle_nonce_signature(Instant::now(), signature)
+                        }
+                        Gathered::Signature { .. } => {}
+                    }
                 }
                 let now = Instant::now();
                 if core.conn.poll_timeout().is_some_and(|t| t <= now) {
@@ -131,6 +144,19 @@ impl EventLoop {
                         .map(|t| t.saturating_duration_since(now))
                 }
             };
+            if let Some((generation, nonce, signer)) = self.sign_request.take() {
+                // The signer is user code: never under the lock, never on the loop.
+                if !dialer::sign(
+                    generation,
+                    nonce,
+                    signer,
+                    &self.dialed_tx,
+                    Arc::downgrade(&shared),
+                ) {
+                    self.transport_failed("cannot start a thread for the nonce signer".into());
+                }
+                continue;
+            }
             if let Some(request) = self.dial_request.take() {
                 // Not under the lock: reading credentials and resolving may block.
                 let quick = dialer::start(
@@ -519,6 +545,11 @@ impl EventLoop {
                     }
                 }
             }
+            ProtoEvent::SignNonce { nonce } => {
+                if let Auth::JwtSigner { signer, .. } = core.conn.auth() {
+                    self.sign_request = Some((self.dial_generation, nonce, signer.clone()));
+                }
+            }
             ProtoEvent::CloseTransport => {
                 // After a user close the last queued bytes are written first.
                 if core.conn.state() != State::Closed {
@@ -527,6 +558,7 @@ impl EventLoop {
                 // An attempt still being dialed is over: its result is of no use.
                 self.dial_generation += 1;
                 self.dial_request = None;
+                self.sign_request = None;
             }
             ProtoEvent::Connected { server } => {
                 core.first_connect = FirstConnect::Connected;

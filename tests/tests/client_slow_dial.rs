@@ -173,3 +173,59 @@ fn a_slow_provider_that_calls_the_client_blocks_nothing() {
     assert_eq!(client.statistics().out_messages, published + 1);
     me.lock().unwrap().take();
 }
+
+#[test]
+fn a_slow_jwt_signer_that_calls_the_client_blocks_nothing() {
+    let mut setup = natsy_test_harness::OperatorSetup::new();
+    let account = setup.add_account("A", false);
+    let mut server = NatsServer::builder()
+        .raw_config(&setup.server_config())
+        .start()
+        .unwrap();
+    let user = setup.user(&account, "signer");
+    let key = user.key().clone();
+    let signs = Arc::new(AtomicUsize::new(0));
+    let me: Arc<Mutex<Option<natsy::Client>>> = Arc::default();
+    let signer: natsy::Signer = {
+        let signs = signs.clone();
+        let me = me.clone();
+        Arc::new(move |nonce: &[u8]| {
+            if signs.fetch_add(1, Ordering::SeqCst) > 0 {
+                // A signer (a hardware key, say) may be slow and may call its client.
+                let state = me.lock().unwrap().as_ref().map(|c| c.connection_state());
+                assert_ne!(state, Some(State::Connected));
+                std::thread::sleep(Duration::from_millis(1500));
+            }
+            key.sign(nonce).to_vec()
+        })
+    };
+    let (options, events) = with_events(
+        ConnectOptions::new()
+            .connect_timeout(Duration::from_secs(5))
+            .reconnect_wait(Duration::from_millis(50))
+            .reconnect_jitter(Duration::ZERO, Duration::ZERO)
+            .max_reconnects(None),
+    );
+    let client = options
+        .jwt(user.jwt(), signer)
+        .connect(server.url())
+        .unwrap();
+    *me.lock().unwrap() = Some(client.clone());
+    server.kill_hard();
+    wait_for_event(&events, Duration::from_secs(10), |e| {
+        matches!(e, Event::Disconnected { .. }).then_some(())
+    });
+    server.start_again().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        timed("publish", || client.publish("slow.signer", "x").unwrap());
+        timed("connection_state", || client.connection_state());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    wait_for_event(&events, Duration::from_secs(15), |e| {
+        matches!(e, Event::Reconnected { .. }).then_some(())
+    });
+    assert!(signs.load(Ordering::SeqCst) >= 2, "signed per attempt");
+    client.flush().unwrap();
+    me.lock().unwrap().take();
+}

@@ -74,6 +74,16 @@ pub enum Event {
         /// The name to verify the server certificate against.
         tls_name: String,
     },
+    /// Driver: sign `nonce` (its ASCII bytes) with the signer of the configured
+    /// [`Auth::JwtSigner`](super::Auth::JwtSigner) (see
+    /// [`Connection::auth`](super::Connection::auth)), then call
+    /// [`handle_nonce_signature`](super::Connection::handle_nonce_signature). The signer
+    /// is user code (a hardware key, a remote signer): call it where it may take its
+    /// time, not under a lock other calls need. `connect_timeout` bounds the wait.
+    SignNonce {
+        /// The server's nonce from INFO.
+        nonce: String,
+    },
     /// Driver: close the current transport. Bytes still returned by `poll_transmit` (only
     /// after a user [`close`](super::Connection::close)) may be written first, best effort.
     CloseTransport,

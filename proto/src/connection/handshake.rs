@@ -21,6 +21,8 @@ pub(crate) enum Phase {
     AwaitInfo,
     /// `UpgradeTls` emitted; waiting for `handle_tls_established`.
     UpgradingTls,
+    /// `SignNonce` emitted; waiting for `handle_nonce_signature`.
+    AwaitSignature,
     /// `CONNECT` and `PING` written; waiting for `PONG`.
     AwaitPong,
     /// Handshake done.
@@ -37,7 +39,11 @@ impl Phase {
     pub(crate) fn is_handshaking(self) -> bool {
         matches!(
             self,
-            Phase::Dialing | Phase::AwaitInfo | Phase::UpgradingTls | Phase::AwaitPong
+            Phase::Dialing
+                | Phase::AwaitInfo
+                | Phase::UpgradingTls
+                | Phase::AwaitSignature
+                | Phase::AwaitPong
         )
     }
 }
@@ -78,12 +84,15 @@ pub(crate) struct ConnectParams<'a> {
 /// Builds the CONNECT body for `server` after `info`.
 ///
 /// User info in the server URL overrides user/password, token and NKey options; a JWT is
-/// still sent (protocol digest §4.1). NKey and JWT need the INFO nonce.
+/// still sent (protocol digest §4.1). NKey and JWT need the INFO nonce. With
+/// [`Auth::JwtSigner`], `signature` is what the driver's signer made of the nonce: the
+/// signer is user code, so the driver calls it, never this crate.
 pub(crate) fn connect_info(
     params: &ConnectParams<'_>,
     auth: &Auth,
     server: &ServerAddr,
     info: &ServerInfo,
+    signature: Option<&[u8]>,
 ) -> Result<ConnectInfo, ConnectError> {
     let mut c = ConnectInfo::new();
     c.name = params.name.map(str::to_string);
@@ -126,10 +135,11 @@ pub(crate) fn connect_info(
             c.jwt = Some(jwt.clone());
             c.sig = Some(kp.sign_nonce(nonce));
         }
-        Auth::JwtSigner { jwt, signer } => {
-            let nonce = nonce()?;
+        Auth::JwtSigner { jwt, .. } => {
+            nonce()?;
+            let signature = signature.ok_or(ConnectError::NkeyNotSupported)?;
             c.jwt = Some(jwt.clone());
-            c.sig = Some(URL_SAFE_NO_PAD.encode(signer(nonce.as_bytes())));
+            c.sig = Some(URL_SAFE_NO_PAD.encode(signature));
         }
     }
     Ok(c)

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
+use super::config::Auth;
 use super::event::{CloseReason, ConnectError, DisconnectReason, Event, State};
 use super::handshake::{self, ConnectParams, Phase};
 use super::pings::PingKind;
@@ -103,6 +104,7 @@ impl Connection {
     pub(super) fn reset_transport_state(&mut self) {
         self.tls_active = false;
         self.retiring = false;
+        self.nonce_signature = None;
         self.parser.reset();
         self.read_buf.clear();
         if !self.out.is_empty() {
@@ -231,13 +233,25 @@ impl Connection {
         let (Some(attempt), Some(info)) = (&self.attempt, &self.server_info) else {
             return;
         };
+        if let (Auth::JwtSigner { .. }, None) = (&self.config.auth, &self.nonce_signature) {
+            match info.nonce.clone() {
+                Some(nonce) => {
+                    self.phase = Phase::AwaitSignature;
+                    self.events.push_back(Event::SignNonce { nonce });
+                }
+                None => self.attempt_failed(now, ConnectError::NkeyNotSupported),
+            }
+            return;
+        }
         let params = ConnectParams {
             name: self.config.name.as_deref(),
             echo: self.config.echo,
             // Like nats.go, a server-required upgrade turns `Secure` on.
             tls_required: self.want_tls || self.tls_active,
         };
-        match handshake::connect_info(&params, &self.config.auth, &attempt.server, info) {
+        let signature = self.nonce_signature.as_deref();
+        match handshake::connect_info(&params, &self.config.auth, &attempt.server, info, signature)
+        {
             Ok(connect) => {
                 self.out.connect(&connect);
                 self.out.ping();

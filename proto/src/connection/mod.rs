@@ -149,6 +149,8 @@ pub struct Connection {
     /// A forced reconnect is retiring the established transport: its last PING is out,
     /// and new ops wait for the next connection (see [`force_reconnect`](Self::force_reconnect)).
     retiring: bool,
+    /// The signer's signature of this transport's nonce, once the driver gave it.
+    nonce_signature: Option<Vec<u8>>,
 
     parser: ServerOpParser,
     read_buf: ReadBuffer,
@@ -207,6 +209,7 @@ impl Connection {
             ever_connected: false,
             tls_active: false,
             retiring: false,
+            nonce_signature: None,
             parser: ServerOpParser::new(config.parser_limits),
             read_buf: ReadBuffer::default(),
             out: OutQueue::new(),
@@ -420,6 +423,24 @@ impl Connection {
         }
     }
 
+    /// The signature asked for by [`Event::SignNonce`]: CONNECT is queued with it.
+    /// Ignored unless that signature is awaited.
+    pub fn handle_nonce_signature(&mut self, now: Instant, signature: Vec<u8>) {
+        if self.phase == Phase::AwaitSignature {
+            self.nonce_signature = Some(signature);
+            self.send_connect(now);
+            // Input that came while we waited (the server speaks after CONNECT, but a
+            // PING is allowed) is handled now.
+            self.process_input(now);
+        }
+    }
+
+    /// The credentials the next CONNECT uses (a driver answering [`Event::SignNonce`]
+    /// takes the signer from here).
+    pub fn auth(&self) -> &Auth {
+        &self.config.auth
+    }
+
     /// The TLS handshake asked for by [`Event::UpgradeTls`] completed: CONNECT is queued.
     pub fn handle_tls_established(&mut self, now: Instant) {
         if self.phase == Phase::UpgradingTls {
@@ -433,7 +454,7 @@ impl Connection {
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
         if !matches!(
             self.phase,
-            Phase::AwaitInfo | Phase::AwaitPong | Phase::Connected
+            Phase::AwaitInfo | Phase::AwaitSignature | Phase::AwaitPong | Phase::Connected
         ) {
             return;
         }

@@ -162,17 +162,48 @@ fn jwt_handshake_sends_jwt_and_signature() {
     let sig = Signature::from_bytes(sig.as_slice().try_into().unwrap());
     key.verify(b"aBcDeFgHiJkLmNo", &sig).unwrap();
 
-    // A caller-supplied signer sees the nonce's ASCII bytes.
+    // A caller-supplied signer is user code: the driver calls it when asked, with the
+    // nonce's ASCII bytes, and hands the signature back; proto never calls it.
     let mut c = config(&["nats://n1"]);
-    let signer = Arc::new(|nonce: &[u8]| {
-        assert_eq!(nonce, b"aBcDeFgHiJkLmNo");
-        vec![0xAB; 64]
-    });
+    let called = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let signer = {
+        let called = called.clone();
+        Arc::new(move |nonce: &[u8]| {
+            called.store(true, std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(nonce, b"aBcDeFgHiJkLmNo");
+            vec![0xAB; 64]
+        })
+    };
     c.auth = Auth::JwtSigner {
         jwt: "eyJ.x.y".into(),
         signer,
     };
-    let json = Sim::new(c).handshake(NONCE_INFO);
+    let mut sim = Sim::new(c);
+    assert!(
+        sim.accept(NONCE_INFO).is_empty(),
+        "no CONNECT before the signature"
+    );
+    assert!(!called.load(std::sync::atomic::Ordering::SeqCst));
+    let nonce = match sim.events().as_slice() {
+        [Event::SignNonce { nonce }] => nonce.clone(),
+        other => panic!("expected SignNonce: {other:?}"),
+    };
+    let Auth::JwtSigner { signer, .. } = sim.conn.auth().clone() else {
+        panic!("the configured auth")
+    };
+    // A PING while the driver signs is answered after CONNECT, in order.
+    sim.input("PING\r\n");
+    sim.conn
+        .handle_nonce_signature(sim.now, signer(nonce.as_bytes()));
+    let ops = sim.sent();
+    assert_eq!(
+        ops.iter().map(op_str).collect::<Vec<_>>(),
+        ["CONNECT", "PING", "PONG"]
+    );
+    let ClientOp::Connect(json) = &ops[0] else {
+        unreachable!()
+    };
+    let json: Value = serde_json::from_slice(json).unwrap();
     assert_eq!(json["jwt"], "eyJ.x.y");
     assert_eq!(
         json["sig"].as_str().unwrap(),
