@@ -186,6 +186,11 @@ impl ConnectOptions {
 
     /// Replaces wait + jitter with a function of the number of completed passes. Default
     /// none (nats.go `CustomReconnectDelay`).
+    ///
+    /// Unlike the credentials provider, resolver and signer, this is a policy function
+    /// the protocol core evaluates while planning the next attempt, with the client's
+    /// lock held: it must only compute a duration (no IO, no sleeping, no calls into
+    /// the client).
     pub fn reconnect_delay(mut self, f: impl Fn(u32) -> Duration + Send + Sync + 'static) -> Self {
         self.reconnect_delay = Some(Arc::new(f));
         self
