@@ -6,7 +6,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use natsy_proto::connection::{CloseReason, Connection, State};
+use natsy_proto::connection::{CloseReason, ConnectError as AttemptError, Connection, State};
 use natsy_proto::{new_inbox, HeaderMap, Nuid, ServerAddr, ServerInfo, Sid};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
@@ -148,6 +148,7 @@ impl Client {
                 first_connect: FirstConnect::Pending,
                 publish_waiters: 0,
                 last_attempt_error: None,
+                last_credentials_error: None,
                 closed: None,
                 slow_consumer_drops: 0,
                 direct: None,
@@ -180,12 +181,17 @@ impl Client {
             match &core.first_connect {
                 FirstConnect::Connected => break,
                 FirstConnect::Failed(failure) => {
-                    let err = match &failure.0 {
-                        Some((server, error)) => ConnectError::Attempt {
+                    let err = match (&failure.0, &core.last_credentials_error) {
+                        // Credentials that could not be had are the caller's to fix:
+                        // say so with the typed error, as for a bad file at connect.
+                        (Some((_, AttemptError::Credentials(_))), Some(e)) => {
+                            ConnectError::Credentials(e.clone())
+                        }
+                        (Some((server, error)), _) => ConnectError::Attempt {
                             server: server.clone(),
                             error: Box::new(error.clone()),
                         },
-                        None => ConnectError::Closed(failure.1.clone()),
+                        (None, _) => ConnectError::Closed(failure.1.clone()),
                     };
                     return Err(err);
                 }

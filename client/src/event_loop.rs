@@ -216,7 +216,10 @@ impl EventLoop {
         match dialed.auth {
             Ok(Some(auth)) => core.conn.set_auth(auth),
             Ok(None) => {}
-            Err(e) => return core.conn.handle_credentials_error(now, e.to_string()),
+            Err(e) => {
+                core.last_credentials_error = Some(e.clone());
+                return core.conn.handle_credentials_error(now, e.to_string());
+            }
         }
         let server = &dialed.request.server;
         let stream = dialed.addrs.and_then(|addrs| transport::connect(&addrs));

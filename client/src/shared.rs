@@ -100,6 +100,8 @@ pub(crate) struct Core {
     /// Publishers waiting for the outgoing queue to drain (backpressure).
     pub(crate) publish_waiters: usize,
     pub(crate) last_attempt_error: Option<(ServerAddr, AttemptError)>,
+    /// Why the dialer last failed to get credentials (for `connect` to return it typed).
+    pub(crate) last_credentials_error: Option<crate::CredentialsError>,
     pub(crate) closed: Option<CloseReason>,
     pub(crate) slow_consumer_drops: u64,
     /// The loop's socket, for user threads about to wait on the server (request, flush, a

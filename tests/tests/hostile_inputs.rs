@@ -403,8 +403,45 @@ fn client_entry_points_return_typed_errors() {
     let big = vec![b'x'; 2000];
     let url = server.url();
     let fast = || ConnectOptions::new().connect_timeout(Duration::from_secs(1));
+    // Degenerate timeouts on a closed client: typed errors at once, no overflow panic.
+    let closed = natsy::connect(server.url()).unwrap();
+    let closed_sub = std::cell::RefCell::new(closed.subscribe("closed.sub").unwrap());
+    closed.close().unwrap();
 
     let rows: Vec<Row<'_>> = vec![
+        row!(
+            "flush_timeout(Duration::MAX), closed",
+            closed.flush_timeout(Duration::MAX),
+            Err(natsy::FlushError::Closed)
+        ),
+        row!(
+            "request_timeout(Duration::MAX), closed",
+            closed.request_timeout("x", "y", Duration::MAX),
+            Err(RequestError::Closed)
+        ),
+        row!(
+            "next_timeout(Duration::MAX), closed",
+            closed_sub.borrow_mut().next_timeout(Duration::MAX),
+            Err(natsy::NextError::Closed(_))
+        ),
+        row!(
+            "request_timeout(Duration::MAX), no responders",
+            client.request_timeout("nobody.home", "y", Duration::MAX),
+            Err(RequestError::NoResponders)
+        ),
+        row!(
+            "ping_interval(ZERO): keepalive off, connects",
+            fast().ping_interval(Duration::ZERO).connect(url.as_str()),
+            Ok(_)
+        ),
+        row!(
+            "drain_timeout(Duration::MAX)",
+            fast()
+                .drain_timeout(Duration::MAX)
+                .connect(url.as_str())
+                .map(|c| c.drain()),
+            Ok(Ok(()))
+        ),
         row!(
             "connect: empty URL",
             natsy::connect(""),
