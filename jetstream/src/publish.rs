@@ -147,7 +147,7 @@ fn ack_from_reply(reply: Result<natsy::Message, RequestError>) -> Result<PubAck,
     match reply {
         Ok(msg) => parse_response(msg.payload()),
         Err(RequestError::NoResponders) => Err(Error::NoStreamResponse),
-        Err(e) => Err(Error::Request(e)),
+        Err(e) => Err(Error::from(e)),
     }
 }
 
