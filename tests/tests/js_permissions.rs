@@ -1,7 +1,7 @@
 //! JetStream calls whose API subject the server refuses to let the user publish to fail
 //! within a round trip with a typed permission error naming the subject, not after the
-//! JetStream timeout: a bind-only worker that may not read consumer info, and one that may
-//! not pull.
+//! JetStream timeout: a bind-only worker that may not read consumer info, one that may
+//! not pull, and a publish to a subject the user may not publish to.
 
 use std::time::{Duration, Instant};
 
@@ -117,6 +117,22 @@ fn consumer_info_refused_by_permissions_fails_at_once() {
     let started = Instant::now();
     let err = consumer.info().unwrap_err();
     assert_eq!(refused_publish(&err), info_subject);
+    assert!(
+        started.elapsed() < SOON,
+        "took {:?}: {err}",
+        started.elapsed()
+    );
+    // A JetStream publish to a subject outside the user's permissions: the same.
+    let started = Instant::now();
+    let err = app.publish("jobs.2", "x").unwrap_err();
+    assert_eq!(refused_publish(&err), "jobs.2");
+    let mut publisher = app.async_publisher(Default::default());
+    let err = publisher
+        .publish("jobs.3", "x")
+        .unwrap()
+        .wait()
+        .unwrap_err();
+    assert_eq!(refused_publish(&err), "jobs.3");
     assert!(
         started.elapsed() < SOON,
         "took {:?}: {err}",
