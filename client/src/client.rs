@@ -18,7 +18,7 @@ use crate::event_loop::EventLoop;
 use crate::message::Message;
 use crate::options::ConnectOptions;
 use crate::request::ReplyHandle;
-use crate::shared::{Core, FirstConnect, FlushState, Mux, ReplySlot, Shared};
+use crate::shared::{Core, FirstConnect, FlushState, Mux, ReplySlot, Shared, Waiting};
 use crate::sub_queue::SubQueue;
 use crate::subscription::Subscription;
 
@@ -142,6 +142,8 @@ impl Client {
                 subs: HashMap::new(),
                 flushes: HashMap::new(),
                 mux: None,
+                inbox_refused: None,
+                publish_watches: HashMap::new(),
                 nuid,
                 rng,
                 wake_pending: false,
@@ -318,12 +320,23 @@ impl Client {
         Ok(Subscription::new(sid, q, self.clone()))
     }
 
+    /// Ends subscription `sid` if the server refuses a publish to `subject`.
+    pub(crate) fn end_on_refused_publish(&self, sid: Sid, subject: &str) {
+        let mut core = self.shared().lock();
+        if core.subs.contains_key(&sid) {
+            core.publish_watches
+                .entry(sid)
+                .or_default()
+                .push(subject.to_string());
+        }
+    }
+
     /// Unsubscribes `sid` now, or after `max` total deliveries.
     pub(crate) fn unsubscribe_sid(&self, sid: Sid, max: Option<u64>) -> Result<(), SubscribeError> {
         let shared = self.shared();
         let mut core = shared.lock();
         if max.is_none() {
-            core.subs.remove(&sid);
+            core.remove_sub(sid);
         }
         let result = core.conn.unsubscribe(sid, max);
         shared.wake(&mut core);
@@ -336,7 +349,10 @@ impl Client {
     ///
     /// Replies come through one wildcard inbox subscription shared by all requests. A
     /// "no responders" answer fails at once with [`RequestError::NoResponders`]. A request
-    /// that times out leaves nothing behind.
+    /// the server refuses (this user may not publish to `subject`, or not subscribe to the
+    /// reply inbox) fails as soon as its `-ERR` arrives with
+    /// [`RequestError::PermissionDenied`], naming the subject; nats.go waits for the
+    /// timeout. A request that times out leaves nothing behind.
     pub fn request(
         &self,
         subject: &str,
@@ -429,6 +445,10 @@ impl Client {
         if core.closed.is_some() {
             return Err(RequestError::Closed);
         }
+        if let Some(e) = &core.inbox_refused {
+            // The reply could not reach us: do not send a request nobody can answer.
+            return Err(RequestError::PermissionDenied(e.clone()));
+        }
         if core.mux.is_none() {
             let Core { nuid, rng, .. } = &mut *core;
             let prefix = format!(
@@ -450,7 +470,13 @@ impl Client {
         mux.next_token += 1;
         let token = mux.next_token.to_string();
         let reply = format!("{}{token}", mux.prefix);
-        mux.waiting.insert(token.clone(), slot.clone());
+        mux.waiting.insert(
+            token.clone(),
+            Waiting {
+                slot: slot.clone(),
+                subject: subject.to_string(),
+            },
+        );
         if let Err(e) = core.conn.publish(subject, Some(&reply), headers, payload) {
             if let Some(mux) = core.mux.as_mut() {
                 mux.waiting.remove(&token);

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use natsy_proto::connection::{CloseReason, ConnectError as AttemptError};
-use natsy_proto::{ServerAddr, UrlError};
+use natsy_proto::{ServerAddr, ServerError, ServerErrorKind, UrlError};
 
 use crate::credentials::CredentialsError;
 use crate::tls::TlsError;
@@ -155,6 +155,117 @@ impl fmt::Display for DrainError {
     }
 }
 
+/// What the server refused in a [`PermissionError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PermissionOperation {
+    /// Publishing to the subject (`Permissions Violation for Publish to "s"`).
+    Publish,
+    /// Publishing with the subject as reply subject, which is reserved
+    /// (`Permissions Violation for Publish with Reply of "r"`).
+    PublishReply,
+    /// Subscribing to the subject (`Permissions Violation for Subscription to "s"`).
+    Subscribe,
+}
+
+/// The server refused a publish or a subscription for lack of permission (a
+/// `-ERR 'Permissions Violation ...'`); the connection stays up.
+///
+/// It fails the call it belongs to: a request to the refused subject
+/// ([`RequestError::PermissionDenied`]), a request whose reply inbox was refused, a
+/// subscription ([`Closed::PermissionDenied`](crate::Closed::PermissionDenied)). nats.go
+/// only reports it to the error callback, and the request times out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionError(Box<Refusal>);
+
+/// A [`PermissionError`]'s contents, boxed so that errors carrying one stay small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Refusal {
+    operation: PermissionOperation,
+    subject: String,
+    queue: Option<String>,
+    server_error: ServerError,
+}
+
+impl PermissionError {
+    /// The permission error a `-ERR` carries, if it is one.
+    pub fn from_server_error(e: &ServerError) -> Option<Self> {
+        let (operation, subject, queue) = match &e.kind {
+            ServerErrorKind::PublishPermission { subject } => {
+                (PermissionOperation::Publish, subject, None)
+            }
+            ServerErrorKind::PublishReplyPermission { reply } => {
+                (PermissionOperation::PublishReply, reply, None)
+            }
+            ServerErrorKind::SubscribePermission { subject, queue } => {
+                (PermissionOperation::Subscribe, subject, queue.clone())
+            }
+            _ => return None,
+        };
+        Some(PermissionError(Box::new(Refusal {
+            operation,
+            subject: subject.clone(),
+            queue,
+            server_error: e.clone(),
+        })))
+    }
+
+    /// A refused subscription (the proto layer routes only those to a subscription).
+    pub(crate) fn subscription_refused(e: ServerError) -> Self {
+        Self::from_server_error(&e).unwrap_or_else(|| {
+            PermissionError(Box::new(Refusal {
+                operation: PermissionOperation::Subscribe,
+                subject: String::new(),
+                queue: None,
+                server_error: e,
+            }))
+        })
+    }
+
+    /// What was refused.
+    pub fn operation(&self) -> PermissionOperation {
+        self.0.operation
+    }
+
+    /// The subject the server named: the publish subject, the reply subject or the
+    /// subscription's subject.
+    pub fn subject(&self) -> &str {
+        &self.0.subject
+    }
+
+    /// The queue group of a refused queue subscription.
+    pub fn queue(&self) -> Option<&str> {
+        self.0.queue.as_deref()
+    }
+
+    /// The server's `-ERR`, with its text.
+    pub fn server_error(&self) -> &ServerError {
+        &self.0.server_error
+    }
+}
+
+impl fmt::Display for PermissionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let subject = &self.0.subject;
+        match self.0.operation {
+            PermissionOperation::Publish => {
+                write!(f, "permission denied: may not publish to \"{subject}\"")
+            }
+            PermissionOperation::PublishReply => write!(
+                f,
+                "permission denied: may not publish with reply subject \"{subject}\""
+            ),
+            PermissionOperation::Subscribe => {
+                write!(f, "permission denied: may not subscribe to \"{subject}\"")?;
+                match &self.0.queue {
+                    Some(q) => write!(f, " in queue group \"{q}\""),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
 impl std::error::Error for DrainError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -162,6 +273,12 @@ impl std::error::Error for DrainError {
             Self::Close(e) => Some(e),
             Self::TimedOut { .. } => None,
         }
+    }
+}
+
+impl std::error::Error for PermissionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0.server_error)
     }
 }
 
@@ -177,8 +294,23 @@ pub enum RequestError {
     Publish(PublishError),
     /// The reply inbox could not be subscribed.
     Subscribe(SubscribeError),
+    /// The server refused the request, within a round trip rather than the timeout:
+    /// publishing to its subject (every request waiting on that subject fails), or
+    /// subscribing to the reply inbox (every waiting request fails, and later ones at
+    /// once, until the next reconnect).
+    PermissionDenied(PermissionError),
     /// The client is closed.
     Closed,
+}
+
+impl RequestError {
+    /// The server's refusal, if the request failed for lack of permission.
+    pub fn permission_error(&self) -> Option<&PermissionError> {
+        match self {
+            Self::PermissionDenied(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for RequestError {
@@ -188,12 +320,22 @@ impl fmt::Display for RequestError {
             Self::TimedOut => f.write_str("request timed out"),
             Self::Publish(e) => write!(f, "request not sent: {e}"),
             Self::Subscribe(e) => write!(f, "reply inbox not subscribed: {e}"),
+            Self::PermissionDenied(e) => write!(f, "request refused: {e}"),
             Self::Closed => f.write_str("client is closed"),
         }
     }
 }
 
-impl std::error::Error for RequestError {}
+impl std::error::Error for RequestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Publish(e) => Some(e),
+            Self::Subscribe(e) => Some(e),
+            Self::PermissionDenied(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// `next_timeout` on a subscription got nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,9 +351,16 @@ impl fmt::Display for NextError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TimedOut => f.write_str("no message in time"),
-            Self::Closed(why) => write!(f, "subscription closed: {why:?}"),
+            Self::Closed(why) => write!(f, "subscription closed: {why}"),
         }
     }
 }
 
-impl std::error::Error for NextError {}
+impl std::error::Error for NextError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Closed(crate::sub_queue::Closed::PermissionDenied(e)) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -29,6 +29,7 @@ use rustls::ClientConfig;
 
 use crate::credentials::AuthSource;
 use crate::dialer::{self, DialRequest, Dialed, Gathered, Resolver};
+use crate::error::PermissionError;
 use crate::event::{Discarded, Event};
 use crate::shared::{Core, FirstConnect, FlushState, RouteBatch, Shared, SlotState};
 use crate::sub_queue::Closed;
@@ -569,6 +570,8 @@ impl EventLoop {
                 self.shared.emit(Event::Connected { server });
             }
             ProtoEvent::Reconnected { server } => {
+                // Another server (or the same one, reloaded) may allow the inbox now.
+                core.inbox_refused = None;
                 self.shared.changed.notify_all();
                 self.shared.emit(Event::Reconnected { server });
             }
@@ -601,18 +604,31 @@ impl EventLoop {
                 }
             }
             ProtoEvent::ServerError { error, sid } => {
+                // A refused subscription (`sid`) is closed by the SubscriptionClosed that
+                // follows; a refused publish fails what waits on it.
+                if sid.is_none() {
+                    if let Some(refused) = PermissionError::from_server_error(&error) {
+                        self.flush_batch(core);
+                        core.publish_refused(&refused);
+                    }
+                }
                 self.shared.emit(Event::ServerError { error, sid });
             }
             ProtoEvent::SubscriptionClosed { sid, reason } => {
                 // Messages delivered before the close go first.
                 self.flush_batch(core);
-                if let Some(q) = core.subs.remove(&sid) {
-                    q.close(match reason {
-                        SubscriptionClosedReason::PermissionDenied(e) => {
-                            Closed::PermissionDenied(e.text)
-                        }
-                        _ => Closed::LimitReached,
-                    });
+                let why = match reason {
+                    SubscriptionClosedReason::PermissionDenied(e) => {
+                        Closed::PermissionDenied(PermissionError::subscription_refused(e))
+                    }
+                    _ => Closed::LimitReached,
+                };
+                if core.mux.as_ref().is_some_and(|m| m.sid == sid) {
+                    if let Closed::PermissionDenied(refused) = why {
+                        core.inbox_refused(refused);
+                    }
+                } else if let Some(q) = core.remove_sub(sid) {
+                    q.close(why);
                 }
             }
             ProtoEvent::DiscoveredServers(servers) => {
@@ -679,8 +695,8 @@ impl EventLoop {
             }
         }
         if let Some(mux) = core.mux.as_mut() {
-            for (_, slot) in mux.waiting.drain() {
-                slot.fill(SlotState::Closed);
+            for (_, waiting) in mux.waiting.drain() {
+                waiting.slot.fill(SlotState::Closed);
             }
         }
         let stats = core.conn.stats();

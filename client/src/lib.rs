@@ -37,7 +37,8 @@
 //!   drops messages, counts them ([`Subscription::dropped`]) and reports one
 //!   [`Event::SlowConsumer`] per episode.
 //! - **Typed errors.** Every failure is an enum you can match; server errors keep the
-//!   server's text and their classification.
+//!   server's text and their classification. A permission refusal fails the call it
+//!   belongs to ([`PermissionError`]: a request, a subscription), within a round trip.
 //! - **No runtime.** Nothing needs tokio or any executor; dropping a [`Subscription`] or the
 //!   last [`Client`] never blocks on the network.
 //! - **Certificates are always verified** (rustls with the `ring` provider).
@@ -79,8 +80,8 @@ pub use client::{connect, Client, Statistics};
 pub use credentials::{CredentialsError, CredentialsProvider, Signer};
 pub use dialer::Resolver;
 pub use error::{
-    CloseError, ConnectError, DrainError, FlushError, NextError, PublishError, RequestError,
-    SubscribeError,
+    CloseError, ConnectError, DrainError, FlushError, NextError, PermissionError,
+    PermissionOperation, PublishError, RequestError, SubscribeError,
 };
 pub use event::{Discarded, Event};
 pub use message::Message;

@@ -36,6 +36,7 @@ fn finish(state: SlotState, client: &Client) -> Option<Result<Message, RequestEr
     match state {
         SlotState::Waiting => None,
         SlotState::Closed => Some(Err(RequestError::Closed)),
+        SlotState::Refused(e) => Some(Err(RequestError::PermissionDenied(e))),
         SlotState::Reply(msg) if msg.is_no_responders() => Some(Err(RequestError::NoResponders)),
         SlotState::Reply(msg) => Some(Ok(Message::new(msg, client.clone()))),
     }

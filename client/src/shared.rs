@@ -13,8 +13,9 @@ use natsy_proto::connection::{CloseReason, ConnectError as AttemptError, Connect
 use natsy_proto::{Message, Nuid, ServerAddr, Sid};
 use rand::rngs::StdRng;
 
+use crate::error::{PermissionError, PermissionOperation};
 use crate::event::Event;
-use crate::sub_queue::{Pushed, SubQueue};
+use crate::sub_queue::{Closed, Pushed, SubQueue};
 use crate::transport::DirectWriter;
 
 /// Bytes per socket read (the loop's and a waiting thread's).
@@ -54,6 +55,8 @@ pub(crate) enum SlotState {
     #[default]
     Waiting,
     Reply(Message),
+    /// The server refused the request's publish or its reply inbox.
+    Refused(PermissionError),
     Closed,
 }
 
@@ -76,6 +79,15 @@ impl ReplySlot {
     }
 }
 
+/// One request waiting for its reply.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    pub(crate) slot: Arc<ReplySlot>,
+    /// Where the request was published: a publish-permission error for this subject
+    /// fails it.
+    pub(crate) subject: String,
+}
+
 /// The request muxer: one wildcard inbox subscription, a token per request.
 #[derive(Debug)]
 pub(crate) struct Mux {
@@ -83,7 +95,7 @@ pub(crate) struct Mux {
     /// `<inbox prefix>.<nuid>.`; a reply subject is this plus a token.
     pub(crate) prefix: String,
     pub(crate) next_token: u64,
-    pub(crate) waiting: HashMap<String, Arc<ReplySlot>>,
+    pub(crate) waiting: HashMap<String, Waiting>,
 }
 
 /// Everything behind the one lock.
@@ -92,6 +104,12 @@ pub(crate) struct Core {
     pub(crate) subs: HashMap<Sid, Arc<SubQueue>>,
     pub(crate) flushes: HashMap<FlushId, FlushState>,
     pub(crate) mux: Option<Mux>,
+    /// The server refused the muxer's inbox subscription: requests fail at once with this
+    /// until the next reconnect (which may reach a server that allows it).
+    pub(crate) inbox_refused: Option<PermissionError>,
+    /// Subscriptions that end when the server refuses a publish to one of the subjects
+    /// listed (`Subscription::end_on_refused_publish`).
+    pub(crate) publish_watches: HashMap<Sid, Vec<String>>,
     pub(crate) nuid: Nuid,
     pub(crate) rng: StdRng,
     /// The loop has been woken (or will look at the output anyway): no need to wake it.
@@ -122,10 +140,71 @@ impl Core {
             .subject()
             .strip_prefix(mux.prefix.as_str())
             .unwrap_or_default();
-        if let Some(slot) = mux.waiting.remove(token) {
-            slot.fill(SlotState::Reply(msg));
+        if let Some(waiting) = mux.waiting.remove(token) {
+            waiting.slot.fill(SlotState::Reply(msg));
         }
         None
+    }
+
+    /// Forgets subscription `sid` (its queue and what it watches); the queue, if any.
+    pub(crate) fn remove_sub(&mut self, sid: Sid) -> Option<Arc<SubQueue>> {
+        self.publish_watches.remove(&sid);
+        self.subs.remove(&sid)
+    }
+
+    /// The server refused a publish (`e` names the subject or the reply): fail every
+    /// waiting request published to that subject (the server refuses them all) or with
+    /// that reply, and end every subscription watching that subject, unsubscribing it.
+    pub(crate) fn publish_refused(&mut self, e: &PermissionError) {
+        let subject = e.subject();
+        if let Some(mux) = self.mux.as_mut() {
+            let refused: Vec<String> = match e.operation() {
+                PermissionOperation::Publish => mux
+                    .waiting
+                    .iter()
+                    .filter(|(_, w)| w.subject == subject)
+                    .map(|(token, _)| token.clone())
+                    .collect(),
+                PermissionOperation::PublishReply => subject
+                    .strip_prefix(mux.prefix.as_str())
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for token in refused {
+                if let Some(waiting) = mux.waiting.remove(&token) {
+                    waiting.slot.fill(SlotState::Refused(e.clone()));
+                }
+            }
+        }
+        if e.operation() != PermissionOperation::Publish {
+            return;
+        }
+        let ended: Vec<Sid> = self
+            .publish_watches
+            .iter()
+            .filter(|(_, subjects)| subjects.iter().any(|s| s == subject))
+            .map(|(sid, _)| *sid)
+            .collect();
+        for sid in ended {
+            if let Some(q) = self.remove_sub(sid) {
+                q.close(Closed::PermissionDenied(e.clone()));
+            }
+            // Nothing more is wanted: drop the interest on the server too.
+            let _ = self.conn.unsubscribe(sid, None);
+        }
+    }
+
+    /// The server refused the muxer's inbox subscription: fail every waiting request,
+    /// and later ones at once until the next reconnect.
+    pub(crate) fn inbox_refused(&mut self, e: PermissionError) {
+        if let Some(mut mux) = self.mux.take() {
+            for (_, waiting) in mux.waiting.drain() {
+                waiting.slot.fill(SlotState::Refused(e.clone()));
+            }
+        }
+        self.inbox_refused = Some(e);
     }
 
     /// Writes pending output from the calling thread, if the transport is plain TCP and

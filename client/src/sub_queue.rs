@@ -7,10 +7,13 @@
 //! wakes the reader once.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use natsy_proto::Message;
+
+use crate::error::PermissionError;
 
 /// Limits on what a subscription may hold before its reader takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,10 +44,24 @@ pub enum Closed {
     Unsubscribed,
     /// The `unsubscribe_after` limit was reached.
     LimitReached,
-    /// The server refused the subscription (permissions); the text is the server's.
-    PermissionDenied(String),
+    /// The server refused the subscription, or a publish the subscription was waiting on
+    /// the answers to (see [`Subscription::end_on_refused_publish`]).
+    ///
+    /// [`Subscription::end_on_refused_publish`]: crate::Subscription::end_on_refused_publish
+    PermissionDenied(PermissionError),
     /// The connection was closed.
     ConnectionClosed,
+}
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unsubscribed => f.write_str("unsubscribed"),
+            Self::LimitReached => f.write_str("auto-unsubscribe limit reached"),
+            Self::PermissionDenied(e) => write!(f, "{e}"),
+            Self::ConnectionClosed => f.write_str("connection closed"),
+        }
+    }
 }
 
 /// What happened to a pushed message.

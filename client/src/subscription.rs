@@ -86,6 +86,31 @@ impl Subscription {
         self.sid
     }
 
+    /// Ends this subscription with [`Closed::PermissionDenied`] (and unsubscribes it) if
+    /// the server refuses a publish to `subject` while it is open.
+    ///
+    /// For a subscription that collects the answers to messages this client publishes to
+    /// `subject` with this subscription's subject as reply (a JetStream pull, a
+    /// scatter-gather request): when the server refuses them, no answer will ever come,
+    /// and a reader waiting for one learns it at once instead of at its timeout. Can be
+    /// called for several subjects. nats.go has no equivalent.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// let client = natsy::connect("nats://127.0.0.1:4222")?;
+    /// let inbox = client.new_inbox();
+    /// let mut answers = client.subscribe(&inbox)?;
+    /// answers.end_on_refused_publish("svc.census");
+    /// client.publish_with_reply("svc.census", &inbox, "who is there?")?;
+    /// while let Ok(msg) = answers.next_timeout(Duration::from_secs(1)) {
+    ///     println!("{:?}", msg.payload());
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn end_on_refused_publish(&self, subject: &str) {
+        self.client.end_on_refused_publish(self.sid, subject);
+    }
+
     /// Waits up to `timeout` for the next message.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Message, NextError> {
         self.next_inner(timeout, true)

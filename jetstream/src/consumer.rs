@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::ClusterInfo;
 use crate::context::Context;
 use crate::error::Error;
 use crate::stream::Stream;
@@ -179,16 +180,6 @@ pub struct SequenceInfo {
     pub last_active: Option<String>,
 }
 
-/// Where a clustered consumer lives.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct ClusterInfo {
-    /// The cluster's name.
-    pub name: Option<String>,
-    /// The leader's server name.
-    pub leader: Option<String>,
-}
-
 /// A consumer's state as the server reports it: configuration and lag.
 ///
 /// For monitoring: `num_pending` (stream messages not yet delivered), `num_ack_pending`
@@ -216,7 +207,7 @@ pub struct ConsumerInfo {
     pub num_waiting: u64,
     /// Stream messages matching the filter that were not delivered yet.
     pub num_pending: u64,
-    /// Cluster placement, when clustered.
+    /// Cluster placement: leader and replicas.
     pub cluster: Option<ClusterInfo>,
     /// A push consumer with an active subscriber.
     pub push_bound: bool,

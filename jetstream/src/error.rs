@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use natsy::{PublishError, RequestError};
+use natsy::{PermissionError, PublishError, RequestError};
 
 /// An error object returned by the JetStream API (`{"error":{"code":..,"err_code":..,
 /// "description":..}}`).
@@ -126,6 +126,11 @@ pub enum Error {
     NotEnabled,
     /// The API request failed (timeout, closed client, ...).
     Request(RequestError),
+    /// The server refused to let this user publish to the API subject (or to subscribe
+    /// to the reply inbox), within a round trip rather than the timeout. The error names
+    /// the subject, e.g. `$JS.API.CONSUMER.INFO.<stream>.<consumer>` or the pull subject
+    /// `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`. nats.go times out instead.
+    PermissionDenied(PermissionError),
     /// A message could not be published.
     Publish(PublishError),
     /// The server's answer did not parse; the text says what was wrong.
@@ -154,6 +159,23 @@ impl Error {
             _ => None,
         }
     }
+
+    /// The server's refusal, if the call failed for lack of permission (also one wrapped
+    /// in an acknowledgement's request error).
+    pub fn permission_error(&self) -> Option<&PermissionError> {
+        match self {
+            Error::PermissionDenied(e) => Some(e),
+            Error::Request(e) | Error::Ack(crate::js_message::AckError::NotConfirmed(e)) => {
+                e.permission_error()
+            }
+            _ => None,
+        }
+    }
+
+    /// True when the server refused the call for lack of permission.
+    pub fn is_permission_error(&self) -> bool {
+        self.permission_error().is_some()
+    }
 }
 
 impl fmt::Display for Error {
@@ -162,6 +184,7 @@ impl fmt::Display for Error {
             Error::Api(e) => write!(f, "JetStream API error: {e}"),
             Error::NotEnabled => f.write_str("JetStream is not enabled (no responders)"),
             Error::Request(e) => write!(f, "JetStream request failed: {e}"),
+            Error::PermissionDenied(e) => write!(f, "JetStream call refused: {e}"),
             Error::Publish(e) => write!(f, "publish failed: {e}"),
             Error::InvalidResponse(e) => write!(f, "invalid JetStream response: {e}"),
             Error::InvalidArgument(e) => write!(f, "invalid argument: {e}"),
@@ -176,12 +199,26 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Api(e) => Some(e),
+            Error::Request(e) => Some(e),
+            Error::PermissionDenied(e) => Some(e),
+            Error::Publish(e) => Some(e),
+            Error::Pull(e) => Some(e),
+            Error::Ack(e) => Some(e),
+            Error::Metadata(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<RequestError> for Error {
     fn from(e: RequestError) -> Self {
         match e {
             RequestError::NoResponders => Error::NotEnabled,
+            RequestError::PermissionDenied(e) => Error::PermissionDenied(e),
             e => Error::Request(e),
         }
     }

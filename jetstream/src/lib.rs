@@ -45,6 +45,7 @@
 #![forbid(unsafe_code)]
 
 mod account;
+mod cluster;
 mod consumer;
 mod context;
 mod deadline;
@@ -70,9 +71,9 @@ pub use stream_config::{
 };
 pub use wire::rfc3339;
 
+pub use cluster::{ClusterInfo, PeerInfo};
 pub use consumer::{
-    AckPolicy, ClusterInfo, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy, ReplayPolicy,
-    SequenceInfo,
+    AckPolicy, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy, ReplayPolicy, SequenceInfo,
 };
 pub use js_message::{AckError, AckMetadata, JsMessage, MetadataError};
 pub use pull::{ConsumeOptions, FetchOptions, Messages, PullError};

@@ -147,7 +147,7 @@ fn ack_from_reply(reply: Result<natsy::Message, RequestError>) -> Result<PubAck,
     match reply {
         Ok(msg) => parse_response(msg.payload()),
         Err(RequestError::NoResponders) => Err(Error::NoStreamResponse),
-        Err(e) => Err(Error::Request(e)),
+        Err(e) => Err(Error::from(e)),
     }
 }
 
@@ -166,7 +166,8 @@ impl Context {
     /// when no stream captures `subject` the publish is retried twice, 250 ms apart
     /// (nats.go, ADR-22), then fails with [`Error::NoStreamResponse`]; no ack in time is
     /// [`Error::Request`]`(`[`RequestError::TimedOut`]`)` — the message may still have
-    /// been stored, so retry with the same message id.
+    /// been stored, so retry with the same message id. A subject this user may not
+    /// publish to fails at once with [`Error::PermissionDenied`]; nothing was stored.
     pub fn publish_with(
         &self,
         subject: &str,

@@ -357,7 +357,9 @@ impl Consumer {
     ///
     /// Errors (`409 Consumer Deleted`, `400`, `503`, missing heartbeats, ...) are
     /// returned as [`Error::Pull`] when no message arrived before them; messages that did
-    /// arrive are returned instead, and the condition shows again on the next call.
+    /// arrive are returned instead, and the condition shows again on the next call. A pull
+    /// the server refuses to let this user publish (or whose inbox it refuses) fails at
+    /// once with [`Error::PermissionDenied`], not at `expires`.
     ///
     /// ```no_run
     /// # let client = natsy::connect("nats://127.0.0.1:4222")?;
@@ -392,8 +394,11 @@ impl Consumer {
         let mut sub = client
             .subscribe(&inbox)
             .map_err(|e| Error::Request(natsy::RequestError::Subscribe(e)))?;
+        let subject = self.next_subject();
+        // A refused pull (or inbox) ends `sub` at once: no message would ever come.
+        sub.end_on_refused_publish(&subject);
         client
-            .publish_with_reply(&self.next_subject(), &inbox, request.body()?)
+            .publish_with_reply(&subject, &inbox, request.body()?)
             .map_err(Error::Publish)?;
         let start = Instant::now();
         // The server ends the request at `expires`; give its 408 time to arrive.
@@ -429,6 +434,11 @@ impl Consumer {
             let msg = match sub.next_timeout_sleeping(wake - now) {
                 Ok(m) => m,
                 Err(natsy::NextError::TimedOut) => continue,
+                Err(natsy::NextError::Closed(natsy::Closed::PermissionDenied(e)))
+                    if messages.is_empty() =>
+                {
+                    return Err(Error::PermissionDenied(e));
+                }
                 Err(_) => return finish(messages, PullError::Closed),
             };
             last_activity = Instant::now();
@@ -461,7 +471,8 @@ impl Consumer {
     /// when half has arrived), with idle heartbeats. It pulls again after missed
     /// heartbeats, a reconnect, a `409 Leadership Change` and each `408` expiry, so it
     /// never stalls while the consumer has messages pending. It ends with
-    /// [`PullError::ConsumerDeleted`] when the consumer is deleted.
+    /// [`PullError::ConsumerDeleted`] when the consumer is deleted, and with
+    /// [`Error::PermissionDenied`] as soon as the server refuses its pulls or its inbox.
     ///
     /// ```no_run
     /// # let client = natsy::connect("nats://127.0.0.1:4222")?;
@@ -487,12 +498,14 @@ impl Consumer {
         let sub = client
             .subscribe(&inbox)
             .map_err(|e| Error::Request(natsy::RequestError::Subscribe(e)))?;
+        let subject = self.next_subject();
+        sub.end_on_refused_publish(&subject);
         let now = Instant::now();
         Ok(Messages {
             context: self.context.clone(),
             stream: self.stream.clone(),
             consumer: self.name.clone(),
-            subject: self.next_subject(),
+            subject,
             reconnects: client.statistics().reconnects,
             inbox,
             sub,
@@ -557,7 +570,11 @@ impl Messages {
     }
 
     fn fail(&mut self, e: PullError) -> Result<Option<JsMessage>, Error> {
-        let e = Error::Pull(e);
+        self.end(Error::Pull(e))
+    }
+
+    /// Ends the iterator with `e`: returned now and by every later call.
+    fn end(&mut self, e: Error) -> Result<Option<JsMessage>, Error> {
         self.terminal = Some(e.clone());
         Err(e)
     }
@@ -646,6 +663,10 @@ impl Messages {
             {
                 Ok(m) => m,
                 Err(natsy::NextError::TimedOut) => continue,
+                // The pulls or the inbox were refused: nothing will ever arrive.
+                Err(natsy::NextError::Closed(natsy::Closed::PermissionDenied(e))) => {
+                    return self.end(Error::PermissionDenied(e))
+                }
                 Err(_) => return self.fail(PullError::Closed),
             };
             let now = Instant::now();

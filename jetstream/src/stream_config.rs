@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::cluster::ClusterInfo;
 use crate::wire;
 
 /// When messages are removed from a stream (`retention`).
@@ -180,7 +181,10 @@ pub struct StreamInfo {
     pub created: SystemTime,
     /// Message counts and sequences.
     pub state: StreamState,
-    /// Every other field (cluster, mirror, sources, ts, ...).
+    /// Cluster placement: leader and replicas (on a single server, the leader only).
+    #[serde(default)]
+    pub cluster: Option<ClusterInfo>,
+    /// Every other field (mirror, sources, ts, ...).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -288,7 +292,10 @@ mod tests {
         assert_eq!(info.state.first_time, None);
         assert_eq!(info.state.last_time, None);
         assert_eq!(info.state.consumer_count, 2);
-        assert_eq!(info.extra["cluster"], json!({"leader":"n1"}));
+        let cluster = info.cluster.unwrap();
+        assert_eq!(cluster.leader.as_deref(), Some("n1"));
+        assert!(cluster.replicas.is_empty());
+        assert!(!info.extra.contains_key("cluster"));
         assert_eq!(
             info.created,
             std::time::UNIX_EPOCH + Duration::from_millis(1_704_164_645_500)

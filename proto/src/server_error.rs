@@ -26,10 +26,17 @@ pub enum ServerErrorKind {
     TlsRequired,
     /// `Unknown Protocol Operation`.
     UnknownProtocolOperation,
-    /// `Permissions Violation for Publish to "s"` / `... with Reply of "r"`.
+    /// `Permissions Violation for Publish to "s"`: the server drops every publish to that
+    /// subject from this user.
     PublishPermission {
-        /// The subject (or reply) that was refused.
+        /// The subject that was refused.
         subject: String,
+    },
+    /// `Permissions Violation for Publish with Reply of "r"`: the reply subject is reserved
+    /// (`_R_.` service-import replies); the message was dropped.
+    PublishReplyPermission {
+        /// The reply subject that was refused.
+        reply: String,
     },
     /// `Permissions Violation for Subscription to "s"` (optionally `using queue "q"`).
     /// The server has dropped that interest.
@@ -119,12 +126,13 @@ impl ServerError {
             ServerErrorKind::TlsRequired
         } else if lower.starts_with("unknown protocol operation") {
             ServerErrorKind::UnknownProtocolOperation
+        } else if lower.starts_with("permissions violation for publish with reply") {
+            ServerErrorKind::PublishReplyPermission {
+                reply: quoted_after(&text, "of \"").unwrap_or_default().to_string(),
+            }
         } else if lower.starts_with("permissions violation for publish") {
-            let subject = quoted_after(&text, "to \"")
-                .or_else(|| quoted_after(&text, "of \""))
-                .unwrap_or_default();
             ServerErrorKind::PublishPermission {
-                subject: subject.to_string(),
+                subject: quoted_after(&text, "to \"").unwrap_or_default().to_string(),
             }
         } else if lower.starts_with("permissions violation for subscription") {
             ServerErrorKind::SubscribePermission {
@@ -148,6 +156,7 @@ impl ServerError {
         use ServerErrorKind::*;
         match self.kind {
             PublishPermission { .. }
+            | PublishReplyPermission { .. }
             | SubscribePermission { .. }
             | MaxSubscriptionsExceeded
             | InvalidSubject => ErrorAction::Report,
@@ -229,10 +238,11 @@ mod tests {
         let e = ServerError::parse(r#"'Permissions Violation for Publish with Reply of "r.1"'"#);
         assert_eq!(
             e.kind,
-            ServerErrorKind::PublishPermission {
-                subject: "r.1".into()
+            ServerErrorKind::PublishReplyPermission {
+                reply: "r.1".into()
             }
         );
+        assert_eq!(e.action(), ErrorAction::Report);
         assert_eq!(
             e.text,
             r#"Permissions Violation for Publish with Reply of "r.1""#

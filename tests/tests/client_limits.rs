@@ -159,8 +159,9 @@ fn subscribe_permission_violation_closes_that_subscription() {
     let mut denied = client.subscribe("private.x").unwrap();
     client.flush().unwrap();
     match denied.next_timeout(WAIT).unwrap_err() {
-        NextError::Closed(Closed::PermissionDenied(text)) => {
-            assert!(text.contains("private.x"), "{text}")
+        NextError::Closed(Closed::PermissionDenied(e)) => {
+            assert_eq!(e.subject(), "private.x");
+            assert_eq!(e.operation(), natsy::PermissionOperation::Subscribe);
         }
         other => panic!("expected PermissionDenied, got {other:?}"),
     }

@@ -82,6 +82,43 @@ fn request_with_headers_carries_headers_both_ways() {
 }
 
 #[test]
+fn responder_echoes_headers_with_respond_with_headers() {
+    let server = NatsServer::start().unwrap();
+    let responder = natsy::connect(server.url()).unwrap();
+    let sub = responder.subscribe("svc.echo-hdr").unwrap();
+    responder.flush().unwrap();
+    std::thread::spawn(move || {
+        for m in sub {
+            let h = m.headers().unwrap().unwrap_or_default();
+            m.respond_with_headers(&h, m.payload_bytes()).unwrap();
+        }
+    });
+    let client = natsy::connect(server.url()).unwrap();
+    let mut headers = HeaderMap::new();
+    headers.append("Trace-Id", "a1").unwrap();
+    headers.append("Trace-Id", "b2").unwrap();
+    headers.insert("Tenant", "acme").unwrap();
+    let reply = client
+        .request_with_headers("svc.echo-hdr", &headers, "body")
+        .unwrap();
+    assert_eq!(reply.payload(), b"body");
+    let got = reply.headers().unwrap().unwrap();
+    assert_eq!(got.get_all("Trace-Id").collect::<Vec<_>>(), ["a1", "b2"]);
+    assert_eq!(got.get_all("Tenant").collect::<Vec<_>>(), ["acme"]);
+
+    // A message without a reply subject cannot be answered: typed, nothing sent.
+    let mut plain = client.subscribe("plain").unwrap();
+    client.publish("plain", "x").unwrap();
+    let m = plain.next_timeout(WAIT).unwrap();
+    assert_eq!(
+        m.respond_with_headers(&headers, "y"),
+        Err(natsy::PublishError::Validation(
+            natsy_proto::ValidationError::InvalidReply
+        ))
+    );
+}
+
+#[test]
 fn no_responders_fails_at_once() {
     let server = NatsServer::start().unwrap();
     let client = ConnectOptions::new()

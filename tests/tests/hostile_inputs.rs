@@ -16,8 +16,8 @@ use base64::Engine as _;
 use bytes::BytesMut;
 use natsy::tls::TlsError;
 use natsy::{
-    Auth, ConnectError, ConnectOptions, CredentialsError, PublishError, RequestError,
-    SubscribeError,
+    Auth, Closed, ConnectError, ConnectOptions, CredentialsError, NextError, PublishError,
+    RequestError, SubscribeError,
 };
 use natsy_jetstream::{Error as JsError, PublishOptions, StreamConfig};
 use natsy_proto::connection::ConnectError as AttemptError;
@@ -25,7 +25,9 @@ use natsy_proto::{
     ClientOpParser, Credentials, CredsError, HeaderError, HeaderMap, NkeyError, ParserLimits,
     ProtocolError, Secret, ServerAddr, ServerOpParser, UrlError, ValidationError,
 };
-use natsy_test_harness::{KeyKind, KeyPair, NatsServer, OperatorSetup, TlsFiles};
+use natsy_test_harness::{
+    KeyKind, KeyPair, NatsServer, OperatorSetup, Permissions, TlsFiles, User,
+};
 
 /// One row: a name and a call that reports whether it got the expected error, with the
 /// `Debug` of what it got.
@@ -407,6 +409,21 @@ fn client_entry_points_return_typed_errors() {
     let closed = natsy::connect(server.url()).unwrap();
     let closed_sub = std::cell::RefCell::new(closed.subscribe("closed.sub").unwrap());
     closed.close().unwrap();
+    // A user the server refuses some subjects; its requests wait up to 30 s, so a row
+    // that waited for the timeout would fail the 10 s bound.
+    let restricted = NatsServer::builder()
+        .with_user(User::password("u", "p").with_permissions(Permissions {
+            publish_deny: vec!["secret.>".into()],
+            subscribe_deny: vec!["private.>".into()],
+            ..Permissions::default()
+        }))
+        .start()
+        .unwrap();
+    let refused = ConnectOptions::new()
+        .user_and_password("u", "p")
+        .request_timeout(Duration::from_secs(30))
+        .connect(restricted.url())
+        .unwrap();
 
     let rows: Vec<Row<'_>> = vec![
         row!(
@@ -569,6 +586,18 @@ fn client_entry_points_return_typed_errors() {
             Err(RequestError::Publish(PublishError::Validation(
                 ValidationError::MaxPayloadExceeded { .. }
             )))
+        ),
+        row!(
+            "request: subject refused by permissions",
+            refused.request("secret.plans", "x"),
+            Err(RequestError::PermissionDenied(_))
+        ),
+        row!(
+            "subscribe: subject refused by permissions",
+            refused
+                .subscribe("private.x")
+                .map(|mut sub| sub.next_timeout(Duration::from_secs(30)).map(|_| ())),
+            Ok(Err(NextError::Closed(Closed::PermissionDenied(_))))
         ),
         row!(
             "nkey: garbage",
@@ -788,6 +817,22 @@ fn jetstream_entry_points_return_typed_errors() {
         .unwrap();
     let js = natsy_jetstream::new(natsy::connect(server.url()).unwrap())
         .with_timeout(Duration::from_secs(2));
+    // A user that may not ask for stream info, with a timeout past the 10 s bound.
+    let restricted = NatsServer::builder()
+        .jetstream()
+        .with_user(User::password("u", "p").with_permissions(Permissions {
+            publish_deny: vec!["$JS.API.STREAM.INFO.>".into()],
+            ..Permissions::default()
+        }))
+        .start()
+        .unwrap();
+    let refused = natsy_jetstream::new(
+        ConnectOptions::new()
+            .user_and_password("u", "p")
+            .connect(restricted.url())
+            .unwrap(),
+    )
+    .with_timeout(Duration::from_secs(30));
     let stream = js
         .create_stream(&StreamConfig {
             subjects: vec!["h.>".into()],
@@ -864,6 +909,11 @@ fn jetstream_entry_points_return_typed_errors() {
             "direct get last: space",
             stream.direct_get_last("h a").map(|_| ()),
             Err(JsError::InvalidArgument(_))
+        ),
+        row!(
+            "API subject refused by permissions",
+            refused.stream_info("HOSTILE").map(|_| ()),
+            Err(JsError::PermissionDenied(_))
         ),
         row!(
             "names by subject: space",

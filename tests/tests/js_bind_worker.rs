@@ -185,8 +185,9 @@ fn bind_only_worker_processes_exactly_the_filtered_messages_and_lag_falls_to_zer
         .unwrap();
     assert!(rest.is_empty());
 
-    // The application cannot create consumers (the request is refused by permissions,
-    // so no answer comes), and indeed nothing was created.
+    // The application cannot create consumers: the server refuses the request, which
+    // fails at once naming the subject, and indeed nothing was created.
+    let started = Instant::now();
     let err = app
         .create_consumer(
             STREAM,
@@ -197,9 +198,15 @@ fn bind_only_worker_processes_exactly_the_filtered_messages_and_lag_falls_to_zer
         )
         .unwrap_err();
     assert!(
-        matches!(err, Error::Request(_) | Error::NotEnabled),
+        started.elapsed() < Duration::from_secs(2),
+        "waited for the timeout"
+    );
+    assert_eq!(
+        err.permission_error().map(|e| e.subject()),
+        Some(format!("$JS.API.CONSUMER.CREATE.{STREAM}.sneaky").as_str()),
         "{err:?}"
     );
+    assert!(matches!(err, Error::PermissionDenied(_)), "{err:?}");
     assert_eq!(
         operator.consumer_names(STREAM).unwrap(),
         vec![CONSUMER.to_string()]

@@ -1,6 +1,7 @@
 //! An R3 stream on a 3-node cluster loses its leader while a publisher (message ids,
 //! retries until acked) and a continuous consumer run: in the end every acknowledged
-//! publish is in the stream exactly once and was consumed.
+//! publish is in the stream exactly once and was consumed. Also: an R3 stream's and its
+//! consumer's info name the cluster, the leader and the two other replicas.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -174,4 +175,72 @@ fn r3_stream_survives_leader_loss_with_every_acked_publish_stored_once_and_consu
         - info["state"]["first_seq"].as_u64().unwrap()
         + 1;
     assert_eq!(stored, N as u64);
+}
+
+#[test]
+fn r3_stream_and_consumer_info_name_the_leader_and_two_replicas() {
+    let cluster = NatsCluster::start(3, NatsServer::builder().jetstream()).expect("cluster");
+    let js = connect(&cluster);
+    let nodes: HashSet<String> = (0..cluster.len())
+        .map(|i| format!("{}-n{i}", cluster.name()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stream = loop {
+        let r = js.create_stream(&StreamConfig {
+            subjects: vec!["ri.>".into()],
+            num_replicas: 3,
+            ..StreamConfig::new("RI")
+        });
+        match r {
+            Ok(stream) => break stream,
+            Err(e) => assert!(Instant::now() < deadline, "stream create: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    // Replicas report `current` once they caught up with the leader.
+    let info = loop {
+        let info = stream.info().expect("stream info");
+        let cluster_info = info.cluster.clone().expect("cluster info");
+        if cluster_info.leader.is_some()
+            && cluster_info.replicas.len() == 2
+            && cluster_info.replicas.iter().all(|r| r.current)
+        {
+            break cluster_info;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replicas never current: {cluster_info:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(info.name.as_deref(), Some(cluster.name()));
+    let leader = info.leader.clone().unwrap();
+    let mut members: HashSet<String> = info.replicas.iter().map(|r| r.name.clone()).collect();
+    assert!(!members.contains(&leader), "{info:?}");
+    members.insert(leader);
+    assert_eq!(members, nodes, "{info:?}");
+    assert!(info.replicas.iter().all(|r| !r.offline), "{info:?}");
+
+    // The consumer's info uses the same type.
+    let consumer = stream
+        .create_consumer(ConsumerConfig {
+            durable_name: Some("RC".into()),
+            ..Default::default()
+        })
+        .expect("consumer");
+    let info = loop {
+        let info = consumer
+            .info()
+            .expect("consumer info")
+            .cluster
+            .expect("cluster info");
+        if info.leader.is_some() && info.replicas.len() == 2 {
+            break info;
+        }
+        assert!(Instant::now() < deadline, "consumer replicas: {info:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut members: HashSet<String> = info.replicas.iter().map(|r| r.name.clone()).collect();
+    members.insert(info.leader.unwrap());
+    assert_eq!(members, nodes);
 }

@@ -58,6 +58,11 @@ fn create_is_idempotent_for_the_same_config_and_typed_for_another() {
     assert_eq!(info.config.duplicate_window, Duration::from_secs(30));
     assert_eq!(info.config.discard, DiscardPolicy::New);
     assert_eq!(info.config.description.as_deref(), Some("orders"));
+    // A single server is its streams' leader, with no other replicas.
+    let cluster = info.cluster.expect("cluster info");
+    let server_name = js.client().server_info().unwrap().server_name;
+    assert_eq!(cluster.leader, Some(server_name));
+    assert!(cluster.replicas.is_empty());
     assert_eq!(info.config.retention, RetentionPolicy::Limits);
     assert_eq!(info.state.messages, 0);
     assert_eq!(info.state.first_time, None);
