@@ -3,17 +3,14 @@
 
 use std::time::Instant;
 
-use bytes::BytesMut;
-
 use super::config::Auth;
 use super::event::{CloseReason, ConnectError, DisconnectReason, Event, State};
 use super::handshake::{self, ConnectParams, Phase};
 use super::pings::PingKind;
 use super::timers::Timer;
 use super::Connection;
-use crate::client_op::{ClientOp, ClientOpParser};
 use crate::info::ServerInfo;
-use crate::server_op::{ParserLimits, Status};
+use crate::server_op::ParserLimits;
 
 impl Connection {
     // ----- internals: attempts -----
@@ -67,37 +64,20 @@ impl Connection {
 
     /// Moves every publish still wholly in the transmit queue back to the reconnect
     /// buffer, in order, so that it is sent after the reconnect instead of being dropped.
+    /// Each publish's frame is where `publish` recorded it; the queue is not re-parsed.
     pub(super) fn requeue_unwritten_publishes(&mut self) {
-        let Some(&first) = self.pub_starts.front() else {
+        if self.pub_frames.is_empty() {
             return;
-        };
-        let skip = first.saturating_sub(self.out.consumed());
-        let pending = self.out.pending_bytes();
-        let Some(tail) = usize::try_from(skip).ok().and_then(|s| pending.get(s..)) else {
-            return;
-        };
-        // Our own output: it parses, and every op boundary is known from what it consumed.
-        let limits = ParserLimits {
-            max_control_line: 1 << 20,
-            max_payload: usize::MAX,
-        };
-        let mut parser = ClientOpParser::new(limits);
-        let mut buf = BytesMut::from(tail);
-        let mut frames = Vec::new();
-        loop {
-            let start = tail.len() - buf.len();
-            match parser.parse(&mut buf) {
-                Ok(Status::Complete(ClientOp::Pub { .. })) => {
-                    let end = tail.len() - buf.len();
-                    frames.extend(tail.get(start..end));
-                }
-                // SUB/UNSUB are replayed from the subscription table, PINGs failed.
-                Ok(Status::Complete(_)) => {}
-                Ok(Status::Partial) | Err(_) => break,
-            }
         }
+        let consumed = self.out.consumed();
+        let pending = self.out.pending_bytes();
+        let offset = |pos: u64| usize::try_from(pos.saturating_sub(consumed)).ok();
+        let frames = self.pub_frames.iter().filter_map(|&(start, end)| {
+            let (start, end) = (offset(start)?, offset(end)?);
+            pending.get(start..end)
+        });
         self.reconnect_buffer.requeue_front(frames);
-        self.pub_starts.clear();
+        self.pub_frames.clear();
     }
 
     /// Forgets everything tied to one transport.
@@ -276,7 +256,7 @@ impl Connection {
 
         let _ = self.subs.resend(&mut self.out);
         self.reconnect_buffer
-            .drain_into(&mut self.out, &mut self.pub_starts);
+            .drain_into(&mut self.out, &mut self.pub_frames);
         for id in std::mem::take(&mut self.pending_flushes) {
             self.out.ping();
             self.pings.push(PingKind::Flush(id));

@@ -155,9 +155,9 @@ pub struct Connection {
     parser: ServerOpParser,
     read_buf: ReadBuffer,
     out: OutQueue,
-    /// Stream positions in `out` where each not-yet-written publish starts; on a
+    /// Stream positions in `out` where each not-yet-written publish starts and ends; on a
     /// disconnect, those publishes move back to the reconnect buffer instead of being lost.
-    pub_starts: VecDeque<u64>,
+    pub_frames: VecDeque<(u64, u64)>,
     reconnect_buffer: ReconnectBuffer,
     subs: Subscriptions,
     pings: PingQueue,
@@ -213,7 +213,7 @@ impl Connection {
             parser: ServerOpParser::new(config.parser_limits),
             read_buf: ReadBuffer::default(),
             out: OutQueue::new(),
-            pub_starts: VecDeque::new(),
+            pub_frames: VecDeque::new(),
             reconnect_buffer: ReconnectBuffer::new(config.reconnect_buffer_size),
             subs: Subscriptions::default(),
             pings: PingQueue::default(),
@@ -290,7 +290,7 @@ impl Connection {
     /// reconnect buffer). What would be lost if the connection closed now.
     pub fn unsent(&self) -> (usize, usize) {
         (
-            self.pub_starts.len() + self.reconnect_buffer.messages(),
+            self.pub_frames.len() + self.reconnect_buffer.messages(),
             self.out.len() + self.reconnect_buffer.len(),
         )
     }
@@ -352,13 +352,13 @@ impl Connection {
     /// [`Stats::discarded_bytes`], so the loss is reported rather than silent.
     pub fn discard_unwritten(&mut self) {
         if self.out.is_empty() {
-            self.pub_starts.clear();
+            self.pub_frames.clear();
             return;
         }
-        if !self.pub_starts.is_empty() {
-            self.count_discarded(self.pub_starts.len(), self.out.len());
+        if !self.pub_frames.is_empty() {
+            self.count_discarded(self.pub_frames.len(), self.out.len());
         }
-        self.pub_starts.clear();
+        self.pub_frames.clear();
         self.out.clear();
     }
 
@@ -371,8 +371,8 @@ impl Connection {
             let consumed = self.out.consumed();
             // Starts are ascending: find the first one still queued and drop the rest in
             // one go (popping them one by one was 3% of a publisher's CPU).
-            let written = self.pub_starts.partition_point(|&s| s < consumed);
-            self.pub_starts.drain(..written);
+            let written = self.pub_frames.partition_point(|&(s, _)| s < consumed);
+            self.pub_frames.drain(..written);
         }
     }
 
@@ -523,7 +523,8 @@ impl Connection {
             self.out
                 .publish(subject, reply, headers, payload, max_payload)
                 .map_err(PublishError::Validation)?;
-            self.pub_starts.push_back(start);
+            self.pub_frames
+                .push_back((start, self.out.stream_position()));
         } else {
             self.reconnect_buffer
                 .publish(subject, reply, headers, payload, max_payload)?;

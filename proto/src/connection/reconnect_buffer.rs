@@ -15,8 +15,8 @@ pub(crate) struct ReconnectBuffer {
     queue: OutQueue,
     /// `None`: disabled, publishing while disconnected fails.
     limit: Option<usize>,
-    /// Where each publish starts, as offsets into `queue` (which is never advanced).
-    starts: Vec<usize>,
+    /// Where each publish starts and ends, as offsets into `queue` (never advanced).
+    frames: Vec<(usize, usize)>,
 }
 
 impl ReconnectBuffer {
@@ -25,7 +25,7 @@ impl ReconnectBuffer {
         ReconnectBuffer {
             queue: OutQueue::new(),
             limit,
-            starts: Vec::new(),
+            frames: Vec::new(),
         }
     }
 
@@ -47,7 +47,7 @@ impl ReconnectBuffer {
                 self.queue
                     .publish(subject, reply, headers, payload, max_payload)
                     .map_err(PublishError::Validation)?;
-                self.starts.push(start);
+                self.frames.push((start, self.queue.len()));
                 Ok(())
             }
         }
@@ -59,19 +59,20 @@ impl ReconnectBuffer {
     /// accepted already, so the limit does not apply.
     pub(crate) fn requeue_front<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>) {
         let mut queue = OutQueue::new();
-        let mut starts = Vec::new();
+        let mut positions = Vec::new();
         for frame in frames {
-            starts.push(queue.len());
+            let start = queue.len();
             queue.push_encoded(frame);
+            positions.push((start, queue.len()));
         }
-        if starts.is_empty() {
+        if positions.is_empty() {
             return;
         }
         let shift = queue.len();
-        starts.extend(self.starts.drain(..).map(|s| s + shift));
+        positions.extend(self.frames.drain(..).map(|(s, e)| (s + shift, e + shift)));
         queue.append(&mut self.queue);
         self.queue = queue;
-        self.starts = starts;
+        self.frames = positions;
     }
 
     /// Bytes buffered.
@@ -81,19 +82,22 @@ impl ReconnectBuffer {
 
     /// Publishes buffered.
     pub(crate) fn messages(&self) -> usize {
-        self.starts.len()
+        self.frames.len()
     }
 
-    /// Moves everything buffered to the end of `out`.
-    /// Moves everything into `out`, recording in `starts` the stream position of each
-    /// publish in `out`.
-    pub(crate) fn drain_into(&mut self, out: &mut OutQueue, starts: &mut VecDeque<u64>) {
+    /// Moves everything to the end of `out`, recording in `frames` the stream positions
+    /// where each publish starts and ends in `out`.
+    pub(crate) fn drain_into(&mut self, out: &mut OutQueue, frames: &mut VecDeque<(u64, u64)>) {
         if !self.queue.is_empty() {
             let base = out.stream_position();
-            starts.extend(self.starts.drain(..).map(|s| base + s as u64));
+            frames.extend(
+                self.frames
+                    .drain(..)
+                    .map(|(s, e)| (base + s as u64, base + e as u64)),
+            );
             out.append(&mut self.queue);
         }
-        self.starts.clear();
+        self.frames.clear();
     }
 
     /// Drops everything buffered.
@@ -101,6 +105,6 @@ impl ReconnectBuffer {
         if !self.queue.is_empty() {
             self.queue.clear();
         }
-        self.starts.clear();
+        self.frames.clear();
     }
 }
