@@ -6,10 +6,11 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use natsy_proto::connection::{CloseReason, ConnectError as AttemptError, Connection, State};
-use natsy_proto::{new_inbox, HeaderMap, Nuid, ServerAddr, ServerInfo, Sid};
-use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
+use natsy_proto::connection::{
+    CloseReason, ConnectError as AttemptError, Connection, RequestId, State,
+};
+use natsy_proto::{HeaderMap, ServerAddr, ServerInfo, Sid};
+use rand::RngCore;
 
 use crate::error::{
     CloseError, ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
@@ -18,7 +19,7 @@ use crate::event_loop::EventLoop;
 use crate::message::Message;
 use crate::options::ConnectOptions;
 use crate::request::ReplyHandle;
-use crate::shared::{Core, FirstConnect, FlushState, Mux, ReplySlot, Shared, Waiting};
+use crate::shared::{Core, FirstConnect, FlushState, ReplySlot, Shared};
 use crate::sub_queue::SubQueue;
 use crate::subscription::Subscription;
 
@@ -116,8 +117,6 @@ impl Client {
         let seed = os_seed();
         let conn = Connection::new(options.connection_config(servers, seed), Instant::now())
             .map_err(ConnectError::InvalidUrl)?;
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x9E37_79B9_7F4A_7C15);
-        let nuid = Nuid::new(&mut rng);
 
         let poll = mio::Poll::new().map_err(|e| ConnectError::Io(e.to_string()))?;
         let waker = mio::Waker::new(poll.registry(), crate::event_loop::WAKER)
@@ -141,11 +140,8 @@ impl Client {
                 conn,
                 subs: HashMap::new(),
                 flushes: HashMap::new(),
-                mux: None,
-                inbox_refused: None,
+                replies: HashMap::new(),
                 publish_watches: HashMap::new(),
-                nuid,
-                rng,
                 wake_pending: false,
                 first_connect: FirstConnect::Pending,
                 publish_waiters: 0,
@@ -284,11 +280,10 @@ impl Client {
         self.publish_inner(subject, Some(reply), Some(headers), payload.into())
     }
 
-    /// A new unique inbox subject, `<inbox prefix>.<nuid>`.
+    /// A new unique inbox subject, `<inbox prefix>.<nuid>` (from the connection's seeded
+    /// RNG).
     pub fn new_inbox(&self) -> String {
-        let mut core = self.shared().lock();
-        let Core { nuid, rng, .. } = &mut *core;
-        new_inbox(&self.handle.options.inbox_prefix, nuid, rng)
+        self.shared().lock().conn.new_inbox()
     }
 
     /// Subscribes to `subject` (wildcards allowed).
@@ -445,44 +440,11 @@ impl Client {
         if core.closed.is_some() {
             return Err(RequestError::Closed);
         }
-        if let Some(e) = &core.inbox_refused {
-            // The reply could not reach us: do not send a request nobody can answer.
-            return Err(RequestError::PermissionDenied(e.clone()));
-        }
-        if core.mux.is_none() {
-            let Core { nuid, rng, .. } = &mut *core;
-            let prefix = format!(
-                "{}.",
-                new_inbox(&self.handle.options.inbox_prefix, nuid, rng)
-            );
-            let sid = core
-                .conn
-                .subscribe(&format!("{prefix}*"), None)
-                .map_err(RequestError::Subscribe)?;
-            core.mux = Some(Mux {
-                sid,
-                prefix,
-                next_token: 0,
-                waiting: HashMap::new(),
-            });
-        }
-        let mux = core.mux.as_mut().ok_or(RequestError::Closed)?;
-        mux.next_token += 1;
-        let token = mux.next_token.to_string();
-        let reply = format!("{}{token}", mux.prefix);
-        mux.waiting.insert(
-            token.clone(),
-            Waiting {
-                slot: slot.clone(),
-                subject: subject.to_string(),
-            },
-        );
-        if let Err(e) = core.conn.publish(subject, Some(&reply), headers, payload) {
-            if let Some(mux) = core.mux.as_mut() {
-                mux.waiting.remove(&token);
-            }
-            return Err(RequestError::Publish(e));
-        }
+        let id = core
+            .conn
+            .request(subject, headers, payload)
+            .map_err(RequestError::from_proto)?;
+        core.replies.insert(id, slot.clone());
         if write_now {
             shared.send_now(&mut core);
         } else {
@@ -493,7 +455,7 @@ impl Client {
             shared.wake(&mut core);
         }
         drop(shared.wait_for_room(core));
-        Ok(ReplyHandle::new(self.clone(), slot, token))
+        Ok(ReplyHandle::new(self.clone(), slot, id))
     }
 
     /// Writes pending output from this thread if it can (see `Core::write_direct`), for a
@@ -517,11 +479,10 @@ impl Client {
     }
 
     /// Forgets a request's reply slot (timed out or abandoned).
-    pub(crate) fn forget_request(&self, token: &str) {
+    pub(crate) fn forget_request(&self, id: RequestId) {
         let mut core = self.shared().lock();
-        if let Some(mux) = core.mux.as_mut() {
-            mux.waiting.remove(token);
-        }
+        core.replies.remove(&id);
+        core.conn.cancel_request(id);
     }
 
     /// The default request timeout.
@@ -576,11 +537,7 @@ impl Client {
 
     /// Outstanding requests (for monitoring and leak tests).
     pub fn pending_requests(&self) -> usize {
-        self.shared()
-            .lock()
-            .mux
-            .as_ref()
-            .map_or(0, |m| m.waiting.len())
+        self.shared().lock().conn.pending_requests()
     }
 
     /// Waits until the server has processed everything published before this call
@@ -653,7 +610,7 @@ impl Client {
         let expired = || deadline.is_some_and(|d| Instant::now() >= d);
         let sids: Vec<Sid> = {
             let core = self.shared().lock();
-            let mux = core.mux.as_ref().map(|m| m.sid);
+            let mux = core.conn.request_inbox_sid();
             core.subs
                 .keys()
                 .copied()

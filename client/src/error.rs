@@ -210,7 +210,8 @@ impl PermissionError {
         })))
     }
 
-    /// A refused subscription (the proto layer routes only those to a subscription).
+    /// A refusal proto routed to one subscription or request (it is always a
+    /// permission violation; the fallback only keeps this total).
     pub(crate) fn subscription_refused(e: ServerError) -> Self {
         Self::from_server_error(&e).unwrap_or_else(|| {
             PermissionError(Box::new(Refusal {
@@ -309,6 +310,23 @@ impl RequestError {
         match self {
             Self::PermissionDenied(e) => Some(e),
             _ => None,
+        }
+    }
+}
+
+impl RequestError {
+    /// What proto's muxer refused, in the client's terms.
+    pub(crate) fn from_proto(e: natsy_proto::connection::RequestError) -> Self {
+        use natsy_proto::connection::RequestError as Proto;
+        match e {
+            Proto::Publish(PublishError::Closed) | Proto::Subscribe(SubscribeError::Closed) => {
+                Self::Closed
+            }
+            Proto::Publish(e) => Self::Publish(e),
+            Proto::Subscribe(e) => Self::Subscribe(e),
+            Proto::InboxRefused(e) => {
+                Self::PermissionDenied(PermissionError::subscription_refused(e))
+            }
         }
     }
 }

@@ -570,8 +570,6 @@ impl EventLoop {
                 self.shared.emit(Event::Connected { server });
             }
             ProtoEvent::Reconnected { server } => {
-                // Another server (or the same one, reloaded) may allow the inbox now.
-                core.inbox_refused = None;
                 self.shared.changed.notify_all();
                 self.shared.emit(Event::Reconnected { server });
             }
@@ -623,12 +621,20 @@ impl EventLoop {
                     }
                     _ => Closed::LimitReached,
                 };
-                if core.mux.as_ref().is_some_and(|m| m.sid == sid) {
-                    if let Closed::PermissionDenied(refused) = why {
-                        core.inbox_refused(refused);
-                    }
-                } else if let Some(q) = core.remove_sub(sid) {
+                if let Some(q) = core.remove_sub(sid) {
                     q.close(why);
+                }
+            }
+            ProtoEvent::Reply { id, message } => {
+                if let Some(slot) = core.replies.remove(&id) {
+                    slot.fill(SlotState::Reply(message));
+                }
+            }
+            ProtoEvent::RequestFailed { id, error } => {
+                if let Some(slot) = core.replies.remove(&id) {
+                    slot.fill(SlotState::Refused(PermissionError::subscription_refused(
+                        error,
+                    )));
                 }
             }
             ProtoEvent::DiscoveredServers(servers) => {
@@ -694,10 +700,8 @@ impl EventLoop {
                 *state = FlushState::Failed;
             }
         }
-        if let Some(mux) = core.mux.as_mut() {
-            for (_, waiting) in mux.waiting.drain() {
-                waiting.slot.fill(SlotState::Closed);
-            }
+        for (_, slot) in core.replies.drain() {
+            slot.fill(SlotState::Closed);
         }
         let stats = core.conn.stats();
         let discarded = Discarded {

@@ -517,6 +517,7 @@ impl ConnectOptions {
         config.allow_reconnect = self.allow_reconnect;
         config.retry_on_failed_connect = self.retry_on_failed_connect;
         config.rng_seed = seed;
+        config.inbox_prefix = self.inbox_prefix.clone();
         config
     }
 }

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use natsy_proto::connection::RequestId;
+
 use crate::client::Client;
 use crate::error::RequestError;
 use crate::message::Message;
@@ -29,7 +31,7 @@ use crate::shared::{ReplySlot, SlotState};
 pub struct ReplyHandle {
     client: Client,
     slot: Arc<ReplySlot>,
-    token: String,
+    id: RequestId,
 }
 
 fn finish(state: SlotState, client: &Client) -> Option<Result<Message, RequestError>> {
@@ -43,12 +45,8 @@ fn finish(state: SlotState, client: &Client) -> Option<Result<Message, RequestEr
 }
 
 impl ReplyHandle {
-    pub(crate) fn new(client: Client, slot: Arc<ReplySlot>, token: String) -> Self {
-        ReplyHandle {
-            client,
-            slot,
-            token,
-        }
+    pub(crate) fn new(client: Client, slot: Arc<ReplySlot>, id: RequestId) -> Self {
+        ReplyHandle { client, slot, id }
     }
 
     /// The reply if it has arrived, without waiting.
@@ -126,13 +124,13 @@ impl ReplyHandle {
         }
         drop(state);
         // Timed out: forget the request (Drop), then take a reply that raced in.
-        self.client.forget_request(&self.token);
+        self.client.forget_request(self.id);
         finish(self.slot.take(), &self.client).unwrap_or(Err(RequestError::TimedOut))
     }
 }
 
 impl Drop for ReplyHandle {
     fn drop(&mut self) {
-        self.client.forget_request(&self.token);
+        self.client.forget_request(self.id);
     }
 }

@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use natsy_proto::connection::{CloseReason, ConnectError as AttemptError, Connection, FlushId};
-use natsy_proto::{Message, Nuid, ServerAddr, Sid};
-use rand::rngs::StdRng;
+use natsy_proto::connection::{
+    CloseReason, ConnectError as AttemptError, Connection, FlushId, RequestId,
+};
+use natsy_proto::{Message, ServerAddr, Sid};
 
 use crate::error::{PermissionError, PermissionOperation};
 use crate::event::Event;
@@ -79,39 +80,16 @@ impl ReplySlot {
     }
 }
 
-/// One request waiting for its reply.
-#[derive(Debug)]
-pub(crate) struct Waiting {
-    pub(crate) slot: Arc<ReplySlot>,
-    /// Where the request was published: a publish-permission error for this subject
-    /// fails it.
-    pub(crate) subject: String,
-}
-
-/// The request muxer: one wildcard inbox subscription, a token per request.
-#[derive(Debug)]
-pub(crate) struct Mux {
-    pub(crate) sid: Sid,
-    /// `<inbox prefix>.<nuid>.`; a reply subject is this plus a token.
-    pub(crate) prefix: String,
-    pub(crate) next_token: u64,
-    pub(crate) waiting: HashMap<String, Waiting>,
-}
-
 /// Everything behind the one lock.
 pub(crate) struct Core {
     pub(crate) conn: Connection,
     pub(crate) subs: HashMap<Sid, Arc<SubQueue>>,
     pub(crate) flushes: HashMap<FlushId, FlushState>,
-    pub(crate) mux: Option<Mux>,
-    /// The server refused the muxer's inbox subscription: requests fail at once with this
-    /// until the next reconnect (which may reach a server that allows it).
-    pub(crate) inbox_refused: Option<PermissionError>,
+    /// The reply slot of each request proto's muxer has waiting.
+    pub(crate) replies: HashMap<RequestId, Arc<ReplySlot>>,
     /// Subscriptions that end when the server refuses a publish to one of the subjects
     /// listed (`Subscription::end_on_refused_publish`).
     pub(crate) publish_watches: HashMap<Sid, Vec<String>>,
-    pub(crate) nuid: Nuid,
-    pub(crate) rng: StdRng,
     /// The loop has been woken (or will look at the output anyway): no need to wake it.
     pub(crate) wake_pending: bool,
     pub(crate) first_connect: FirstConnect,
@@ -129,58 +107,20 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// Hands a reply to the request waiting for it; `Some(msg)` back when `msg` is not a
-    /// reply. A reply nobody waits for any more (timed out) is dropped here.
-    pub(crate) fn take_reply(&mut self, msg: Message) -> Option<Message> {
-        let mux = self.mux.as_mut().filter(|m| m.sid == msg.sid());
-        let Some(mux) = mux else {
-            return Some(msg);
-        };
-        let token = msg
-            .subject()
-            .strip_prefix(mux.prefix.as_str())
-            .unwrap_or_default();
-        if let Some(waiting) = mux.waiting.remove(token) {
-            waiting.slot.fill(SlotState::Reply(msg));
-        }
-        None
-    }
-
     /// Forgets subscription `sid` (its queue and what it watches); the queue, if any.
     pub(crate) fn remove_sub(&mut self, sid: Sid) -> Option<Arc<SubQueue>> {
         self.publish_watches.remove(&sid);
         self.subs.remove(&sid)
     }
 
-    /// The server refused a publish (`e` names the subject or the reply): fail every
-    /// waiting request published to that subject (the server refuses them all) or with
-    /// that reply, and end every subscription watching that subject, unsubscribing it.
+    /// The server refused a publish to a subject: end every subscription watching that
+    /// subject (`Subscription::end_on_refused_publish`), unsubscribing it. (Requests to
+    /// it were failed by proto's muxer.)
     pub(crate) fn publish_refused(&mut self, e: &PermissionError) {
-        let subject = e.subject();
-        if let Some(mux) = self.mux.as_mut() {
-            let refused: Vec<String> = match e.operation() {
-                PermissionOperation::Publish => mux
-                    .waiting
-                    .iter()
-                    .filter(|(_, w)| w.subject == subject)
-                    .map(|(token, _)| token.clone())
-                    .collect(),
-                PermissionOperation::PublishReply => subject
-                    .strip_prefix(mux.prefix.as_str())
-                    .map(str::to_string)
-                    .into_iter()
-                    .collect(),
-                _ => Vec::new(),
-            };
-            for token in refused {
-                if let Some(waiting) = mux.waiting.remove(&token) {
-                    waiting.slot.fill(SlotState::Refused(e.clone()));
-                }
-            }
-        }
         if e.operation() != PermissionOperation::Publish {
             return;
         }
+        let subject = e.subject();
         let ended: Vec<Sid> = self
             .publish_watches
             .iter()
@@ -194,17 +134,6 @@ impl Core {
             // Nothing more is wanted: drop the interest on the server too.
             let _ = self.conn.unsubscribe(sid, None);
         }
-    }
-
-    /// The server refused the muxer's inbox subscription: fail every waiting request,
-    /// and later ones at once until the next reconnect.
-    pub(crate) fn inbox_refused(&mut self, e: PermissionError) {
-        if let Some(mut mux) = self.mux.take() {
-            for (_, waiting) in mux.waiting.drain() {
-                waiting.slot.fill(SlotState::Refused(e.clone()));
-            }
-        }
-        self.inbox_refused = Some(e);
     }
 
     /// Writes pending output from the calling thread, if the transport is plain TCP and
@@ -252,9 +181,6 @@ impl RouteBatch {
 
     /// Routes one message, queueing what is held first when the subscription changes.
     pub(crate) fn route(&mut self, shared: &Shared, core: &mut Core, msg: Message) {
-        let Some(msg) = core.take_reply(msg) else {
-            return;
-        };
         if msg.sid() != self.sid {
             self.flush(shared, core);
             self.sid = msg.sid();

@@ -130,9 +130,12 @@ pub struct ConnectionConfig {
     /// Bounds for the server-op parser. Default [`ParserLimits::default`]; the payload
     /// limit is lowered to the server's `max_payload` plus a margin once INFO arrives.
     pub parser_limits: ParserLimits,
-    /// Seeds the one RNG behind every random choice (pool shuffle, jitter), so a seed
-    /// replays a run. Default 0; clients should pass a random seed.
+    /// Seeds the one RNG behind every random choice (pool shuffle, jitter, inbox NUIDs),
+    /// so a seed replays a run. Default 0; clients should pass a random seed.
     pub rng_seed: u64,
+    /// The first token of inboxes ([`Connection::new_inbox`](super::Connection::new_inbox)
+    /// and the request muxer's), nats.go `CustomInboxPrefix`. Default `_INBOX`.
+    pub inbox_prefix: String,
 }
 
 impl Default for ConnectionConfig {
@@ -154,6 +157,7 @@ impl Default for ConnectionConfig {
             retry_on_failed_connect: false,
             parser_limits: ParserLimits::default(),
             rng_seed: 0,
+            inbox_prefix: crate::nuid::DEFAULT_INBOX_PREFIX.to_string(),
         }
     }
 }

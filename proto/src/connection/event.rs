@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::requests::RequestId;
 use crate::error::{NkeyError, ProtocolError, ValidationError};
 use crate::message::{Message, Sid};
 use crate::server_error::ServerError;
@@ -147,6 +148,23 @@ pub enum Event {
     /// An INFO arrived after the handshake; [`server_info`](super::Connection::server_info)
     /// has the new values.
     ServerInfoUpdated,
+    /// The reply to [`request`](super::Connection::request) `id` (possibly a status
+    /// message, such as 503 "no responders"). Later replies to it are dropped.
+    Reply {
+        /// The request.
+        id: RequestId,
+        /// The reply.
+        message: Message,
+    },
+    /// The server refused request `id`: the publish to its subject (a permission
+    /// violation names it; every request to that subject fails), its reply subject, or
+    /// the reply inbox subscription (every waiting request fails). No reply will come.
+    RequestFailed {
+        /// The request.
+        id: RequestId,
+        /// The server's refusal.
+        error: ServerError,
+    },
 }
 
 /// Why an established connection was lost.
@@ -353,6 +371,51 @@ impl fmt::Display for SubscribeError {
 }
 
 impl std::error::Error for SubscribeError {}
+
+/// Why [`request`](super::Connection::request) was refused. Exhaustive on purpose: a
+/// driver maps each case to its own error, and a new case should not compile silently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// The request could not be published (closed, invalid, buffer full, ...).
+    Publish(PublishError),
+    /// The reply inbox could not be subscribed.
+    Subscribe(SubscribeError),
+    /// The server refused the reply inbox subscription on this connection: no reply
+    /// could reach us, so the request is not sent.
+    InboxRefused(ServerError),
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Publish(_) => f.write_str("the request could not be published"),
+            Self::Subscribe(_) => f.write_str("the reply inbox could not be subscribed"),
+            Self::InboxRefused(_) => f.write_str("the server refused the reply inbox"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Publish(e) => Some(e),
+            Self::Subscribe(e) => Some(e),
+            Self::InboxRefused(e) => Some(e),
+        }
+    }
+}
+
+impl From<PublishError> for RequestError {
+    fn from(e: PublishError) -> Self {
+        Self::Publish(e)
+    }
+}
+
+impl From<SubscribeError> for RequestError {
+    fn from(e: SubscribeError) -> Self {
+        Self::Subscribe(e)
+    }
+}
 
 /// Why [`flush`](super::Connection::flush) was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

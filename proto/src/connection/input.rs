@@ -138,6 +138,13 @@ impl Connection {
             .stats
             .in_bytes
             .saturating_add(msg.payload().len() as u64);
+        if Some(sid) == self.requests.sid {
+            // A reply nobody waits for any more (timed out, cancelled) is dropped.
+            if let Some(id) = self.requests.take_reply(msg.subject()) {
+                self.events.push_back(Event::Reply { id, message: msg });
+            }
+            return;
+        }
         self.events.push_back(Event::Message(msg));
         if delivery == Delivery::Last {
             self.events.push_back(Event::SubscriptionClosed {
@@ -160,13 +167,33 @@ impl Connection {
                             error: e.clone(),
                             sid: Some(sid),
                         });
-                        self.events.push_back(Event::SubscriptionClosed {
-                            sid,
-                            reason: SubscriptionClosedReason::PermissionDenied(e),
-                        });
+                        if Some(sid) == self.requests.sid {
+                            // No reply can reach us: fail what waits, refuse what follows.
+                            self.requests.sid = None;
+                            self.requests.inbox_refused = Some(e.clone());
+                            let waiting = self.requests.take_all();
+                            self.fail_requests(waiting, &e);
+                        } else {
+                            self.events.push_back(Event::SubscriptionClosed {
+                                sid,
+                                reason: SubscriptionClosedReason::PermissionDenied(e),
+                            });
+                        }
                         return;
                     }
                 }
+                // The server refuses every publish to the subject: every request to it
+                // fails now, not at its timeout.
+                let refused = match &e.kind {
+                    ServerErrorKind::PublishPermission { subject } => {
+                        self.requests.take_published_to(subject)
+                    }
+                    ServerErrorKind::PublishReplyPermission { reply } => {
+                        self.requests.take_reply(reply).into_iter().collect()
+                    }
+                    _ => Vec::new(),
+                };
+                self.fail_requests(refused, &e);
                 self.events.push_back(Event::ServerError {
                     error: e,
                     sid: None,
@@ -181,6 +208,16 @@ impl Connection {
                 let close = Some(CloseReason::Fatal(e.clone()));
                 self.disconnect(now, DisconnectReason::ServerError(e), close);
             }
+        }
+    }
+
+    /// Reports each of `ids` as refused with `e`.
+    fn fail_requests(&mut self, ids: Vec<super::RequestId>, e: &ServerError) {
+        for id in ids {
+            self.events.push_back(Event::RequestFailed {
+                id,
+                error: e.clone(),
+            });
         }
     }
 

@@ -202,6 +202,8 @@ impl Connection {
         for id in failed {
             self.events.push_back(Event::FlushFailed(id));
         }
+        // The driver fails every waiter on Closed.
+        let _ = self.requests.take_all();
         self.close_reason = Some(reason.clone());
         self.events.push_back(Event::Closed { reason });
     }
@@ -252,6 +254,10 @@ impl Connection {
         self.pings_out = 0;
         self.write_stalls = 0;
         self.consumed_at_tick = self.out.consumed();
+        // Another server, or this one after a reload, may allow the reply inbox.
+        if self.requests.inbox_refused.take().is_some() {
+            self.requests.sid = None;
+        }
         self.arm_keepalive(now);
 
         let _ = self.subs.resend(&mut self.out);

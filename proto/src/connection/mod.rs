@@ -16,6 +16,7 @@ mod lifecycle;
 mod pings;
 mod read_buffer;
 mod reconnect_buffer;
+mod requests;
 mod subscriptions;
 mod timers;
 
@@ -29,9 +30,10 @@ use rand::SeedableRng;
 
 pub use config::{Auth, ConnectionConfig, NonceSigner};
 pub use event::{
-    CloseReason, ConnectError, DisconnectReason, Event, FlushError, FlushId, PublishError, State,
-    Stats, SubscribeError, SubscriptionClosedReason,
+    CloseReason, ConnectError, DisconnectReason, Event, FlushError, FlushId, PublishError,
+    RequestError, State, Stats, SubscribeError, SubscriptionClosedReason,
 };
+pub use requests::RequestId;
 
 use crate::backoff::ReconnectDelay;
 use crate::encode::OutQueue;
@@ -39,6 +41,7 @@ use crate::error::UrlError;
 use crate::headers::HeaderMap;
 use crate::info::ServerInfo;
 use crate::message::{Message, Sid};
+use crate::nuid::{new_inbox, Nuid};
 use crate::pool::{Attempt, ServerPool};
 use crate::server_op::ServerOpParser;
 use crate::subject;
@@ -48,6 +51,7 @@ use handshake::Phase;
 use pings::{PingKind, PingQueue};
 use read_buffer::ReadBuffer;
 use reconnect_buffer::ReconnectBuffer;
+use requests::Requests;
 use subscriptions::Subscriptions;
 use timers::{Timer, TimerTable};
 
@@ -160,6 +164,9 @@ pub struct Connection {
     pub_frames: VecDeque<(u64, u64)>,
     reconnect_buffer: ReconnectBuffer,
     subs: Subscriptions,
+    requests: Requests,
+    /// Inbox names, from `rng`: one seed replays them too.
+    nuid: Nuid,
     pings: PingQueue,
     pings_out: u32,
     /// Keepalive ticks in a row at which bytes were waiting and none had been written
@@ -198,6 +205,7 @@ impl Connection {
             .clone()
             .unwrap_or_else(|| ReconnectDelay::new(want_tls));
         let pool = ServerPool::new(servers, config.pool.clone(), &mut rng)?;
+        let nuid = Nuid::new(&mut rng);
         let mut conn = Connection {
             delay,
             want_tls,
@@ -216,6 +224,8 @@ impl Connection {
             pub_frames: VecDeque::new(),
             reconnect_buffer: ReconnectBuffer::new(config.reconnect_buffer_size),
             subs: Subscriptions::default(),
+            requests: Requests::default(),
+            nuid,
             pings: PingQueue::default(),
             pings_out: 0,
             write_stalls: 0,
@@ -615,6 +625,58 @@ impl Connection {
             self.out.unsubscribe(sid, None);
         }
         Ok(())
+    }
+
+    /// A new unique inbox subject, `<inbox prefix>.<nuid>`, from the connection's seeded
+    /// RNG.
+    pub fn new_inbox(&mut self) -> String {
+        new_inbox(&self.config.inbox_prefix, &mut self.nuid, &mut self.rng)
+    }
+
+    /// Publishes a request: `payload` to `subject` with a reply subject on the
+    /// connection's one muxed inbox (subscribed with the first request). Its reply comes
+    /// as [`Event::Reply`] with the returned id, or a refusal as
+    /// [`Event::RequestFailed`]; there is no timeout here: the caller keeps its own and
+    /// calls [`cancel_request`](Self::cancel_request) when it gives up. On a close the
+    /// driver fails what is still waiting ([`Event::Closed`]).
+    pub fn request(
+        &mut self,
+        subject: &str,
+        headers: Option<&HeaderMap>,
+        payload: Bytes,
+    ) -> Result<RequestId, RequestError> {
+        if self.state == State::Closed {
+            return Err(RequestError::Publish(PublishError::Closed));
+        }
+        if let Some(e) = &self.requests.inbox_refused {
+            return Err(RequestError::InboxRefused(e.clone()));
+        }
+        if self.requests.sid.is_none() {
+            let mut prefix = self.new_inbox();
+            prefix.push('.');
+            let wildcard = format!("{prefix}*");
+            self.requests.sid = Some(self.subscribe(&wildcard, None)?);
+            self.requests.prefix = prefix;
+        }
+        let (id, reply) = self.requests.next_reply();
+        self.publish(subject, Some(&reply), headers, payload)?;
+        self.requests.insert(id, subject);
+        Ok(id)
+    }
+
+    /// Forgets request `id` (timed out, or its caller went away): a late reply is dropped.
+    pub fn cancel_request(&mut self, id: RequestId) {
+        self.requests.remove(id);
+    }
+
+    /// Requests waiting for their reply.
+    pub fn pending_requests(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// The sid of the request muxer's inbox subscription, once a request made it.
+    pub fn request_inbox_sid(&self) -> Option<Sid> {
+        self.requests.sid
     }
 
     /// Drops the current connection and reconnects at once, skipping the first wait, even

@@ -6,5 +6,6 @@ mod chaos;
 mod handshake;
 mod keepalive;
 mod reconnect;
+mod requests;
 mod server_ops;
 mod sim;
