@@ -420,9 +420,7 @@ impl EventLoop {
                 }
             }
         }
-        if core.publish_waiters > 0
-            && (core.conn.transmit_len() <= crate::shared::WRITE_LOW_WATER || failed.is_some())
-        {
+        if core.publish_waiters > 0 && (core.conn.output_drained() || failed.is_some()) {
             self.shared.drained.notify_all();
         }
         if let Some(reason) = failed {

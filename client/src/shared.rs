@@ -22,18 +22,6 @@ use crate::transport::DirectWriter;
 /// Bytes per socket read (the loop's and a waiting thread's).
 pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
-/// Above this many bytes waiting for the socket, `publish` waits for the loop to drain.
-///
-/// Why 2 MiB: when the server is slower than the publisher the queue sits between the two
-/// marks, so they set how much memory the publisher keeps writing through. Medians of 8
-/// alternating runs of a 16-byte publisher, CPU per message: 8/4 MiB 0.054 µs, with two to
-/// three times the page faults of 2/1 MiB 0.049; 4/2 MiB 0.052; 0.5/0.25 MiB 0.073 (the
-/// publisher stops and resumes too often). In another set 1/0.5 MiB gave 0.056, no better
-/// than 8/4. `pub` 128 B went 0.101 → 0.087 µs; `pub` 4 KiB and `pubsub` did not change.
-pub(crate) const WRITE_HIGH_WATER: usize = 2 * 1024 * 1024;
-/// Waiting publishers resume once the queue is below this.
-pub(crate) const WRITE_LOW_WATER: usize = 1024 * 1024;
-
 /// How the first connect went, for `connect` to return.
 #[derive(Debug, Clone)]
 pub(crate) enum FirstConnect {
@@ -247,16 +235,16 @@ impl Shared {
     }
 
     /// Backpressure for every op a user call queues (PUB, SUB, UNSUB, a request): once
-    /// more than [`WRITE_HIGH_WATER`] bytes wait for a socket slower than the caller,
-    /// waits until the loop has drained them below [`WRITE_LOW_WATER`] (or the client
+    /// proto says the output is full (2 MiB wait for a socket slower than the caller),
+    /// waits until the loop has drained it to the low mark (1 MiB) (or the client
     /// closed), as a full write buffer blocks a nats.go publisher, so memory stays
     /// bounded. The op itself is already queued.
     pub(crate) fn wait_for_room<'a>(&self, mut core: MutexGuard<'a, Core>) -> MutexGuard<'a, Core> {
-        if core.conn.transmit_len() <= WRITE_HIGH_WATER {
+        if !core.conn.output_full() {
             return core;
         }
         core.publish_waiters += 1;
-        while core.conn.transmit_len() > WRITE_LOW_WATER && core.closed.is_none() {
+        while !core.conn.output_drained() && core.closed.is_none() {
             core = self
                 .drained
                 .wait_timeout(core, std::time::Duration::from_millis(100))
@@ -272,7 +260,7 @@ impl Shared {
     pub(crate) fn send_now(&self, core: &mut Core) {
         if !core.write_direct() {
             self.wake(core);
-        } else if core.publish_waiters > 0 && core.conn.transmit_len() <= WRITE_LOW_WATER {
+        } else if core.publish_waiters > 0 && core.conn.output_drained() {
             self.drained.notify_all();
         }
     }

@@ -133,9 +133,36 @@ pub struct ConnectionConfig {
     /// Seeds the one RNG behind every random choice (pool shuffle, jitter, inbox NUIDs),
     /// so a seed replays a run. Default 0; clients should pass a random seed.
     pub rng_seed: u64,
+    /// Output marks for backpressure: above `high` bytes waiting for the transport,
+    /// [`Connection::output_full`](super::Connection::output_full) says callers should
+    /// wait (after queueing their op) until it is at or below `low`
+    /// ([`output_drained`](super::Connection::output_drained)). Default 2 MiB / 1 MiB.
+    ///
+    /// Why 2 MiB: when the server is slower than the publisher the queue sits between
+    /// the marks, so they set how much memory a publisher writes through; 8/4, 4/2,
+    /// 1/0.5 and 0.5/0.25 MiB were all measured worse (BENCHMARKS.md).
+    pub output_marks: OutputMarks,
     /// The first token of inboxes ([`Connection::new_inbox`](super::Connection::new_inbox)
     /// and the request muxer's), nats.go `CustomInboxPrefix`. Default `_INBOX`.
     pub inbox_prefix: String,
+}
+
+/// See [`ConnectionConfig::output_marks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputMarks {
+    /// Above this many bytes queued, the output is full.
+    pub high: usize,
+    /// At or below this many, waiting callers go on.
+    pub low: usize,
+}
+
+impl Default for OutputMarks {
+    fn default() -> Self {
+        OutputMarks {
+            high: 2 * 1024 * 1024,
+            low: 1024 * 1024,
+        }
+    }
 }
 
 impl Default for ConnectionConfig {
@@ -158,6 +185,7 @@ impl Default for ConnectionConfig {
             parser_limits: ParserLimits::default(),
             rng_seed: 0,
             inbox_prefix: crate::nuid::DEFAULT_INBOX_PREFIX.to_string(),
+            output_marks: OutputMarks::default(),
         }
     }
 }

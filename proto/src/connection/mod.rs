@@ -28,7 +28,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-pub use config::{Auth, ConnectionConfig, NonceSigner};
+pub use config::{Auth, ConnectionConfig, NonceSigner, OutputMarks};
 pub use event::{
     CloseReason, ConnectError, DisconnectReason, Event, FlushError, FlushId, PublishError,
     RequestError, State, Stats, SubscribeError, SubscriptionClosedReason,
@@ -389,6 +389,18 @@ impl Connection {
     /// Bytes waiting to be written (what a driver maps to write interest).
     pub fn transmit_len(&self) -> usize {
         self.out.len()
+    }
+
+    /// More than the high output mark waits for the transport: a driver makes the
+    /// caller that queued the last op wait (backpressure) until
+    /// [`output_drained`](Self::output_drained). Every op counts, PONGs and SUBs too.
+    pub fn output_full(&self) -> bool {
+        self.out.len() > self.config.output_marks.high
+    }
+
+    /// The output is at or below the low mark: callers waiting for room may go on.
+    pub fn output_drained(&self) -> bool {
+        self.out.len() <= self.config.output_marks.low
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next; `None`: no timer
