@@ -149,9 +149,7 @@ impl Client {
                 last_credentials_error: None,
                 closed: None,
                 slow_consumer_drops: 0,
-                direct: None,
             }),
-            reader: Mutex::new(crate::shared::ReadState::new()),
             changed: Condvar::new(),
             drained: Condvar::new(),
             waker,
@@ -405,7 +403,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<Message, RequestError> {
         // The caller waits for the reply next: send the request from this thread.
-        self.start_request(subject, headers, payload, true)?
+        self.start_request(subject, headers, payload)?
             .wait_timeout(timeout)
     }
 
@@ -414,25 +412,22 @@ impl Client {
     /// example JetStream asynchronous publishing). Dropping the handle forgets the request.
     ///
     /// The request goes out with the next write of the loop thread, together with others
-    /// queued meanwhile; waiting on the handle writes what is pending from the waiting
-    /// thread at once.
+    /// queued meanwhile.
     pub fn send_request(
         &self,
         subject: &str,
         headers: Option<&HeaderMap>,
         payload: impl Into<Bytes>,
     ) -> Result<ReplyHandle, RequestError> {
-        self.start_request(subject, headers, payload.into(), false)
+        self.start_request(subject, headers, payload.into())
     }
 
-    /// Registers a reply slot and publishes the request; with `write_now`, writes it from
-    /// this thread when it can, else leaves it to the loop.
+    /// Registers a reply slot and publishes the request through proto's muxer.
     fn start_request(
         &self,
         subject: &str,
         headers: Option<&HeaderMap>,
         payload: Bytes,
-        write_now: bool,
     ) -> Result<ReplyHandle, RequestError> {
         let shared = self.shared();
         let slot = Arc::new(ReplySlot::default());
@@ -445,37 +440,11 @@ impl Client {
             .request(subject, headers, payload)
             .map_err(RequestError::from_proto)?;
         core.replies.insert(id, slot.clone());
-        if write_now {
-            shared.send_now(&mut core);
-        } else {
-            // The loop sends it with whatever else is queued: a caller keeping many
-            // requests in flight makes one write per loop turn, not a write per request
-            // (which doubled natsy's CPU per message in `js-pub-async`). Whoever waits
-            // for a reply first writes what is pending itself (`wait_timeout`).
-            shared.wake(&mut core);
-        }
+        // The loop sends it with whatever else is queued: a caller keeping many requests
+        // in flight makes one write per loop turn, not one per request.
+        shared.wake(&mut core);
         drop(shared.wait_for_room(core));
         Ok(ReplyHandle::new(self.clone(), slot, id))
-    }
-
-    /// Writes pending output from this thread if it can (see `Core::write_direct`), for a
-    /// thread about to wait for the server: a responder that just replied and now waits
-    /// for the next request sends the reply itself.
-    pub(crate) fn send_pending(&self) {
-        let shared = self.shared();
-        let mut core = shared.lock();
-        if core.conn.transmit_len() > 0 {
-            shared.send_now(&mut core);
-        }
-    }
-
-    /// For a thread spinning on a reply or a message: reads the socket and delivers what
-    /// arrived itself, rather than waiting for the loop thread to wake up for it (see
-    /// `Shared::read_direct`).
-    pub(crate) fn poll_input(&self) {
-        let shared = self.shared();
-        let mut core = shared.lock();
-        shared.read_direct(&mut core);
     }
 
     /// Forgets a request's reply slot (timed out or abandoned).
@@ -488,33 +457,6 @@ impl Client {
     /// The default request timeout.
     pub(crate) fn default_request_timeout(&self) -> Duration {
         self.handle.options.request_timeout
-    }
-
-    /// Looks with `poll` until it gives something or `wait_spin` (capped at `deadline`)
-    /// has passed, yielding the CPU between looks; `None` then, and the caller sleeps.
-    pub(crate) fn spin_wait<T>(
-        &self,
-        deadline: Option<Instant>,
-        mut poll: impl FnMut() -> Option<T>,
-    ) -> Option<T> {
-        let spin = self.handle.options.wait_spin;
-        if spin.is_zero() {
-            return None;
-        }
-        let start = Instant::now();
-        let limit = match (start.checked_add(spin), deadline) {
-            (Some(s), Some(d)) => Some(s.min(d)),
-            (s, d) => s.or(d),
-        };
-        loop {
-            if let Some(v) = poll() {
-                return Some(v);
-            }
-            if limit.is_some_and(|l| Instant::now() >= l) {
-                return None;
-            }
-            std::thread::yield_now();
-        }
     }
 
     /// Bytes waiting to be sent: what the socket has not taken yet (publishes and every
@@ -557,7 +499,7 @@ impl Client {
             .flush(Instant::now())
             .map_err(|_| FlushError::Closed)?;
         core.flushes.insert(id, FlushState::Pending);
-        shared.send_now(&mut core);
+        shared.wake(&mut core);
         loop {
             match core.flushes.get(&id).copied() {
                 Some(FlushState::Done) => {

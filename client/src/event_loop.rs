@@ -1,20 +1,12 @@
 //! The event loop: one thread per connection that owns the `mio::Poll` and the socket and
-//! drives the `proto::Connection` behind the shared lock.
+//! drives the `proto::Connection` behind the shared lock. It is the only code that does
+//! IO: user threads lock the core, mutate it (queue an op) and wake the loop.
 //!
 //! Each turn: fire due timers, drain the connection's events (dial, TLS, routing messages
 //! to subscriptions, waking waiters), write what it has to send, then sleep in `poll`
-//! until the socket is ready, a user thread wakes us, or the next timer is due. Reads
-//! happen outside the core lock but under the read lock (`Shared::reader`), held until
-//! the bytes are fed in.
-//!
-//! On plain TCP the loop also hands user threads a [`DirectWriter`] (`Core::direct`): a
-//! thread about to wait on the server writes pending output itself, under the lock,
-//! instead of waking the loop; a thread spinning on a reply or a message also reads the
-//! socket and delivers messages itself (`Shared::read_direct`), leaving every other event
-//! to the loop. The loop keeps the writer on the current transport
-//! (`sync_direct_writer`); a dropped transport or the start of TLS disables it at once.
-//!
-//! [`DirectWriter`]: crate::transport::DirectWriter
+//! until the socket is ready, a user thread wakes us, or the next timer is due. There is
+//! one read path (`on_readable`: a socket read without the lock, then `handle_input`
+//! under it) and one write path (`write_pending`, under the lock).
 
 use std::io::IoSlice;
 use std::sync::{mpsc, Arc};
@@ -38,6 +30,8 @@ use crate::transport::{self, Phase, ReadOutcome, Transport};
 /// The token of the waker user threads use.
 pub(crate) const WAKER: Token = Token(0);
 const SOCKET: Token = Token(1);
+/// Bytes per socket read.
+const READ_CHUNK: usize = 64 * 1024;
 /// Reads per readiness event before the loop gives writes and timers a turn.
 const READS_PER_TURN: usize = 16;
 /// How long a close waits for pending writes to reach the socket.
@@ -71,6 +65,8 @@ pub(crate) struct EventLoop {
     transport: Option<Transport>,
     /// Consecutive messages for one subscription, pushed under one lock.
     batch: RouteBatch,
+    /// Where socket reads land (the one read path), before `handle_input`.
+    read_buf: Vec<u8>,
     /// The socket may still have bytes: read again without waiting.
     read_more: bool,
     finished: bool,
@@ -103,6 +99,7 @@ impl EventLoop {
             dialed_rx,
             transport: None,
             batch: RouteBatch::with_capacity(256),
+            read_buf: vec![0; READ_CHUNK],
             read_more: false,
             finished: false,
             closing: None,
@@ -203,8 +200,6 @@ impl EventLoop {
             self.finish_close(reason);
         }
         self.transport = None;
-        // The writer's descriptor would keep the socket open after the loop is gone.
-        shared.lock().direct = None;
     }
 
     /// Uses what the dialer gathered for the current attempt: its credentials, then a
@@ -315,33 +310,27 @@ impl EventLoop {
                 }
                 Phase::Open => {
                     let shared = self.shared.clone();
-                    // Held until the bytes are fed in: see `Shared::read_direct`.
-                    let mut state = shared.reader.lock().unwrap_or_else(|e| e.into_inner());
-                    match t.read(&mut state.buf) {
+                    // The socket read happens without the lock; only feeding it takes it.
+                    match t.read(&mut self.read_buf) {
                         Ok(ReadOutcome::Data(n)) => {
                             let mut core = shared.lock();
                             if n > 0 {
                                 core.conn.handle_input(
                                     Instant::now(),
-                                    state.buf.get(..n).unwrap_or_default(),
+                                    self.read_buf.get(..n).unwrap_or_default(),
                                 );
                             }
-                            drop(state);
                             self.drive(&mut core);
                         }
                         Ok(ReadOutcome::WouldBlock) => return,
                         Ok(ReadOutcome::Eof) => {
-                            drop(state);
                             self.drop_transport();
                             let mut core = shared.lock();
                             core.conn.handle_transport_eof(Instant::now());
                             self.drive(&mut core);
                             return;
                         }
-                        Err(e) => {
-                            drop(state);
-                            return self.transport_failed(format!("read: {e}"));
-                        }
+                        Err(e) => return self.transport_failed(format!("read: {e}")),
                     }
                 }
             }
@@ -433,7 +422,6 @@ impl EventLoop {
 
     /// Drains the connection's events and writes, until neither produces more.
     fn drive(&mut self, core: &mut Core) {
-        self.sync_direct_writer(core);
         loop {
             let mut any = false;
             while let Some(event) = core.conn.poll_event() {
@@ -448,24 +436,6 @@ impl EventLoop {
             }
         }
         self.flush_batch(core);
-    }
-
-    /// Keeps `core.direct` on the current transport while it is open plain TCP, so user
-    /// threads never write to a socket the loop has given up (that writer is unusable
-    /// from the moment its transport is dropped) or around TLS.
-    fn sync_direct_writer(&mut self, core: &mut Core) {
-        match self.transport.as_ref() {
-            Some(t) if matches!(t.phase, Phase::Open) && t.tls.is_none() => {
-                if !core
-                    .direct
-                    .as_ref()
-                    .is_some_and(|d| d.belongs_to(t) && d.usable())
-                {
-                    core.direct = t.direct_writer();
-                }
-            }
-            _ => core.direct = None,
-        }
     }
 
     fn flush_batch(&mut self, core: &mut Core) {
@@ -706,7 +676,6 @@ impl EventLoop {
             messages: stats.discarded_msgs,
             bytes: stats.discarded_bytes,
         };
-        core.direct = None;
         drop(core);
         self.shared.changed.notify_all();
         self.shared.emit(Event::Closed { reason, discarded });

@@ -57,7 +57,6 @@ pub struct ConnectOptions {
     pub(crate) drain_timeout: Duration,
     pub(crate) flush_timeout: Duration,
     pub(crate) request_timeout: Duration,
-    pub(crate) wait_spin: Duration,
     pub(crate) pending_limits: PendingLimits,
     pub(crate) auth: AuthSource,
     pub(crate) tls: TlsOptions,
@@ -107,7 +106,6 @@ impl Default for ConnectOptions {
             drain_timeout: Duration::from_secs(30),
             flush_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
-            wait_spin: Duration::from_micros(250),
             pending_limits: PendingLimits::default(),
             auth: AuthSource::None,
             tls: TlsOptions::default(),
@@ -256,36 +254,6 @@ impl ConnectOptions {
     /// `request_timeout`, 10 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
-        self
-    }
-
-    /// How long a thread waiting for a reply or for a subscription's next message keeps
-    /// yielding its CPU (`sched_yield`) and looking again before it sleeps on a condition
-    /// variable. Default 250 µs; `Duration::ZERO` sleeps at once.
-    ///
-    /// A reply or message that arrives within that time is taken without a futex wake-up,
-    /// which on a busy machine costs tens of microseconds. On plain TCP, each look also
-    /// reads the socket when the loop thread is not reading it, so what arrives does not
-    /// wait for the loop thread to wake up either. The price is up to this much CPU time
-    /// per wait that ends up sleeping. No equivalent in nats.go (goroutines) or
-    /// async-nats (tasks).
-    ///
-    /// Against 100 µs, 250 µs took the `req` p99 from 0.68–0.71x to 0.63–0.66x
-    /// async-nats' on this project's 2-core test machine, for 5–15% more CPU per message
-    /// in subscriber-heavy benchmarks.
-    ///
-    /// The throughput-minded waits never spin: `ReplyHandle::wait_timeout_sleeping` and
-    /// `Subscription::next_timeout_sleeping`, which the JetStream publish window and pull
-    /// consumers use, because spinning there takes CPU the server needs.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// // A service that would rather sleep than spin while it waits for requests.
-    /// let options = natsy::ConnectOptions::new().wait_spin(Duration::ZERO);
-    /// # let _ = options;
-    /// ```
-    pub fn wait_spin(mut self, spin: Duration) -> Self {
-        self.wait_spin = spin;
         self
     }
 

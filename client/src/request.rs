@@ -60,44 +60,12 @@ impl ReplyHandle {
         self.wait_timeout(timeout)
     }
 
-    /// Waits for the reply up to `timeout`. A 503 "no responders" reply is
-    /// [`RequestError::NoResponders`].
-    ///
-    /// Before it sleeps, it yields the CPU and looks again for up to the client's
-    /// `wait_spin`: the fastest way to a reply that comes within microseconds.
+    /// Waits for the reply up to `timeout` (`Duration::MAX`: for ever). A 503 "no
+    /// responders" reply is [`RequestError::NoResponders`]. The thread sleeps until the
+    /// loop thread hands it the reply: waiting costs no CPU.
     pub fn wait_timeout(self, timeout: Duration) -> Result<Message, RequestError> {
-        self.wait_inner(timeout, true)
-    }
-
-    /// Like [`wait_timeout`](Self::wait_timeout), but sleeps at once instead of spinning
-    /// first: for a caller with many requests in flight, such as a window of JetStream
-    /// asynchronous publishes, whose throughput is what matters. Spinning there took CPU
-    /// from the server on the same machine: `natsy-bench js-pub` made about 10% fewer
-    /// asynchronous publishes per second with it.
-    pub fn wait_timeout_sleeping(self, timeout: Duration) -> Result<Message, RequestError> {
-        self.wait_inner(timeout, false)
-    }
-
-    fn wait_inner(self, timeout: Duration, spin: bool) -> Result<Message, RequestError> {
         // A timeout too large for the clock means no deadline: wait for ever.
         let deadline = Instant::now().checked_add(timeout);
-        if let Some(done) = finish(self.slot.take(), &self.client) {
-            return done;
-        }
-        // About to wait on the server: send the request (and anything queued before it)
-        // from this thread rather than waiting for the loop thread to wake up and do it.
-        self.client.send_pending();
-        if spin {
-            let spun = self.client.spin_wait(deadline, || {
-                finish(self.slot.take(), &self.client).or_else(|| {
-                    self.client.poll_input();
-                    finish(self.slot.take(), &self.client)
-                })
-            });
-            if let Some(done) = spun {
-                return done;
-            }
-        }
         let mut state = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(done) = finish(std::mem::take(&mut *state), &self.client) {

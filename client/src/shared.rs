@@ -17,10 +17,6 @@ use natsy_proto::{Message, ServerAddr, Sid};
 use crate::error::{PermissionError, PermissionOperation};
 use crate::event::Event;
 use crate::sub_queue::{Closed, Pushed, SubQueue};
-use crate::transport::DirectWriter;
-
-/// Bytes per socket read (the loop's and a waiting thread's).
-pub(crate) const READ_CHUNK: usize = 64 * 1024;
 
 /// How the first connect went, for `connect` to return.
 #[derive(Debug, Clone)]
@@ -88,10 +84,6 @@ pub(crate) struct Core {
     pub(crate) last_credentials_error: Option<crate::CredentialsError>,
     pub(crate) closed: Option<CloseReason>,
     pub(crate) slow_consumer_drops: u64,
-    /// The loop's socket, for user threads about to wait on the server (request, flush, a
-    /// subscriber whose queue is empty) to write pending output themselves: one thread
-    /// hand-off less on the latency path. Set and cleared by the loop; plain TCP only.
-    pub(crate) direct: Option<DirectWriter>,
 }
 
 impl Core {
@@ -123,37 +115,11 @@ impl Core {
             let _ = self.conn.unsubscribe(sid, None);
         }
     }
-
-    /// Writes pending output from the calling thread, if the transport is plain TCP and
-    /// the socket takes it. Returns whether nothing is left to write; otherwise (socket
-    /// full, an error, TLS, no transport) the loop thread has to do it.
-    ///
-    /// The lock is held, so this never interleaves with the loop's own writes, and bytes
-    /// leave in the connection's order. Errors are left for the loop to find and report.
-    pub(crate) fn write_direct(&mut self) -> bool {
-        let Core { conn, direct, .. } = self;
-        let Some(writer) = direct.as_ref().filter(|w| w.usable()) else {
-            return conn.transmit_len() == 0;
-        };
-        loop {
-            let mut slices = [std::io::IoSlice::new(&[]); 64];
-            let n = conn.poll_transmit(&mut slices);
-            if n == 0 {
-                return true;
-            }
-            match writer.write(&slices[..n]) {
-                Ok(0) => return false,
-                Ok(written) => conn.advance_transmit(written),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
-            }
-        }
-    }
 }
 
-/// Routes received messages: a reply to its request at once, consecutive messages for
-/// one subscription into its queue under one lock. Used by the loop and by a thread
-/// reading directly; call [`flush`](Self::flush) before the core lock is released.
+/// Routes received messages: consecutive messages for one subscription go into its queue
+/// under one lock and one wake-up. Call [`flush`](Self::flush) before the core lock is
+/// released.
 pub(crate) struct RouteBatch {
     sid: Sid,
     messages: Vec<Message>,
@@ -184,30 +150,9 @@ impl RouteBatch {
     }
 }
 
-/// What a reader works with, behind `Shared::reader`.
-pub(crate) struct ReadState {
-    /// Where a socket read lands.
-    pub(crate) buf: Vec<u8>,
-    /// Routing of what a direct read brought in.
-    batch: RouteBatch,
-}
-
-impl ReadState {
-    pub(crate) fn new() -> Self {
-        ReadState {
-            buf: vec![0; READ_CHUNK],
-            batch: RouteBatch::with_capacity(0),
-        }
-    }
-}
-
 /// The shared half of a client.
 pub(crate) struct Shared {
     pub(crate) core: Mutex<Core>,
-    /// The read buffer; held across a socket read and the feeding of what it read, so
-    /// two readers (the loop, a waiting thread) never feed bytes out of order. Lock
-    /// order: `reader` before `core`; a thread holding `core` only ever `try_lock`s it.
-    pub(crate) reader: Mutex<ReadState>,
     /// Signalled when a flush completes or fails, on connect and on close.
     pub(crate) changed: Condvar,
     /// Signalled when the outgoing queue drains below the low-water mark while publishers
@@ -255,16 +200,6 @@ impl Shared {
         core
     }
 
-    /// For a caller about to wait on the server: writes pending output from this thread
-    /// when it can, and wakes the loop only for what is left.
-    pub(crate) fn send_now(&self, core: &mut Core) {
-        if !core.write_direct() {
-            self.wake(core);
-        } else if core.publish_waiters > 0 && core.conn.output_drained() {
-            self.drained.notify_all();
-        }
-    }
-
     /// Queues messages for subscription `sid` (one lock on its queue), counting drops and
     /// reporting the first of an episode; discarded if it was unsubscribed locally (what
     /// the server sent before seeing the UNSUB).
@@ -289,61 +224,6 @@ impl Shared {
         if first_drop {
             self.emit(Event::SlowConsumer { sid });
         }
-    }
-
-    /// For a thread waiting on the server (a reply, a subscription's next message): reads
-    /// the socket itself and delivers the messages that arrived, so the reply needs no
-    /// wake-up of the loop thread. Returns whether anything was read.
-    ///
-    /// Only on plain TCP (the [`DirectWriter`]'s descriptor), only if no other thread is
-    /// reading (`reader` is taken with `try_lock`), and with the core locked from before
-    /// the read until what it read is fed in: the loop cannot switch transports or feed
-    /// bytes of its own in between. Only message events are handled here; anything else
-    /// the input caused (PONGs, errors, INFO) stays queued, in order, for the loop, which
-    /// is woken for it, as it is for an end of stream or an error.
-    pub(crate) fn read_direct(&self, core: &mut Core) -> bool {
-        let Some(reader) = core.direct.as_ref().filter(|r| r.usable()) else {
-            return false;
-        };
-        let Ok(mut state) = self.reader.try_lock() else {
-            return false;
-        };
-        let n = match reader.read(&mut state.buf) {
-            Ok(n) if n > 0 => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                return false;
-            }
-            // End of stream or an error: the loop reads again and reports it (a reset
-            // is reported to the first reader only, so the loop may see it as the end of
-            // the stream; either way the connection is lost and reconnects).
-            _ => {
-                self.force_wake(core);
-                return false;
-            }
-        };
-        core.conn.handle_input(
-            std::time::Instant::now(),
-            state.buf.get(..n).unwrap_or_default(),
-        );
-        while let Some(msg) = core.conn.poll_message() {
-            state.batch.route(self, core, msg);
-        }
-        state.batch.flush(self, core);
-        if core.conn.has_events() || !core.write_direct() {
-            self.force_wake(core);
-        }
-        true
-    }
-
-    /// Wakes the loop even if it was woken before: for events, not just output.
-    fn force_wake(&self, core: &mut Core) {
-        core.wake_pending = true;
-        let _ = self.waker.wake();
     }
 
     /// Sends an event to the application, in order.

@@ -49,38 +49,6 @@ impl Subscription {
         }
     }
 
-    /// Takes the next message, waiting until `deadline`. Before waiting on an empty
-    /// queue, output this thread (or another) left queued is written from here, so a
-    /// responder's reply does not wait for the loop thread to wake up; then it looks
-    /// again for up to `wait_spin` before it sleeps.
-    /// Without `spin`, it sleeps at once.
-    fn take_next(&self, deadline: Option<Instant>, spin: bool) -> Taken {
-        match self.queue.try_take() {
-            Taken::Empty => {
-                self.client.send_pending();
-                let spun = spin
-                    .then(|| {
-                        self.client.spin_wait(deadline, || {
-                            let taken = match self.queue.try_take() {
-                                Taken::Empty => {
-                                    self.client.poll_input();
-                                    self.queue.try_take()
-                                }
-                                taken => taken,
-                            };
-                            match taken {
-                                Taken::Empty => None,
-                                taken => Some(taken),
-                            }
-                        })
-                    })
-                    .flatten();
-                spun.unwrap_or_else(|| self.queue.take(deadline))
-            }
-            taken => taken,
-        }
-    }
-
     /// The subscription id.
     pub fn sid(&self) -> Sid {
         self.sid
@@ -111,23 +79,11 @@ impl Subscription {
         self.client.end_on_refused_publish(self.sid, subject);
     }
 
-    /// Waits up to `timeout` for the next message.
+    /// Waits up to `timeout` (`Duration::MAX`: for ever) for the next message. The
+    /// thread sleeps until the loop thread queues one: waiting costs no CPU.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Message, NextError> {
-        self.next_inner(timeout, true)
-    }
-
-    /// Like [`next_timeout`](Self::next_timeout), but on an empty queue it sleeps at once
-    /// instead of yielding the CPU for up to `wait_spin` first: for a consumer that wants
-    /// throughput rather than the lowest latency per message, such as a JetStream pull
-    /// consumer. Spinning there took CPU from the server on the same machine:
-    /// `natsy-bench js-fetch` consumed about 10% fewer messages per second with it.
-    pub fn next_timeout_sleeping(&mut self, timeout: Duration) -> Result<Message, NextError> {
-        self.next_inner(timeout, false)
-    }
-
-    fn next_inner(&mut self, timeout: Duration, spin: bool) -> Result<Message, NextError> {
         // A timeout too large for the clock means no deadline: wait for ever.
-        match self.wrap(self.take_next(Instant::now().checked_add(timeout), spin)) {
+        match self.wrap(self.queue.take(Instant::now().checked_add(timeout))) {
             Ok(Some(m)) => Ok(m),
             Ok(None) => Err(NextError::TimedOut),
             Err(why) => Err(NextError::Closed(why)),
@@ -195,6 +151,6 @@ impl Iterator for Subscription {
     /// Blocks until the next message; `None` once the subscription has ended
     /// (unsubscribed, drained, auto-unsubscribe limit reached, or client closed).
     fn next(&mut self) -> Option<Message> {
-        self.wrap(self.take_next(None, true)).ok().flatten()
+        self.wrap(self.queue.take(None)).ok().flatten()
     }
 }

@@ -6,8 +6,6 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use mio::net::TcpStream;
@@ -35,50 +33,6 @@ pub(crate) struct Transport {
     pub(crate) write_blocked: bool,
     /// TLS-first: start the handshake as soon as TCP is up.
     pub(crate) tls_first: Option<String>,
-    /// Whether the [`DirectWriter`]s handed out may still write: false from the start of
-    /// TLS and from the moment the transport is dropped.
-    direct_ok: Arc<AtomicBool>,
-}
-
-/// A second handle on a plain-TCP transport's socket, for user threads to write pending
-/// output and read input themselves instead of waking the loop thread (see
-/// `Core::write_direct` and `Shared::read_direct`).
-///
-/// It only ever writes what the connection's output queue hands out, under the shared
-/// lock, so it and the loop never interleave; it reads under the shared lock and the
-/// read lock, so no read overtakes another's bytes; and only while its transport is
-/// alive.
-pub(crate) struct DirectWriter {
-    stream: std::net::TcpStream,
-    ok: Arc<AtomicBool>,
-}
-
-impl DirectWriter {
-    /// Whether the transport it belongs to is still the live, plain-TCP one.
-    pub(crate) fn usable(&self) -> bool {
-        self.ok.load(Ordering::Acquire)
-    }
-
-    /// Whether this writer belongs to `transport`.
-    pub(crate) fn belongs_to(&self, transport: &Transport) -> bool {
-        Arc::ptr_eq(&self.ok, &transport.direct_ok)
-    }
-
-    /// One non-blocking vectored write.
-    pub(crate) fn write(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&self.stream).write_vectored(slices)
-    }
-
-    /// One non-blocking read (see `Shared::read_direct` for who may read, and when).
-    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.stream).read(buf)
-    }
-}
-
-impl Drop for Transport {
-    fn drop(&mut self) {
-        self.direct_ok.store(false, Ordering::Release);
-    }
 }
 
 /// What a read produced.
@@ -116,23 +70,7 @@ impl Transport {
             phase: Phase::Connecting,
             write_blocked: false,
             tls_first,
-            direct_ok: Arc::new(AtomicBool::new(false)),
         }
-    }
-
-    /// A [`DirectWriter`] for this transport, when it is open plain TCP (never under
-    /// TLS: the TLS session state belongs to the loop thread).
-    pub(crate) fn direct_writer(&self) -> Option<DirectWriter> {
-        if !matches!(self.phase, Phase::Open) || self.tls.is_some() {
-            return None;
-        }
-        // A duplicate descriptor of the same socket; it shares the non-blocking flag.
-        let fd = self.stream.as_fd().try_clone_to_owned().ok()?;
-        self.direct_ok.store(true, Ordering::Release);
-        Some(DirectWriter {
-            stream: std::net::TcpStream::from(fd),
-            ok: self.direct_ok.clone(),
-        })
     }
 
     /// Checks whether the non-blocking connect finished. `Ok(true)`: connected.
@@ -159,7 +97,6 @@ impl Transport {
         first: bool,
     ) -> Result<(), TlsError> {
         // From here on only the loop thread may write: the bytes must go through TLS.
-        self.direct_ok.store(false, Ordering::Release);
         let server_name = tls::server_name(name)?;
         let conn = ClientConnection::new(config, server_name)
             .map_err(|e| TlsError::Config(e.to_string()))?;
@@ -326,45 +263,36 @@ mod tests {
         (Transport::new(stream, None), peer)
     }
 
-    #[test]
-    fn a_direct_writer_exists_only_for_open_plain_tcp_and_dies_with_its_transport() {
-        let (mut t, mut peer) = connected();
-        assert!(t.direct_writer().is_none(), "not open yet");
-        t.phase = Phase::Open;
-        let w = t.direct_writer().expect("open plain TCP");
-        assert!(w.usable() && w.belongs_to(&t));
-        assert_eq!(w.write(&[IoSlice::new(b"PING\r\n")]).expect("write"), 6);
-        let mut got = [0u8; 6];
-        peer.read_exact(&mut got).expect("read");
-        assert_eq!(&got, b"PING\r\n");
-
-        // Another transport's writer is not this one's.
-        let (mut other, _peer2) = connected();
-        other.phase = Phase::Open;
-        assert!(!w.belongs_to(&other));
-
-        drop(t);
-        assert!(
-            !w.usable(),
-            "the transport is gone: user threads must not write"
-        );
+    /// Reads until something other than `WouldBlock` comes (the socket is non-blocking).
+    fn read_some(t: &mut Transport, buf: &mut [u8]) -> ReadOutcome {
+        loop {
+            match t.read(buf).expect("read") {
+                ReadOutcome::WouldBlock => std::thread::sleep(std::time::Duration::from_millis(1)),
+                other => return other,
+            }
+        }
     }
 
     #[test]
-    fn starting_tls_stops_direct_writes() {
-        let (mut t, _peer) = connected();
+    fn plain_tcp_writes_reads_and_sees_the_end_of_stream() {
+        let (mut t, mut peer) = connected();
         t.phase = Phase::Open;
-        let w = t.direct_writer().expect("open plain TCP");
-        // No certificate is ever checked here: the handshake is not driven.
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth();
-        t.start_tls(Arc::new(config), "localhost", false)
-            .expect("start TLS");
-        assert!(!w.usable(), "bytes must go through TLS now");
-        assert!(t.direct_writer().is_none());
+        let mut written = 0;
+        while written < 6 {
+            written += t
+                .write(&[IoSlice::new(&b"PING\r\n"[written..])])
+                .expect("write");
+        }
+        let mut got = [0u8; 6];
+        peer.read_exact(&mut got).expect("peer read");
+        assert_eq!(&got, b"PING\r\n");
+        peer.write_all(b"PONG\r\n").expect("peer write");
+        let mut buf = [0u8; 64];
+        match read_some(&mut t, &mut buf) {
+            ReadOutcome::Data(n) => assert_eq!(&buf[..n], b"PONG\r\n"),
+            _ => panic!("expected data"),
+        }
+        drop(peer);
+        assert!(matches!(read_some(&mut t, &mut buf), ReadOutcome::Eof));
     }
 }

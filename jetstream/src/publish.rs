@@ -304,8 +304,7 @@ impl Entry {
                     }
                     // Wait without holding the lock; others see `Waiting`.
                     drop(state);
-                    // Sleep rather than spin: other acks of the window follow anyway.
-                    let r = ack_from_reply(handle.wait_timeout_sleeping(deadline - now));
+                    let r = ack_from_reply(handle.wait_timeout(deadline - now));
                     return Some(self.finish(lock(&self.state), r));
                 }
                 State::Waiting => {

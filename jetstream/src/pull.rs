@@ -430,8 +430,7 @@ impl Consumer {
             if now >= deadline {
                 return finish(messages, PullError::TimedOut);
             }
-            // Throughput over latency: sleep on an empty queue rather than spin.
-            let msg = match sub.next_timeout_sleeping(wake - now) {
+            let msg = match sub.next_timeout(wake - now) {
                 Ok(m) => m,
                 Err(natsy::NextError::TimedOut) => continue,
                 Err(natsy::NextError::Closed(natsy::Closed::PermissionDenied(e)))
@@ -656,11 +655,7 @@ impl Messages {
                 }
                 wake = wake.min(d);
             }
-            // Throughput over latency: sleep on an empty queue rather than spin.
-            let msg = match self
-                .sub
-                .next_timeout_sleeping(wake.saturating_duration_since(now))
-            {
+            let msg = match self.sub.next_timeout(wake.saturating_duration_since(now)) {
                 Ok(m) => m,
                 Err(natsy::NextError::TimedOut) => continue,
                 // The pulls or the inbox were refused: nothing will ever arrive.

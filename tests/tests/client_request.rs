@@ -11,14 +11,6 @@ use natsy_test_harness::NatsServer;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// A client whose waiting threads spin for `spin` before they sleep.
-fn spinning_client(server: &NatsServer, spin: Duration) -> Client {
-    ConnectOptions::new()
-        .wait_spin(spin)
-        .connect(server.url())
-        .unwrap()
-}
-
 /// Answers every request on `subject` with `re-<payload>` from its own connection.
 fn echo_responder(server: &NatsServer, subject: &str) -> Client {
     let client = natsy::connect(server.url()).unwrap();
@@ -286,64 +278,37 @@ fn new_inbox_is_prefix_dot_unique_base62_nuid() {
     assert!(!seen.contains(&other.new_inbox()));
 }
 
-/// Requests and replies arrive whether waiting threads sleep at once (`wait_spin` zero)
-/// or yield first, and whether the request and the reply are written by the waiting
-/// threads themselves (plain TCP) or by the loop (TLS is covered in `client_tls`).
+/// Requests and replies arrive when both sides wait in the blocking calls: a responder
+/// sleeping in `next_timeout` between requests, a requester sleeping in `request`. Only
+/// the loop thread does IO; the waiting threads are woken by it.
 #[test]
-fn replies_arrive_with_and_without_spinning_waiters() {
+fn replies_arrive_to_waiting_requesters_and_responders() {
     let server = NatsServer::start().unwrap();
-    for spin in [
-        Duration::ZERO,
-        Duration::from_micros(100),
-        Duration::from_millis(5),
-    ] {
-        let responder = spinning_client(&server, spin);
-        let sub = responder.subscribe("svc.spin").unwrap();
-        responder.flush().unwrap();
-        let serving = std::thread::spawn(move || {
-            // `next_timeout` waits (and spins) on an empty queue between requests.
-            let mut sub = sub;
-            let mut served = 0;
-            while let Ok(m) = sub.next_timeout(Duration::from_secs(2)) {
-                m.respond(m.payload_bytes()).unwrap();
-                served += 1;
-            }
-            served
-        });
-        let client = spinning_client(&server, spin);
-        for i in 0..200 {
-            let reply = client.request("svc.spin", format!("{i}")).unwrap();
-            assert_eq!(reply.payload(), format!("{i}").as_bytes(), "spin {spin:?}");
+    let responder = natsy::connect(server.url()).unwrap();
+    let sub = responder.subscribe("svc.wait").unwrap();
+    responder.flush().unwrap();
+    let serving = std::thread::spawn(move || {
+        let mut sub = sub;
+        let mut served = 0;
+        while let Ok(m) = sub.next_timeout(Duration::from_secs(2)) {
+            m.respond(m.payload_bytes()).unwrap();
+            served += 1;
         }
-        assert_eq!(serving.join().unwrap(), 200);
+        served
+    });
+    let client = natsy::connect(server.url()).unwrap();
+    for i in 0..200 {
+        let reply = client.request("svc.wait", format!("{i}")).unwrap();
+        assert_eq!(reply.payload(), format!("{i}").as_bytes());
     }
-}
-
-/// Spinning never outlasts the caller's deadline.
-#[test]
-fn a_long_spin_still_honours_timeouts() {
-    let server = NatsServer::start().unwrap();
-    let client = spinning_client(&server, Duration::from_secs(30));
-    let mut sub = client.subscribe("nobody.sends").unwrap();
-    let started = Instant::now();
-    assert!(sub.next_timeout(Duration::from_millis(20)).is_err());
-    let _quiet = client.subscribe("svc.quiet").unwrap();
-    assert!(matches!(
-        client.request_timeout("svc.quiet", "x", Duration::from_millis(20)),
-        Err(RequestError::TimedOut)
-    ));
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "waited {:?} with a 30 s spin and 20 ms timeouts",
-        started.elapsed()
-    );
+    assert_eq!(serving.join().unwrap(), 200);
 }
 
 /// Requests sent with `send_request` go out with the loop's next write: their replies
-/// arrive though nobody waits (only `try_take` looks), and the sleeping waits and
+/// arrive though nobody waits (only `try_take` looks), and later waits and
 /// `request_with` get theirs too.
 #[test]
-fn requests_in_flight_are_sent_without_a_waiter_and_sleeping_waits_get_replies() {
+fn requests_in_flight_are_sent_without_a_waiter_and_waits_get_replies() {
     let server = NatsServer::start().unwrap();
     let _responder = echo_responder(&server, "svc.flight");
     let client = natsy::connect(server.url()).unwrap();
@@ -385,7 +350,7 @@ fn requests_in_flight_are_sent_without_a_waiter_and_sleeping_waits_get_replies()
         })
         .collect();
     for (i, h) in waited.into_iter().enumerate() {
-        let reply = h.wait_timeout_sleeping(WAIT).unwrap();
+        let reply = h.wait_timeout(WAIT).unwrap();
         assert_eq!(reply.payload(), format!("re-w{i}").as_bytes());
     }
 
@@ -398,12 +363,11 @@ fn requests_in_flight_are_sent_without_a_waiter_and_sleeping_waits_get_replies()
     assert_eq!(client.pending_requests(), 0);
 }
 
-/// The sleeping `next` takes what arrives and honours its timeout, even with a spin
-/// longer than the timeout configured.
+/// `next_timeout` takes what arrives, in order, and honours its timeout.
 #[test]
-fn sleeping_next_delivers_and_times_out() {
+fn next_timeout_delivers_and_times_out() {
     let server = NatsServer::start().unwrap();
-    let client = spinning_client(&server, Duration::from_secs(30));
+    let client = natsy::connect(server.url()).unwrap();
     let mut sub = client.subscribe("sleepy").unwrap();
     client.flush().unwrap();
     let publisher = natsy::connect(server.url()).unwrap();
@@ -412,26 +376,25 @@ fn sleeping_next_delivers_and_times_out() {
     }
     publisher.flush().unwrap();
     for i in 0..20 {
-        let m = sub.next_timeout_sleeping(WAIT).unwrap();
+        let m = sub.next_timeout(WAIT).unwrap();
         assert_eq!(m.payload(), format!("{i}").as_bytes());
     }
     let started = Instant::now();
     assert!(matches!(
-        sub.next_timeout_sleeping(Duration::from_millis(20)),
+        sub.next_timeout(Duration::from_millis(20)),
         Err(natsy::NextError::TimedOut)
     ));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
-/// Waiting threads read the socket themselves while they spin (plain TCP). Messages for
-/// other subscriptions that such a read brings in must reach those subscriptions in
-/// order, with nothing lost, and a flush in between still completes (its PONG is left to
-/// the loop).
+/// Requests and flushes interleaved with a busy feed on the same connection: replies,
+/// PONGs and feed messages are routed from one read path, the feed in order, nothing
+/// lost.
 #[test]
-fn messages_read_by_waiting_threads_reach_every_subscription_in_order() {
+fn replies_and_a_busy_feed_share_the_connection_in_order() {
     let server = NatsServer::start().unwrap();
-    let spinning = || spinning_client(&server, Duration::from_millis(20));
-    let responder = spinning();
+    let connect = || natsy::connect(server.url()).unwrap();
+    let responder = connect();
     let sub = responder.subscribe("svc.order").unwrap();
     responder.flush().unwrap();
     let serving = std::thread::spawn(move || {
@@ -441,7 +404,7 @@ fn messages_read_by_waiting_threads_reach_every_subscription_in_order() {
         }
     });
 
-    let client = spinning();
+    let client = connect();
     let mut feed = client.subscribe("feed.order").unwrap();
     client.flush().unwrap();
     const FEED: u32 = 20_000;
