@@ -40,7 +40,7 @@ use crate::encode::OutQueue;
 use crate::error::UrlError;
 use crate::headers::HeaderMap;
 use crate::info::ServerInfo;
-use crate::message::{Message, Sid};
+use crate::message::Sid;
 use crate::nuid::{new_inbox, Nuid};
 use crate::pool::{Attempt, ServerPool};
 use crate::server_op::ServerOpParser;
@@ -308,42 +308,15 @@ impl Connection {
     // ----- outputs -----
 
     /// The next event, in order; `None` when there is nothing more for now.
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
-    }
-
-    /// The next event if it is an [`Event::Message`]; any other event stays first in line
-    /// for [`poll_event`](Self::poll_event). For a driver that lets a second thread deliver
-    /// messages while the thread owning the transport handles everything else, in order.
-    ///
-    /// ```
-    /// use std::time::Instant;
-    /// use natsy_proto::connection::{Connection, ConnectionConfig, Event};
-    ///
-    /// let now = Instant::now();
-    /// let mut conn = Connection::new(ConnectionConfig::default(), now).unwrap();
-    /// // The first event is the Dial of the first server: not a message.
-    /// assert!(conn.poll_message().is_none());
-    /// assert!(matches!(conn.poll_event(), Some(Event::Dial { .. })));
-    /// ```
-    pub fn poll_message(&mut self) -> Option<Message> {
-        if !matches!(self.events.front(), Some(Event::Message(_))) {
-            return None;
-        }
-        match self.events.pop_front() {
-            Some(Event::Message(msg)) => Some(msg),
-            _ => None,
-        }
-    }
-
-    /// Events are waiting for [`poll_event`](Self::poll_event).
-    pub fn has_events(&self) -> bool {
-        !self.events.is_empty()
     }
 
     /// Fills `dst` with the bytes to write next, in order; returns how many slices were
     /// filled (0: nothing to write). Report what the transport took with
     /// [`advance_transmit`](Self::advance_transmit).
+    #[must_use]
     pub fn poll_transmit<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         if self.out.is_empty() {
             return 0;
@@ -405,6 +378,7 @@ impl Connection {
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next; `None`: no timer
     /// is armed.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next()
     }
