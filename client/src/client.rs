@@ -6,9 +6,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use natsy_proto::connection::{
-    CloseReason, ConnectError as AttemptError, Connection, RequestId, State,
-};
+use natsy_proto::connection::{AttemptError, CloseReason, Connection, RequestId, State};
 use natsy_proto::{HeaderMap, ServerAddr, ServerInfo, Sid};
 use rand::RngCore;
 

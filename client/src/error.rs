@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use natsy_proto::connection::{CloseReason, ConnectError as AttemptError};
+use natsy_proto::connection::{AttemptError, CloseReason};
 use natsy_proto::{ServerAddr, ServerError, ServerErrorKind, UrlError};
 
 use crate::credentials::CredentialsError;

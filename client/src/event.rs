@@ -3,7 +3,7 @@
 //! Events are delivered in order, from one dispatcher thread, through an unbounded queue:
 //! a slow callback delays later events but never loses one.
 
-use natsy_proto::connection::{CloseReason, ConnectError, DisconnectReason};
+use natsy_proto::connection::{AttemptError, CloseReason, DisconnectReason};
 use natsy_proto::{ServerAddr, ServerError, Sid};
 
 /// Publishes the client accepted but had to discard when it closed, never sent
@@ -41,7 +41,7 @@ pub enum Event {
         /// The server that was tried.
         server: ServerAddr,
         /// Why it failed.
-        error: ConnectError,
+        error: AttemptError,
     },
     /// The client is closed for good.
     Closed {

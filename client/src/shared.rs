@@ -9,9 +9,7 @@ use std::collections::HashMap;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use natsy_proto::connection::{
-    CloseReason, ConnectError as AttemptError, Connection, FlushId, RequestId,
-};
+use natsy_proto::connection::{AttemptError, CloseReason, Connection, FlushId, RequestId};
 use natsy_proto::{Message, ServerAddr, Sid};
 
 use crate::error::{PermissionError, PermissionOperation};

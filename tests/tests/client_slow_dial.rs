@@ -54,7 +54,7 @@ fn connect_timeout_bounds_a_resolver_that_never_answers() {
     release.store(true, Ordering::Relaxed);
     match result {
         Err(ConnectError::Attempt { error, .. }) => {
-            assert_eq!(*error, natsy::proto::connection::ConnectError::Timeout)
+            assert_eq!(*error, natsy::proto::connection::AttemptError::Timeout)
         }
         other => panic!("expected a timed-out attempt, got {other:?}"),
     }

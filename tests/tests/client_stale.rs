@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use natsy::{ConnectError, ConnectOptions, DisconnectReason, Event};
-use natsy_proto::connection::ConnectError as AttemptError;
+use natsy_proto::connection::AttemptError;
 use natsy_proto::{ClientOp, ClientOpParser, ServerErrorKind, Status};
 use natsy_test_harness::events::{fast_reconnect_with_events, next_event};
 

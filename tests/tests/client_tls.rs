@@ -193,7 +193,7 @@ fn tls_wanted_but_the_server_has_none() {
         matches!(
             &err,
             ConnectError::Attempt { error, .. }
-                if **error == natsy_proto::connection::ConnectError::TlsRequiredByClientButUnavailable
+                if **error == natsy_proto::connection::AttemptError::TlsRequiredByClientButUnavailable
         ),
         "{err:?}"
     );

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use natsy::proto::connection::ConnectError as AttemptError;
+use natsy::proto::connection::AttemptError;
 use natsy::Event;
 use natsy_test_harness::events::{fast_reconnect_with_events, wait_for_event};
 use natsy_test_harness::{NatsServer, TlsFiles};

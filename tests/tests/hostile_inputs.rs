@@ -20,7 +20,7 @@ use natsy::{
     RequestError, SubscribeError,
 };
 use natsy_jetstream::{Error as JsError, PublishOptions, StreamConfig};
-use natsy_proto::connection::ConnectError as AttemptError;
+use natsy_proto::connection::AttemptError;
 use natsy_proto::{
     ClientOpParser, Credentials, CredsError, HeaderError, HeaderMap, NkeyError, ParserLimits,
     ProtocolError, Secret, ServerAddr, ServerOpParser, UrlError, ValidationError,

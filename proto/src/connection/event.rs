@@ -110,7 +110,7 @@ pub enum Event {
         /// The server that was tried.
         server: ServerAddr,
         /// Why it failed.
-        error: ConnectError,
+        error: AttemptError,
     },
     /// The connection is closed for good (nats.go ClosedCB). Nothing follows.
     Closed {
@@ -212,7 +212,7 @@ impl fmt::Display for DisconnectReason {
 /// Why one connection attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ConnectError {
+pub enum AttemptError {
     /// Dial plus handshake took longer than `connect_timeout`.
     Timeout,
     /// The server refused the credentials (`Authorization Violation`, expired, revoked).
@@ -240,7 +240,7 @@ pub enum ConnectError {
     Nkey(NkeyError),
 }
 
-impl fmt::Display for ConnectError {
+impl fmt::Display for AttemptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Timeout => f.write_str("connect timed out"),
@@ -262,7 +262,7 @@ impl fmt::Display for ConnectError {
     }
 }
 
-impl std::error::Error for ConnectError {}
+impl std::error::Error for AttemptError {}
 
 /// Why the connection closed for good.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
 use super::config::Auth;
-use super::event::ConnectError;
+use super::event::AttemptError;
 use crate::info::{ConnectInfo, ServerInfo};
 use crate::nkey::KeyPair;
 use crate::url::ServerAddr;
@@ -93,7 +93,7 @@ pub(crate) fn connect_info(
     server: &ServerAddr,
     info: &ServerInfo,
     signature: Option<&[u8]>,
-) -> Result<ConnectInfo, ConnectError> {
+) -> Result<ConnectInfo, AttemptError> {
     let mut c = ConnectInfo::new();
     c.name = params.name.map(str::to_string);
     c.echo = params.echo;
@@ -107,7 +107,7 @@ pub(crate) fn connect_info(
         c.auth_token = Some(token.clone());
     }
 
-    let nonce = || info.nonce.as_deref().ok_or(ConnectError::NkeyNotSupported);
+    let nonce = || info.nonce.as_deref().ok_or(AttemptError::NkeyNotSupported);
     match auth {
         Auth::None => {}
         Auth::UserPassword { user, pass } => {
@@ -124,20 +124,20 @@ pub(crate) fn connect_info(
         Auth::NKey { seed } => {
             if !url_userinfo {
                 let nonce = nonce()?;
-                let kp = KeyPair::from_seed(seed.expose()).map_err(ConnectError::Nkey)?;
+                let kp = KeyPair::from_seed(seed.expose()).map_err(AttemptError::Nkey)?;
                 c.nkey = Some(kp.public_key());
                 c.sig = Some(kp.sign_nonce(nonce));
             }
         }
         Auth::Jwt { jwt, seed } => {
             let nonce = nonce()?;
-            let kp = KeyPair::from_seed(seed.expose()).map_err(ConnectError::Nkey)?;
+            let kp = KeyPair::from_seed(seed.expose()).map_err(AttemptError::Nkey)?;
             c.jwt = Some(jwt.clone());
             c.sig = Some(kp.sign_nonce(nonce));
         }
         Auth::JwtSigner { jwt, .. } => {
             nonce()?;
-            let signature = signature.ok_or(ConnectError::NkeyNotSupported)?;
+            let signature = signature.ok_or(AttemptError::NkeyNotSupported)?;
             c.jwt = Some(jwt.clone());
             c.sig = Some(URL_SAFE_NO_PAD.encode(signature));
         }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::event::{CloseReason, ConnectError, DisconnectReason, Event, SubscriptionClosedReason};
+use super::event::{AttemptError, CloseReason, DisconnectReason, Event, SubscriptionClosedReason};
 use super::handshake::{self, Phase, TlsStep};
 use super::pings::PingKind;
 use super::subscriptions::Delivery;
@@ -40,7 +40,7 @@ impl Connection {
         if self.phase == Phase::Connected {
             self.disconnect(now, DisconnectReason::ProtocolError(e), None);
         } else {
-            self.attempt_failed(now, ConnectError::Protocol(e));
+            self.attempt_failed(now, AttemptError::Protocol(e));
         }
     }
 
@@ -49,7 +49,7 @@ impl Connection {
         match self.phase {
             Phase::AwaitInfo => match op {
                 ServerOp::Info(info) => self.handshake_info(now, *info),
-                _ => self.attempt_failed(now, ConnectError::NoInfo),
+                _ => self.attempt_failed(now, AttemptError::NoInfo),
             },
             Phase::AwaitPong => match op {
                 ServerOp::Pong => {
@@ -63,9 +63,9 @@ impl Connection {
                 ServerOp::Info(info) => self.apply_info(*info),
                 ServerOp::Err(e) => {
                     let error = if e.is_auth_error() {
-                        ConnectError::Auth(e)
+                        AttemptError::Auth(e)
                     } else {
-                        ConnectError::Server(e)
+                        AttemptError::Server(e)
                     };
                     self.attempt_failed(now, error);
                 }
@@ -87,7 +87,7 @@ impl Connection {
         match step {
             TlsStep::Proceed => self.send_connect(now),
             TlsStep::Unavailable => {
-                self.attempt_failed(now, ConnectError::TlsRequiredByClientButUnavailable)
+                self.attempt_failed(now, AttemptError::TlsRequiredByClientButUnavailable)
             }
             TlsStep::Upgrade => {
                 let tls_name = self

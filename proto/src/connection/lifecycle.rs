@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::config::Auth;
-use super::event::{CloseReason, ConnectError, DisconnectReason, Event, State};
+use super::event::{AttemptError, CloseReason, DisconnectReason, Event, State};
 use super::handshake::{self, ConnectParams, Phase};
 use super::pings::PingKind;
 use super::timers::Timer;
@@ -98,7 +98,7 @@ impl Connection {
 
     /// The current attempt failed: close its transport, report, then try the next one
     /// (or close, per the auth-abort rule and the first-pass rule).
-    pub(super) fn attempt_failed(&mut self, now: Instant, error: ConnectError) {
+    pub(super) fn attempt_failed(&mut self, now: Instant, error: AttemptError) {
         if self.phase.has_transport() {
             self.events.push_back(Event::CloseTransport);
         }
@@ -113,7 +113,7 @@ impl Connection {
                 error: error.clone(),
             });
         }
-        if let ConnectError::Auth(e) = &error {
+        if let AttemptError::Auth(e) = &error {
             if self.pool.auth_failed(e) {
                 self.close_for_good(now, CloseReason::AuthRejected(e.clone()), false);
                 return;
@@ -221,7 +221,7 @@ impl Connection {
                     self.phase = Phase::AwaitSignature;
                     self.events.push_back(Event::SignNonce { nonce });
                 }
-                None => self.attempt_failed(now, ConnectError::NkeyNotSupported),
+                None => self.attempt_failed(now, AttemptError::NkeyNotSupported),
             }
             return;
         }

@@ -30,7 +30,7 @@ use rand::SeedableRng;
 
 pub use config::{Auth, ConnectionConfig, NonceSigner, OutputMarks};
 pub use event::{
-    CloseReason, ConnectError, DisconnectReason, Event, FlushError, FlushId, PublishError,
+    AttemptError, CloseReason, DisconnectReason, Event, FlushError, FlushId, PublishError,
     RequestError, State, Stats, SubscribeError, SubscriptionClosedReason,
 };
 pub use requests::RequestId;
@@ -395,7 +395,7 @@ impl Connection {
             match timer {
                 Timer::Handshake => {
                     if self.phase.is_handshaking() {
-                        self.attempt_failed(now, ConnectError::Timeout);
+                        self.attempt_failed(now, AttemptError::Timeout);
                     }
                 }
                 Timer::Reconnect => {
@@ -462,17 +462,17 @@ impl Connection {
     pub fn handle_transport_error(&mut self, now: Instant, reason: String) {
         match self.phase {
             Phase::Connected => self.disconnect(now, DisconnectReason::Io(reason), None),
-            p if p.is_handshaking() => self.attempt_failed(now, ConnectError::Io(reason)),
+            p if p.is_handshaking() => self.attempt_failed(now, AttemptError::Io(reason)),
             _ => {}
         }
     }
 
     /// The driver could not get the credentials for the attempt it was asked to dial
     /// (see [`set_auth`](Self::set_auth)): the attempt fails with
-    /// [`ConnectError::Credentials`] and the next one starts.
+    /// [`AttemptError::Credentials`] and the next one starts.
     pub fn handle_credentials_error(&mut self, now: Instant, reason: String) {
         if self.phase.is_handshaking() {
-            self.attempt_failed(now, ConnectError::Credentials(reason));
+            self.attempt_failed(now, AttemptError::Credentials(reason));
         }
     }
 
@@ -480,7 +480,7 @@ impl Connection {
     pub fn handle_transport_eof(&mut self, now: Instant) {
         match self.phase {
             Phase::Connected => self.disconnect(now, DisconnectReason::Eof, None),
-            p if p.is_handshaking() => self.attempt_failed(now, ConnectError::Eof),
+            p if p.is_handshaking() => self.attempt_failed(now, AttemptError::Eof),
             _ => {}
         }
     }

@@ -221,7 +221,7 @@ fn nkey_without_nonce_fails_the_attempt() {
     assert!(sim.accept(INFO).is_empty());
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Failed n1", "Closed"]);
-    assert_eq!(connect_error(&ev), ConnectError::NkeyNotSupported);
+    assert_eq!(connect_error(&ev), AttemptError::NkeyNotSupported);
     assert_eq!(close_reason(&ev), CloseReason::NoServers);
     assert_eq!(sim.conn.state(), State::Closed);
 }
@@ -235,7 +235,7 @@ fn authorization_violation_is_typed_and_a_repeat_aborts() {
     sim.input("-ERR 'Authorization Violation'\r\n");
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Failed n1"]);
-    let ConnectError::Auth(e) = connect_error(&ev) else {
+    let AttemptError::Auth(e) = connect_error(&ev) else {
         panic!("{ev:?}")
     };
     assert_eq!(e.kind, ServerErrorKind::AuthorizationViolation);
@@ -258,7 +258,7 @@ fn first_op_other_than_info_fails_with_no_info() {
     sim.input("PING\r\n");
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Failed n1", "Dial n2"]);
-    assert_eq!(connect_error(&ev), ConnectError::NoInfo);
+    assert_eq!(connect_error(&ev), AttemptError::NoInfo);
     assert!(sim.sent().is_empty());
 }
 
@@ -321,7 +321,7 @@ fn once_a_server_required_tls_no_later_attempt_runs_in_plain_text() {
     let ev = sim.events();
     assert_eq!(
         connect_error(&ev),
-        ConnectError::TlsRequiredByClientButUnavailable
+        AttemptError::TlsRequiredByClientButUnavailable
     );
     assert_eq!(kinds(&ev)[..2], ["CloseTransport", "Failed n1"]);
 }
@@ -357,7 +357,7 @@ fn client_wanting_tls_fails_when_the_server_offers_none() {
     let ev = sim.events();
     assert_eq!(
         connect_error(&ev),
-        ConnectError::TlsRequiredByClientButUnavailable
+        AttemptError::TlsRequiredByClientButUnavailable
     );
 
     // tls_available is enough.
@@ -389,13 +389,13 @@ fn connect_timeout_covers_dial_and_handshake() {
     sim.advance(Duration::from_millis(1));
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Failed n1", "Dial n2"]);
-    assert_eq!(connect_error(&ev), ConnectError::Timeout);
+    assert_eq!(connect_error(&ev), AttemptError::Timeout);
     // Transport up and INFO answered, but no PONG.
     assert_eq!(sim.accept_after_dial(INFO), 2);
     sim.advance(Duration::from_secs(2));
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Failed n2", "Closed"]);
-    assert_eq!(connect_error(&ev), ConnectError::Timeout);
+    assert_eq!(connect_error(&ev), AttemptError::Timeout);
     assert_eq!(close_reason(&ev), CloseReason::NoServers);
     assert_eq!(sim.elapsed(), Duration::from_secs(4));
 }
@@ -445,7 +445,7 @@ fn other_handshake_errors_move_on_to_the_next_server() {
     sim.input("-ERR 'maximum connections exceeded'\r\n");
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Failed n1", "Dial n2"]);
-    let ConnectError::Server(e) = connect_error(&ev) else {
+    let AttemptError::Server(e) = connect_error(&ev) else {
         panic!("{ev:?}")
     };
     assert_eq!(e.kind, ServerErrorKind::MaxConnectionsExceeded);

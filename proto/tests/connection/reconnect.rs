@@ -19,7 +19,7 @@ fn initial_connect_tries_each_server_once_without_waiting() {
     assert_eq!(kinds(&ev), ["CloseTransport", "Failed n3", "Closed"]);
     assert_eq!(
         connect_error(&ev),
-        ConnectError::Io("connection refused".into())
+        AttemptError::Io("connection refused".into())
     );
     assert_eq!(close_reason(&ev), CloseReason::NoServers);
     assert_eq!(

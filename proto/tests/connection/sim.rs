@@ -9,7 +9,7 @@ pub(crate) use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub(crate) use base64::Engine as _;
 pub(crate) use bytes::{Bytes, BytesMut};
 pub(crate) use natsy_proto::connection::{
-    Auth, CloseReason, ConnectError, Connection, ConnectionConfig, DisconnectReason, Event,
+    AttemptError, Auth, CloseReason, Connection, ConnectionConfig, DisconnectReason, Event,
     FlushId, PublishError, State, SubscriptionClosedReason,
 };
 pub(crate) use natsy_proto::{
@@ -205,7 +205,7 @@ pub(crate) fn kinds(events: &[Event]) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn connect_error(events: &[Event]) -> ConnectError {
+pub(crate) fn connect_error(events: &[Event]) -> AttemptError {
     events
         .iter()
         .find_map(|e| match e {
