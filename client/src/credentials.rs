@@ -69,7 +69,15 @@ impl fmt::Display for CredentialsError {
     }
 }
 
-impl std::error::Error for CredentialsError {}
+impl std::error::Error for CredentialsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Creds(e) => Some(e),
+            Self::Nkey(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 fn read(path: &Path) -> Result<Vec<u8>, CredentialsError> {
     std::fs::read(path).map_err(|e| CredentialsError::Read {

@@ -47,9 +47,33 @@ impl fmt::Display for ConnectError {
     }
 }
 
-impl std::error::Error for ConnectError {}
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidUrl(e) => Some(e),
+            Self::Tls(e) => Some(e),
+            Self::Credentials(e) => Some(e),
+            Self::Attempt { error, .. } => Some(&**error),
+            Self::Closed(reason) => Some(reason),
+            Self::Io(_) => None,
+        }
+    }
+}
 
 impl ConnectError {
+    /// True when the last attempt ran out of `connect_timeout` (or its transport timed
+    /// out).
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Self::Attempt { error, .. } => match &**error {
+                AttemptError::Timeout => true,
+                AttemptError::Transport(t) => t.is_timeout(),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// True when the server refused our credentials.
     pub fn is_auth_error(&self) -> bool {
         match self {
@@ -71,6 +95,13 @@ pub enum FlushError {
     Disconnected,
     /// The client is closed.
     Closed,
+}
+
+impl FlushError {
+    /// True when the server did not answer in time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::TimedOut)
+    }
 }
 
 impl fmt::Display for FlushError {
@@ -127,6 +158,13 @@ pub enum DrainError {
     /// Everything was answered and confirmed, but the close discarded publishes made
     /// during the drain.
     Close(CloseError),
+}
+
+impl DrainError {
+    /// True when the drain timeout ran out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::TimedOut { .. })
+    }
 }
 
 impl fmt::Display for DrainError {
@@ -305,6 +343,16 @@ pub enum RequestError {
 }
 
 impl RequestError {
+    /// True when no reply came in time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::TimedOut)
+    }
+
+    /// True when the server refused the request for lack of permission.
+    pub fn is_permission_error(&self) -> bool {
+        matches!(self, Self::PermissionDenied(_))
+    }
+
     /// The server's refusal, if the request failed for lack of permission.
     pub fn permission_error(&self) -> Option<&PermissionError> {
         match self {
@@ -363,6 +411,13 @@ pub enum NextError {
     TimedOut,
     /// The subscription ended; no more messages will come.
     Closed(crate::sub_queue::Closed),
+}
+
+impl NextError {
+    /// True when no message came in time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::TimedOut)
+    }
 }
 
 impl fmt::Display for NextError {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token};
 use natsy_proto::connection::{
     Auth, CloseReason, Event as ProtoEvent, NonceSigner, State, SubscriptionClosedReason,
+    TransportError, TransportOp,
 };
 use natsy_proto::Message;
 use rustls::ClientConfig;
@@ -151,7 +152,11 @@ impl EventLoop {
                     &self.dialed_tx,
                     Arc::downgrade(&shared),
                 ) {
-                    self.transport_failed("cannot start a thread for the nonce signer".into());
+                    self.transport_failed(TransportError::new(
+                        TransportOp::Connect,
+                        std::io::ErrorKind::Other,
+                        "cannot start a thread for the nonce signer",
+                    ));
                 }
                 continue;
             }
@@ -217,8 +222,12 @@ impl EventLoop {
                 return core.conn.handle_credentials_error(now, e.to_string());
             }
         }
-        let server = &dialed.request.server;
-        let stream = dialed.addrs.and_then(|addrs| transport::connect(&addrs));
+        let stream = dialed
+            .addrs
+            .map_err(|e| TransportError::io(TransportOp::Resolve, &e))
+            .and_then(|addrs| {
+                transport::connect(&addrs).map_err(|e| TransportError::io(TransportOp::Connect, &e))
+            });
         match stream {
             Ok(mut stream) => {
                 let registered = self.poll.registry().register(
@@ -236,21 +245,19 @@ impl EventLoop {
                     }
                     Err(e) => core
                         .conn
-                        .handle_transport_error(now, format!("register: {e}")),
+                        .handle_transport_error(now, TransportError::io(TransportOp::Connect, &e)),
                 }
             }
-            Err(e) => core
-                .conn
-                .handle_transport_error(now, format!("dial {server}: {e}")),
+            Err(e) => core.conn.handle_transport_error(now, e),
         }
     }
 
     /// Reports a transport failure to the connection.
-    fn transport_failed(&mut self, reason: String) {
+    fn transport_failed(&mut self, error: TransportError) {
         self.drop_transport();
         let shared = self.shared.clone();
         let mut core = shared.lock();
-        core.conn.handle_transport_error(Instant::now(), reason);
+        core.conn.handle_transport_error(Instant::now(), error);
         self.drive(&mut core);
     }
 
@@ -280,12 +287,12 @@ impl EventLoop {
                     }
                 }
                 Ok(false) => {}
-                Err(e) => self.transport_failed(format!("connect: {e}")),
+                Err(e) => self.transport_failed(TransportError::io(TransportOp::Connect, &e)),
             },
             Phase::TlsHandshake { .. } => self.step_handshake(),
             Phase::Open => {
                 if let Err(e) = t.flush_tls() {
-                    return self.transport_failed(format!("write: {e}"));
+                    return self.transport_failed(TransportError::io(TransportOp::Write, &e));
                 }
                 let shared = self.shared.clone();
                 let mut core = shared.lock();
@@ -330,7 +337,9 @@ impl EventLoop {
                             self.drive(&mut core);
                             return;
                         }
-                        Err(e) => return self.transport_failed(format!("read: {e}")),
+                        Err(e) => {
+                            return self.transport_failed(TransportError::io(TransportOp::Read, &e))
+                        }
                     }
                 }
             }
@@ -341,13 +350,21 @@ impl EventLoop {
 
     fn begin_tls(&mut self, name: &str, first: bool) {
         let Some(config) = self.tls_config.clone() else {
-            return self.transport_failed("TLS requested but no TLS configuration".into());
+            return self.transport_failed(TransportError::new(
+                TransportOp::Tls,
+                std::io::ErrorKind::InvalidInput,
+                "TLS requested but no TLS configuration",
+            ));
         };
         let Some(t) = self.transport.as_mut() else {
             return;
         };
         if let Err(e) = t.start_tls(config, name, first) {
-            return self.transport_failed(format!("TLS: {e}"));
+            return self.transport_failed(TransportError::new(
+                TransportOp::Tls,
+                std::io::ErrorKind::InvalidInput,
+                e.to_string(),
+            ));
         }
         self.step_handshake();
     }
@@ -375,7 +392,7 @@ impl EventLoop {
                 self.read_more = true;
             }
             Ok(false) => {}
-            Err(e) => self.transport_failed(format!("TLS handshake: {e}")),
+            Err(e) => self.transport_failed(TransportError::io(TransportOp::Tls, &e)),
         }
     }
 
@@ -404,7 +421,7 @@ impl EventLoop {
                 }
                 Ok(written) => core.conn.advance_transmit(written),
                 Err(e) => {
-                    failed = Some(format!("write: {e}"));
+                    failed = Some(TransportError::io(TransportOp::Write, &e));
                     break;
                 }
             }
@@ -485,21 +502,38 @@ impl EventLoop {
                             self.drop_transport();
                             core.conn.handle_transport_error(
                                 now,
-                                format!("the server requires TLS: {e}"),
+                                TransportError::new(
+                                    TransportOp::Tls,
+                                    std::io::ErrorKind::InvalidInput,
+                                    format!("the server requires TLS: {e}"),
+                                ),
                             );
                             return;
                         }
                     },
                 };
+                let no_transport = || {
+                    TransportError::new(
+                        TransportOp::Tls,
+                        std::io::ErrorKind::NotConnected,
+                        "no transport",
+                    )
+                };
                 let started = match self.transport.as_mut() {
-                    Some(t) => t
-                        .start_tls(config, &tls_name, false)
-                        .map_err(|e| e.to_string()),
-                    None => Err("no transport".into()),
+                    Some(t) => t.start_tls(config, &tls_name, false).map_err(|e| {
+                        TransportError::new(
+                            TransportOp::Tls,
+                            std::io::ErrorKind::InvalidInput,
+                            e.to_string(),
+                        )
+                    }),
+                    None => Err(no_transport()),
                 };
                 let stepped = started.and_then(|()| match self.transport.as_mut() {
-                    Some(t) => t.drive_handshake().map_err(|e| e.to_string()),
-                    None => Err("no transport".into()),
+                    Some(t) => t
+                        .drive_handshake()
+                        .map_err(|e| TransportError::io(TransportOp::Tls, &e)),
+                    None => Err(no_transport()),
                 });
                 match stepped {
                     Ok(true) => {
@@ -512,8 +546,7 @@ impl EventLoop {
                     Ok(false) => {}
                     Err(e) => {
                         self.drop_transport();
-                        core.conn
-                            .handle_transport_error(now, format!("TLS handshake: {e}"));
+                        core.conn.handle_transport_error(now, e);
                     }
                 }
             }

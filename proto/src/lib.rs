@@ -30,6 +30,7 @@
 //! use std::io::{ErrorKind, IoSlice, Read, Write};
 //! use std::net::TcpStream;
 //! use std::time::{Duration, Instant};
+//! use natsy_proto::connection::{TransportError, TransportOp as Op};
 //! use natsy_proto::{Connection, ConnectionConfig, Event, ServerAddr};
 //!
 //! let servers = vec![ServerAddr::parse("nats://127.0.0.1:4222")?];
@@ -42,7 +43,7 @@
 //!         match event {
 //!             Event::Dial { server, .. } => match TcpStream::connect((server.host.as_str(), server.port)) {
 //!                 Ok(s) => { sock = Some(s); conn.handle_transport_connected(Instant::now()) }
-//!                 Err(e) => conn.handle_transport_error(Instant::now(), e.to_string()),
+//!                 Err(e) => conn.handle_transport_error(Instant::now(), TransportError::io(Op::Connect, &e)),
 //!             },
 //!             Event::CloseTransport => sock = None,
 //!             Event::Message(m) => { println!("{}: {:?}", m.subject(), m.payload()); return Ok(()) }
@@ -72,7 +73,7 @@
 //!         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
 //!             conn.handle_timeout(Instant::now())
 //!         }
-//!         Err(e) => conn.handle_transport_error(Instant::now(), e.to_string()),
+//!         Err(e) => conn.handle_transport_error(Instant::now(), TransportError::io(Op::Read, &e)),
 //!     }
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())

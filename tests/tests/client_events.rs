@@ -28,7 +28,10 @@ fn connected_then_disconnected_then_reconnected_across_a_server_restart() {
     server.stop().unwrap();
     match next_event(&events, WAIT) {
         Event::Disconnected { reason } => assert!(
-            matches!(reason, DisconnectReason::Eof | DisconnectReason::Io(_)),
+            matches!(
+                reason,
+                DisconnectReason::Eof | DisconnectReason::Transport(_)
+            ),
             "{reason:?}"
         ),
         other => panic!("expected Disconnected, got {other:?}"),

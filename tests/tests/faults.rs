@@ -197,7 +197,7 @@ impl Rig {
 }
 
 fn is_eof_or_io(r: &DisconnectReason) -> bool {
-    matches!(r, DisconnectReason::Eof | DisconnectReason::Io(_))
+    matches!(r, DisconnectReason::Eof | DisconnectReason::Transport(_))
 }
 
 #[test]

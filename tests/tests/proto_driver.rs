@@ -6,7 +6,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use natsy_proto::connection::{Connection, ConnectionConfig, Event};
+use natsy_proto::connection::{Connection, ConnectionConfig, Event, TransportError, TransportOp};
 use natsy_proto::ServerAddr;
 use natsy_test_harness::NatsServer;
 
@@ -32,7 +32,10 @@ fn drive(d: &mut Driver, mut done: impl FnMut(&Event) -> bool) -> io::Result<Vec
                             *sock = Some(s);
                             conn.handle_transport_connected(Instant::now());
                         }
-                        Err(e) => conn.handle_transport_error(Instant::now(), e.to_string()),
+                        Err(e) => conn.handle_transport_error(
+                            Instant::now(),
+                            TransportError::io(TransportOp::Connect, &e),
+                        ),
                     }
                 }
                 Event::CloseTransport => *sock = None,
@@ -78,7 +81,8 @@ fn drive(d: &mut Driver, mut done: impl FnMut(&Event) -> bool) -> io::Result<Vec
             {
                 conn.handle_timeout(Instant::now())
             }
-            Err(e) => conn.handle_transport_error(Instant::now(), e.to_string()),
+            Err(e) => conn
+                .handle_transport_error(Instant::now(), TransportError::io(TransportOp::Read, &e)),
         }
     }
     Err(io::Error::new(

@@ -167,14 +167,104 @@ pub enum Event {
     },
 }
 
+/// What the driver's transport was doing when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportOp {
+    /// Resolving the server's host name.
+    Resolve,
+    /// Opening the connection (TCP connect, registering the socket).
+    Connect,
+    /// The TLS handshake or a TLS record.
+    Tls,
+    /// Reading.
+    Read,
+    /// Writing.
+    Write,
+}
+
+impl fmt::Display for TransportOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Resolve => "resolve",
+            Self::Connect => "connect",
+            Self::Tls => "TLS",
+            Self::Read => "read",
+            Self::Write => "write",
+        })
+    }
+}
+
+/// A transport failure as the driver saw it: what it was doing, the typed
+/// [`io::ErrorKind`](std::io::ErrorKind), and the driver's words (an `io::Error` itself
+/// is neither `Clone` nor `PartialEq`, which events need).
+///
+/// ```
+/// use natsy_proto::connection::{TransportError, TransportOp};
+/// let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+/// let t = TransportError::io(TransportOp::Connect, &e);
+/// assert_eq!(t.kind(), std::io::ErrorKind::ConnectionRefused);
+/// assert!(t.to_string().starts_with("connect: "));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    op: TransportOp,
+    kind: std::io::ErrorKind,
+    detail: String,
+}
+
+impl TransportError {
+    /// A failure of `op`, of `kind`, described by `detail`.
+    pub fn new(op: TransportOp, kind: std::io::ErrorKind, detail: impl Into<String>) -> Self {
+        TransportError {
+            op,
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// `e`, met while doing `op`.
+    pub fn io(op: TransportOp, e: &std::io::Error) -> Self {
+        Self::new(op, e.kind(), e.to_string())
+    }
+
+    /// What the transport was doing.
+    pub fn op(&self) -> TransportOp {
+        self.op
+    }
+
+    /// The kind of IO error.
+    pub fn kind(&self) -> std::io::ErrorKind {
+        self.kind
+    }
+
+    /// The driver's description.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The transport timed out (`TimedOut` or `WouldBlock` where a driver has a deadline).
+    pub fn is_timeout(&self) -> bool {
+        self.kind == std::io::ErrorKind::TimedOut
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.op, self.detail)
+    }
+}
+
+impl std::error::Error for TransportError {}
+
 /// Why an established connection was lost.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DisconnectReason {
     /// The server closed the transport.
     Eof,
-    /// The transport failed; the driver's description.
-    Io(String),
+    /// The transport failed.
+    Transport(TransportError),
     /// `max_pings_out` PINGs went unanswered (nats.go `ErrStaleConnection`).
     StaleConnection,
     /// The socket took none of the bytes waiting for it through more than
@@ -196,7 +286,7 @@ impl fmt::Display for DisconnectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Eof => f.write_str("the server closed the connection"),
-            Self::Io(e) => write!(f, "transport error: {e}"),
+            Self::Transport(e) => write!(f, "transport error: {e}"),
             Self::StaleConnection => f.write_str("stale connection: PINGs went unanswered"),
             Self::WriteStalled => {
                 f.write_str("stale connection: the server stopped reading what we write")
@@ -229,8 +319,8 @@ pub enum AttemptError {
     /// NKey or JWT auth is configured but INFO carried no nonce (nats.go
     /// `ErrNkeysNotSupported`).
     NkeyNotSupported,
-    /// The transport failed; the driver's description.
-    Io(String),
+    /// The transport failed.
+    Transport(TransportError),
     /// The transport was closed by the server during the handshake.
     Eof,
     /// The driver could not get credentials for this attempt (a file it could not read,
@@ -254,7 +344,7 @@ impl fmt::Display for AttemptError {
             Self::NkeyNotSupported => {
                 f.write_str("nkey or JWT auth configured but the server sent no nonce")
             }
-            Self::Io(e) => write!(f, "transport error: {e}"),
+            Self::Transport(e) => write!(f, "transport error: {e}"),
             Self::Eof => f.write_str("the server closed the connection during the handshake"),
             Self::Credentials(e) => write!(f, "no credentials for this attempt: {e}"),
             Self::Nkey(e) => write!(f, "invalid nkey seed: {e}"),
@@ -262,7 +352,17 @@ impl fmt::Display for AttemptError {
     }
 }
 
-impl std::error::Error for AttemptError {}
+impl std::error::Error for AttemptError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Auth(e) | Self::Server(e) => Some(e),
+            Self::Protocol(e) => Some(e),
+            Self::Transport(e) => Some(e),
+            Self::Nkey(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Why the connection closed for good.
 #[derive(Debug, Clone, PartialEq, Eq)]

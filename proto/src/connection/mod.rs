@@ -31,7 +31,8 @@ use rand::SeedableRng;
 pub use config::{Auth, ConnectionConfig, NonceSigner, OutputMarks};
 pub use event::{
     AttemptError, CloseReason, DisconnectReason, Event, FlushError, FlushId, PublishError,
-    RequestError, State, Stats, SubscribeError, SubscriptionClosedReason,
+    RequestError, State, Stats, SubscribeError, SubscriptionClosedReason, TransportError,
+    TransportOp,
 };
 pub use requests::RequestId;
 
@@ -459,10 +460,10 @@ impl Connection {
     }
 
     /// The transport failed (connect refused, reset, TLS failure, ...).
-    pub fn handle_transport_error(&mut self, now: Instant, reason: String) {
+    pub fn handle_transport_error(&mut self, now: Instant, error: TransportError) {
         match self.phase {
-            Phase::Connected => self.disconnect(now, DisconnectReason::Io(reason), None),
-            p if p.is_handshaking() => self.attempt_failed(now, AttemptError::Io(reason)),
+            Phase::Connected => self.disconnect(now, DisconnectReason::Transport(error), None),
+            p if p.is_handshaking() => self.attempt_failed(now, AttemptError::Transport(error)),
             _ => {}
         }
     }

@@ -105,7 +105,9 @@ fn seeded_chaos_keeps_the_driver_contract() {
                 0 => sim.conn.handle_transport_connected(now),
                 1 => sim.input(&format!("{INFO}\r\n")),
                 2..=6 => sim.input(SERVER_LINES[rng.random_range(0..SERVER_LINES.len())]),
-                7 => sim.conn.handle_transport_error(now, "reset".into()),
+                7 => sim
+                    .conn
+                    .handle_transport_error(now, transport_error("reset")),
                 8 => sim.conn.handle_transport_eof(now),
                 9 | 10 => sim.advance(Duration::from_millis(rng.random_range(0..8000))),
                 11 => sim.conn.handle_tls_established(now),

@@ -11,7 +11,7 @@ fn initial_connect_tries_each_server_once_without_waiting() {
         let ev = sim.events();
         dials.extend(kinds(&ev).into_iter().filter(|k| k.starts_with("Dial")));
         sim.conn
-            .handle_transport_error(sim.now, "connection refused".into());
+            .handle_transport_error(sim.now, transport_error("connection refused"));
     }
     assert_eq!(dials, ["Dial n1", "Dial n2", "Dial n3"]);
     assert_eq!(sim.elapsed(), Duration::ZERO);
@@ -19,7 +19,7 @@ fn initial_connect_tries_each_server_once_without_waiting() {
     assert_eq!(kinds(&ev), ["CloseTransport", "Failed n3", "Closed"]);
     assert_eq!(
         connect_error(&ev),
-        AttemptError::Io("connection refused".into())
+        AttemptError::Transport(transport_error("connection refused"))
     );
     assert_eq!(close_reason(&ev), CloseReason::NoServers);
     assert_eq!(
@@ -34,7 +34,8 @@ fn retry_on_failed_connect_reports_connected_not_reconnected() {
     c.retry_on_failed_connect = true;
     let mut sim = Sim::new(c);
     sim.events();
-    sim.conn.handle_transport_error(sim.now, "refused".into());
+    sim.conn
+        .handle_transport_error(sim.now, transport_error("refused"));
     assert_eq!(kinds(&sim.events()), ["CloseTransport", "Failed n1"]);
     assert_eq!(sim.conn.state(), State::Reconnecting);
     sim.conn
@@ -67,12 +68,14 @@ fn reconnect_walks_the_pool_in_order_and_waits_only_after_a_full_pass() {
         }
     );
     assert_eq!(sim.conn.state(), State::Reconnecting);
-    sim.conn.handle_transport_error(sim.now, "refused".into());
+    sim.conn
+        .handle_transport_error(sim.now, transport_error("refused"));
     assert_eq!(
         kinds(&sim.events()),
         ["CloseTransport", "Failed n2", "Dial n3"]
     );
-    sim.conn.handle_transport_error(sim.now, "refused".into());
+    sim.conn
+        .handle_transport_error(sim.now, transport_error("refused"));
     assert_eq!(kinds(&sim.events()), ["CloseTransport", "Failed n3"]);
     // A full pass without success: wait reconnect_wait + jitter (2 s + [0, 100 ms)).
     let wake = sim.conn.poll_timeout().unwrap() - sim.now;
@@ -104,7 +107,8 @@ fn max_reconnects_exhausted_closes() {
         let ev = sim.events();
         if ev.iter().any(|e| matches!(e, Event::Dial { .. })) {
             dials += 1;
-            sim.conn.handle_transport_error(sim.now, "refused".into());
+            sim.conn
+                .handle_transport_error(sim.now, transport_error("refused"));
         }
         if sim.conn.state() == State::Closed {
             break;
@@ -123,7 +127,8 @@ fn reconnect_disabled_closes_on_disconnect() {
     let mut c = config(&["nats://n1", "nats://n2"]);
     c.allow_reconnect = false;
     let mut sim = Sim::connected(c);
-    sim.conn.handle_transport_error(sim.now, "reset".into());
+    sim.conn
+        .handle_transport_error(sim.now, transport_error("reset"));
     let ev = sim.events();
     assert_eq!(kinds(&ev), ["CloseTransport", "Disconnected", "Closed"]);
     assert_eq!(close_reason(&ev), CloseReason::ReconnectDisabled);
@@ -197,7 +202,8 @@ fn same_seed_same_run() {
             for e in sim.events() {
                 if let Event::Dial { server, .. } = &e {
                     log.push((sim.elapsed(), server.host.clone()));
-                    sim.conn.handle_transport_error(sim.now, "refused".into());
+                    sim.conn
+                        .handle_transport_error(sim.now, transport_error("refused"));
                 }
             }
         }
@@ -487,7 +493,8 @@ fn unwritten_publishes_survive_a_disconnect_but_a_half_written_one_is_sent_not_k
     }
     // The socket takes "PUB p 3\r\none\r\n" and half of the second frame, then dies.
     write_only(&mut sim, "PUB p 3\r\none\r\n".len() + 5);
-    sim.conn.handle_transport_error(sim.now, "reset".into());
+    sim.conn
+        .handle_transport_error(sim.now, transport_error("reset"));
     sim.conn
         .publish("p", None, None, Bytes::from_static(b"four"))
         .unwrap();

@@ -10,7 +10,7 @@ pub(crate) use base64::Engine as _;
 pub(crate) use bytes::{Bytes, BytesMut};
 pub(crate) use natsy_proto::connection::{
     AttemptError, Auth, CloseReason, Connection, ConnectionConfig, DisconnectReason, Event,
-    FlushId, PublishError, State, SubscriptionClosedReason,
+    FlushId, PublishError, State, SubscriptionClosedReason, TransportError, TransportOp,
 };
 pub(crate) use natsy_proto::{
     ClientOp, ClientOpParser, ErrorAction, HeaderMap, ParserLimits, Secret, ServerAddr,
@@ -19,6 +19,24 @@ pub(crate) use natsy_proto::{
 pub(crate) use serde_json::Value;
 
 pub(crate) const INFO: &str = r#"INFO {"server_id":"NSRV","version":"2.15.1","proto":1,"headers":true,"max_payload":1048576}"#;
+
+/// A transport failure as a driver reports it; `refused`-like words are a refused
+/// connect, anything else a reset read.
+pub(crate) fn transport_error(words: &str) -> TransportError {
+    if words.contains("refused") {
+        TransportError::new(
+            TransportOp::Connect,
+            std::io::ErrorKind::ConnectionRefused,
+            words,
+        )
+    } else {
+        TransportError::new(
+            TransportOp::Read,
+            std::io::ErrorKind::ConnectionReset,
+            words,
+        )
+    }
+}
 
 pub(crate) fn addr(url: &str) -> ServerAddr {
     ServerAddr::parse(url).unwrap()
