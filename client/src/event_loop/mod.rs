@@ -1,0 +1,316 @@
+//! The event loop: one thread per connection that owns the `mio::Poll` and the socket and
+//! drives the `proto::Connection` behind the shared lock. It is the only code that does
+//! IO: user threads lock the core, mutate it (queue an op) and wake the loop.
+//!
+//! Each turn: fire due timers, drain the connection's events (dial, TLS, routing messages
+//! to subscriptions, waking waiters), write what it has to send, then sleep in `poll`
+//! until the socket is ready, a user thread wakes us, or the next timer is due. There is
+//! one read path (`on_readable`: a socket read without the lock, then `handle_input`
+//! under it) and one write path (`write_pending`, under the lock).
+//!
+//! The module is split by concern: this file has the loop and the routing of proto's
+//! events; `dial` gathers what a dial needs off the lock and opens the socket, `io` is
+//! the read and write paths, `tls` the TLS handshakes (TLS-first and upgrade alike) and
+//! `close` the final write and the release of every waiter.
+
+mod close;
+mod dial;
+mod io;
+mod tls;
+
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token};
+use natsy_proto::connection::{
+    Auth, CloseReason, Event as ProtoEvent, NonceSigner, State, SubscriptionClosedReason,
+};
+use natsy_proto::Message;
+use rustls::ClientConfig;
+
+use crate::credentials::AuthSource;
+use crate::dialer::{self, DialRequest, Gathered, Resolver};
+use crate::error::PermissionError;
+use crate::event::Event;
+use crate::shared::{Core, FirstConnect, FlushState, RouteBatch, Shared, SlotState};
+use crate::sub_queue::Closed;
+use crate::transport::Transport;
+
+/// The token of the waker user threads use.
+pub(crate) const WAKER: Token = Token(0);
+const SOCKET: Token = Token(1);
+/// Bytes per socket read.
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads per readiness event before the loop gives writes and timers a turn.
+const READS_PER_TURN: usize = 16;
+/// How long a close waits for pending writes to reach the socket.
+const CLOSE_FLUSH: Duration = Duration::from_secs(1);
+/// Slices per vectored write. A payload of 4 KiB or more is its own slice, between the
+/// slices of the control lines: 256 slices is 128 such messages, half a MiB, per call.
+/// With 64, `natsy-bench pub --size 4096` made four times the `writev` calls and used
+/// about 1.5x the CPU per message. Linux takes up to 1024 (`IOV_MAX`).
+const WRITE_SLICES: usize = 256;
+
+pub(crate) struct EventLoop {
+    shared: Arc<Shared>,
+    poll: Poll,
+    tls_config: Option<Arc<ClientConfig>>,
+    auth: AuthSource,
+    /// Credentials `connect` already read (to fail early on a bad file), used for the
+    /// first dial so the file is read once per connect, not twice.
+    first_auth: Option<Auth>,
+    resolver: Resolver,
+    custom_resolver: bool,
+    /// Counts `Dial`s and closed transports: a dialer result for an older generation
+    /// belongs to an attempt proto gave up on (its `connect_timeout` passed).
+    dial_generation: u64,
+    /// A `Dial` seen under the lock, started once the lock is released.
+    dial_request: Option<DialRequest>,
+    /// A nonce to sign with the user's signer, seen under the lock, for the attempt of
+    /// this generation; started once the lock is released.
+    sign_request: Option<(u64, String, NonceSigner)>,
+    dialed_tx: mpsc::Sender<Gathered>,
+    dialed_rx: mpsc::Receiver<Gathered>,
+    transport: Option<Transport>,
+    /// Consecutive messages for one subscription, pushed under one lock.
+    batch: RouteBatch,
+    /// Where socket reads land (the one read path), before `handle_input`.
+    read_buf: Vec<u8>,
+    /// The socket may still have bytes: read again without waiting.
+    read_more: bool,
+    finished: bool,
+    /// Proto closed for good, for this reason: `finish_close` runs when the loop ends.
+    closing: Option<CloseReason>,
+}
+
+impl EventLoop {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        poll: Poll,
+        tls_config: Option<Arc<ClientConfig>>,
+        auth: AuthSource,
+        first_auth: Option<Auth>,
+        resolver: Option<Resolver>,
+    ) -> Self {
+        let (dialed_tx, dialed_rx) = mpsc::channel();
+        EventLoop {
+            shared,
+            poll,
+            tls_config,
+            auth,
+            first_auth,
+            custom_resolver: resolver.is_some(),
+            resolver: resolver.unwrap_or_else(dialer::system_resolver),
+            dial_generation: 0,
+            dial_request: None,
+            sign_request: None,
+            dialed_tx,
+            dialed_rx,
+            transport: None,
+            batch: RouteBatch::with_capacity(256),
+            read_buf: vec![0; READ_CHUNK],
+            read_more: false,
+            finished: false,
+            closing: None,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(64);
+        let shared = self.shared.clone();
+        while !self.finished {
+            let timeout = {
+                let mut core = shared.lock();
+                self.take_gathered(&mut core);
+                let now = Instant::now();
+                if core.conn.poll_timeout().is_some_and(|t| t <= now) {
+                    core.conn.handle_timeout(now);
+                }
+                self.drive(&mut core);
+                if self.finished {
+                    break;
+                }
+                // While the socket is full we write on writability anyway: no wake-ups.
+                core.wake_pending = self.transport.as_ref().is_some_and(|t| t.write_blocked);
+                if self.read_more {
+                    Some(Duration::ZERO)
+                } else {
+                    core.conn
+                        .poll_timeout()
+                        .map(|t| t.saturating_duration_since(now))
+                }
+            };
+            if self.start_gathering() {
+                continue;
+            }
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // The poller itself broke: nothing can be driven any more.
+                let mut core = shared.lock();
+                core.conn.close(Instant::now());
+                self.drive(&mut core);
+                break;
+            }
+            let mut readable = std::mem::take(&mut self.read_more);
+            for event in events.iter() {
+                if event.token() == SOCKET {
+                    if event.is_writable() {
+                        self.on_writable();
+                    }
+                    readable |= event.is_readable() || event.is_read_closed() || event.is_error();
+                }
+            }
+            if readable {
+                self.on_readable();
+            }
+        }
+        if let Some(reason) = self.closing.take() {
+            self.finish_close(reason);
+        }
+        self.transport = None;
+    }
+
+    /// Drains the connection's events and writes, until neither produces more.
+    fn drive(&mut self, core: &mut Core) {
+        loop {
+            let mut any = false;
+            while let Some(event) = core.conn.poll_event() {
+                any = true;
+                self.on_event(core, event);
+            }
+            self.write_pending(core);
+            match core.conn.poll_event() {
+                Some(event) => self.on_event(core, event),
+                None if !any => break,
+                None => {}
+            }
+        }
+        self.flush_batch(core);
+    }
+
+    fn flush_batch(&mut self, core: &mut Core) {
+        self.batch.flush(&self.shared, core);
+    }
+
+    fn route(&mut self, core: &mut Core, msg: Message) {
+        self.batch.route(&self.shared, core, msg);
+    }
+
+    /// Acts on one proto event. None of them reads the clock: a message is by far the
+    /// most frequent, and reading it for each was 6% of a subscriber's CPU in perf.
+    fn on_event(&mut self, core: &mut Core, event: ProtoEvent) {
+        match event {
+            ProtoEvent::Message(msg) => self.route(core, msg),
+            ProtoEvent::Dial {
+                server,
+                tls_name,
+                tls_first,
+            } => {
+                self.drop_transport();
+                self.dial_generation += 1;
+                self.dial_request = Some(DialRequest {
+                    generation: self.dial_generation,
+                    server,
+                    tls_name,
+                    tls_first,
+                });
+            }
+            ProtoEvent::UpgradeTls { tls_name } => self.start_tls(core, &tls_name, false),
+            ProtoEvent::SignNonce { nonce } => {
+                if let Auth::JwtSigner { signer, .. } = core.conn.auth() {
+                    self.sign_request = Some((self.dial_generation, nonce, signer.clone()));
+                }
+            }
+            ProtoEvent::CloseTransport => {
+                // After a user close the last queued bytes are written first.
+                if core.conn.state() != State::Closed {
+                    self.drop_transport();
+                }
+                // An attempt still being dialed is over: its result is of no use.
+                self.dial_generation += 1;
+                self.dial_request = None;
+                self.sign_request = None;
+            }
+            ProtoEvent::Connected { server } => {
+                core.first_connect = FirstConnect::Connected;
+                self.shared.changed.notify_all();
+                self.shared.emit(Event::Connected { server });
+            }
+            ProtoEvent::Reconnected { server } => {
+                self.shared.changed.notify_all();
+                self.shared.emit(Event::Reconnected { server });
+            }
+            ProtoEvent::Disconnected { reason } => {
+                self.shared.emit(Event::Disconnected { reason });
+            }
+            ProtoEvent::ConnectAttemptFailed { server, error } => {
+                core.last_attempt_error = Some((server.clone(), error.clone()));
+                self.shared.changed.notify_all();
+                self.shared
+                    .emit(Event::ReconnectAttemptFailed { server, error });
+            }
+            ProtoEvent::Closed { reason } => {
+                // Messages that arrived first go to their readers first; the final write
+                // and the rest happen once the lock is released (`finish_close`).
+                self.flush_batch(core);
+                self.closing = Some(reason);
+                self.finished = true;
+            }
+            ProtoEvent::FlushComplete(id) => {
+                if let Some(state) = core.flushes.get_mut(&id) {
+                    *state = FlushState::Done;
+                    self.shared.changed.notify_all();
+                }
+            }
+            ProtoEvent::FlushFailed(id) => {
+                if let Some(state) = core.flushes.get_mut(&id) {
+                    *state = FlushState::Failed;
+                    self.shared.changed.notify_all();
+                }
+            }
+            ProtoEvent::ServerError { error, sid } => {
+                // A refused subscription (`sid`) is closed by the SubscriptionClosed that
+                // follows; a refused publish fails what waits on it.
+                if sid.is_none() {
+                    if let Some(refused) = PermissionError::from_server_error(&error) {
+                        self.flush_batch(core);
+                        core.publish_refused(&refused);
+                    }
+                }
+                self.shared.emit(Event::ServerError { error, sid });
+            }
+            ProtoEvent::SubscriptionClosed { sid, reason } => {
+                // Messages delivered before the close go first.
+                self.flush_batch(core);
+                let why = match reason {
+                    SubscriptionClosedReason::PermissionDenied(e) => {
+                        Closed::PermissionDenied(PermissionError::subscription_refused(e))
+                    }
+                    _ => Closed::LimitReached,
+                };
+                if let Some(q) = core.remove_sub(sid) {
+                    q.close(why);
+                }
+            }
+            ProtoEvent::Reply { id, message } => {
+                if let Some(slot) = core.replies.remove(&id) {
+                    slot.fill(SlotState::Reply(message));
+                }
+            }
+            ProtoEvent::RequestFailed { id, error } => {
+                if let Some(slot) = core.replies.remove(&id) {
+                    slot.fill(SlotState::Refused(PermissionError::subscription_refused(
+                        error,
+                    )));
+                }
+            }
+            ProtoEvent::DiscoveredServers(servers) => {
+                self.shared.emit(Event::DiscoveredServers(servers));
+            }
+            ProtoEvent::LameDuckMode => self.shared.emit(Event::LameDuckMode),
+            _ => {}
+        }
+    }
+}
