@@ -24,55 +24,56 @@
 //! The one rule (as in quinn-proto and str0m): **after every `handle_*` call or mutator,
 //! drain [`Connection::poll_event`], write what [`Connection::poll_transmit`] gives, and
 //! sleep no longer than [`Connection::poll_timeout`]**. This is a complete driver over
-//! blocking `std::net` sockets (TLS left out; the `natsy` crate's mio loop is the full one):
+//! blocking `std::net` sockets, with TLS through rustls (the `natsy` crate's mio loop is the
+//! full one; a JWT signer's `Event::SignNonce` is left out here):
 //!
 //! ```no_run
 //! use std::io::{ErrorKind, IoSlice, Read, Write};
-//! use std::net::TcpStream;
-//! use std::time::{Duration, Instant};
+//! use std::{net::TcpStream, sync::Arc, time::{Duration, Instant}};
 //! use natsy_proto::connection::{TransportError, TransportOp as Op};
 //! use natsy_proto::{Connection, ConnectionConfig, Event, ServerAddr};
+//! trait Io: Read + Write {}
+//! impl<T: Read + Write> Io for T {}
 //!
-//! let servers = vec![ServerAddr::parse("nats://127.0.0.1:4222")?];
-//! let mut conn = Connection::new(ConnectionConfig::new(servers), Instant::now())?;
+//! let roots = rustls::RootCertStore::empty(); // add your CA, or the system's roots
+//! let tls = Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
+//! let mut conn = Connection::new(ConnectionConfig::new(vec![ServerAddr::parse("nats://127.0.0.1:4222")?]), Instant::now())?;
 //! conn.subscribe("greet.*", None)?;
 //! conn.publish("greet.joe", None, None, "hello".into())?; // buffered until connected
-//! let (mut sock, mut buf) = (None::<TcpStream>, [0u8; 65536]);
+//! let (mut sock, mut tcp, mut buf) = (None::<Box<dyn Io>>, None::<TcpStream>, [0u8; 65536]);
 //! loop {
 //!     while let Some(event) = conn.poll_event() {
+//!         let now = Instant::now();
 //!         match event {
 //!             Event::Dial { server, .. } => match TcpStream::connect((server.host.as_str(), server.port)) {
-//!                 Ok(s) => { sock = Some(s); conn.handle_transport_connected(Instant::now()) }
-//!                 Err(e) => conn.handle_transport_error(Instant::now(), TransportError::io(Op::Connect, &e)),
+//!                 Ok(s) => { tcp = Some(s.try_clone()?); sock = Some(Box::new(s)); conn.handle_transport_connected(now) }
+//!                 Err(e) => conn.handle_transport_error(now, TransportError::io(Op::Connect, &e)),
 //!             },
-//!             Event::CloseTransport => sock = None,
+//!             Event::UpgradeTls { tls_name } => if let Some(t) = &tcp { // the handshake runs on the first write
+//!                 let session = rustls::ClientConnection::new(tls.clone(), tls_name.try_into()?)?;
+//!                 sock = Some(Box::new(rustls::StreamOwned::new(session, t.try_clone()?)));
+//!                 conn.handle_tls_established(now);
+//!             },
+//!             Event::CloseTransport => (sock, tcp) = (None, None),
 //!             Event::Message(m) => { println!("{}: {:?}", m.subject(), m.payload()); return Ok(()) }
 //!             Event::Closed { reason } => return Err(reason.into()),
 //!             _ => {} // connected, reconnected, errors, ...: tell the user
 //!         }
 //!     }
-//!     let Some(s) = sock.as_mut() else {
-//!         // Waiting before a reconnect attempt.
-//!         let wait = conn.poll_timeout().map_or(Duration::ZERO, |t| t - Instant::now());
-//!         std::thread::sleep(wait);
+//!     let wait = conn.poll_timeout().map_or(Duration::from_secs(1), |t| t.saturating_duration_since(Instant::now()));
+//!     let (Some(s), Some(t)) = (sock.as_mut(), tcp.as_ref()) else {
+//!         std::thread::sleep(wait); // waiting before a reconnect attempt
 //!         conn.handle_timeout(Instant::now());
 //!         continue;
 //!     };
 //!     let mut slices = [IoSlice::new(&[]); 16];
 //!     let n = conn.poll_transmit(&mut slices);
-//!     if n > 0 {
-//!         let written = s.write_vectored(&slices[..n])?;
-//!         conn.advance_transmit(written);
-//!         continue;
-//!     }
-//!     let wait = conn.poll_timeout().map(|t| t.saturating_duration_since(Instant::now()));
-//!     s.set_read_timeout(Some(wait.unwrap_or(Duration::from_secs(1)).max(Duration::from_millis(1))))?;
+//!     if n > 0 { let w = s.write_vectored(&slices[..n])?; s.flush()?; conn.advance_transmit(w); continue }
+//!     t.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
 //!     match s.read(&mut buf) {
 //!         Ok(0) => conn.handle_transport_eof(Instant::now()),
 //!         Ok(n) => conn.handle_input(Instant::now(), &buf[..n]),
-//!         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-//!             conn.handle_timeout(Instant::now())
-//!         }
+//!         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => conn.handle_timeout(Instant::now()),
 //!         Err(e) => conn.handle_transport_error(Instant::now(), TransportError::io(Op::Read, &e)),
 //!     }
 //! }

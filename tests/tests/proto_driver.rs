@@ -1,25 +1,38 @@
-//! `natsy-proto` driven by a plain blocking `std::net::TcpStream` against a real
-//! nats-server: the loop from the crate docs, proving the core needs nothing but bytes
-//! and a clock.
+//! `natsy-proto` driven by a plain blocking `std::net::TcpStream` (and rustls for the
+//! TLS upgrade) against a real nats-server: the loop from the crate docs, proving the
+//! core needs nothing but bytes, a clock and socket glue: requests, flushes, reconnects
+//! and TLS all come from proto's public API.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use natsy_proto::connection::{Connection, ConnectionConfig, Event, TransportError, TransportOp};
 use natsy_proto::ServerAddr;
 use natsy_test_harness::NatsServer;
+use rustls::pki_types::pem::PemObject;
 
-/// A `Connection` and the socket it is driven over.
+trait Io: Read + Write {}
+impl<T: Read + Write> Io for T {}
+
+/// A `Connection` and the socket it is driven over (plain, or TLS on top of `tcp`).
 struct Driver {
     conn: Connection,
-    sock: Option<TcpStream>,
+    sock: Option<Box<dyn Io>>,
+    tcp: Option<TcpStream>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Runs the connection over blocking std sockets until `done` says stop; returns the
 /// events seen.
 fn drive(d: &mut Driver, mut done: impl FnMut(&Event) -> bool) -> io::Result<Vec<Event>> {
-    let Driver { conn, sock } = d;
+    let Driver {
+        conn,
+        sock,
+        tcp,
+        tls,
+    } = d;
     let mut buf = [0u8; 64 * 1024];
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -29,7 +42,8 @@ fn drive(d: &mut Driver, mut done: impl FnMut(&Event) -> bool) -> io::Result<Vec
                 Event::Dial { server, .. } => {
                     match TcpStream::connect((server.host.as_str(), server.port)) {
                         Ok(s) => {
-                            *sock = Some(s);
+                            *tcp = Some(s.try_clone()?);
+                            *sock = Some(Box::new(s));
                             conn.handle_transport_connected(Instant::now());
                         }
                         Err(e) => conn.handle_transport_error(
@@ -38,7 +52,19 @@ fn drive(d: &mut Driver, mut done: impl FnMut(&Event) -> bool) -> io::Result<Vec
                         ),
                     }
                 }
-                Event::CloseTransport => *sock = None,
+                Event::UpgradeTls { tls_name } => {
+                    let (Some(t), Some(config)) = (tcp.as_ref(), tls.as_ref()) else {
+                        panic!("the server wants TLS and the test gave no config");
+                    };
+                    let name = rustls::pki_types::ServerName::try_from(tls_name.clone())
+                        .map_err(io::Error::other)?;
+                    let session = rustls::ClientConnection::new(config.clone(), name)
+                        .map_err(io::Error::other)?;
+                    // The handshake runs on the first write (CONNECT).
+                    *sock = Some(Box::new(rustls::StreamOwned::new(session, t.try_clone()?)));
+                    conn.handle_tls_established(Instant::now());
+                }
+                Event::CloseTransport => (*sock, *tcp) = (None, None),
                 _ => {}
             }
             let stop = done(&event);
@@ -47,7 +73,7 @@ fn drive(d: &mut Driver, mut done: impl FnMut(&Event) -> bool) -> io::Result<Vec
                 return Ok(seen);
             }
         }
-        let Some(s) = sock.as_mut() else {
+        let (Some(s), Some(t)) = (sock.as_mut(), tcp.as_ref()) else {
             // Waiting to reconnect: sleep until the connection's next timer.
             if let Some(t) = conn.poll_timeout() {
                 std::thread::sleep(t.saturating_duration_since(Instant::now()));
@@ -59,6 +85,7 @@ fn drive(d: &mut Driver, mut done: impl FnMut(&Event) -> bool) -> io::Result<Vec
         let n = conn.poll_transmit(&mut slices);
         if n > 0 {
             let written = s.write_vectored(&slices[..n])?;
+            s.flush()?;
             conn.advance_transmit(written);
             continue;
         }
@@ -66,7 +93,7 @@ fn drive(d: &mut Driver, mut done: impl FnMut(&Event) -> bool) -> io::Result<Vec
         let wait = conn
             .poll_timeout()
             .map(|t| t.saturating_duration_since(Instant::now()));
-        s.set_read_timeout(Some(
+        t.set_read_timeout(Some(
             wait.unwrap_or(Duration::from_millis(100))
                 .max(Duration::from_millis(1)),
         ))?;
@@ -94,7 +121,12 @@ fn drive(d: &mut Driver, mut done: impl FnMut(&Event) -> bool) -> io::Result<Vec
 fn driver(url: &str) -> Driver {
     let servers = vec![ServerAddr::parse(url).expect("url")];
     let conn = Connection::new(ConnectionConfig::new(servers), Instant::now()).expect("config");
-    Driver { conn, sock: None }
+    Driver {
+        conn,
+        sock: None,
+        tcp: None,
+        tls: None,
+    }
 }
 
 #[test]
@@ -123,20 +155,21 @@ fn pub_sub_request_and_flush_through_a_real_server() {
     let id = d.conn.flush(Instant::now()).expect("flush");
     drive(&mut d, |e| *e == Event::FlushComplete(id)).expect("flush completes");
 
-    // No responders: a request to nobody gets an immediate 503 on our inbox.
-    let inbox = d.conn.subscribe("_INBOX.proto.*", None).expect("inbox");
-    d.conn
-        .publish("nobody.home", Some("_INBOX.proto.1"), None, "?".into())
+    // No responders: a request to nobody gets an immediate 503 through proto's muxer.
+    let id = d
+        .conn
+        .request("nobody.home", None, "?".into())
         .expect("request");
     let events = drive(
         &mut d,
-        |e| matches!(e, Event::Message(m) if m.sid() == inbox),
+        |e| matches!(e, Event::Reply { id: r, .. } if *r == id),
     )
     .expect("503");
-    let Some(Event::Message(reply)) = events.last() else {
+    let Some(Event::Reply { message: reply, .. }) = events.last() else {
         unreachable!()
     };
     assert!(reply.is_no_responders(), "{reply:?}");
+    assert_eq!(d.conn.pending_requests(), 0);
     assert_eq!(d.conn.stats().in_msgs, 2);
 }
 
@@ -167,4 +200,36 @@ fn a_restarted_server_gets_subscriptions_back_and_buffered_publishes() {
     })
     .expect("every buffered message arrives");
     assert_eq!(got, (0..10).map(|i| i.to_string()).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_tls_upgrade_with_rustls_through_a_real_tls_server() {
+    let files = natsy_test_harness::TlsFiles::generate().expect("certificates");
+    let server = NatsServer::builder()
+        .tls(files.server_tls())
+        .start()
+        .expect("server");
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(files.ca_cert()).expect("CA");
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.expect("a CA certificate")).expect("add CA");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut d = driver(&format!("nats://localhost:{}", server.port()));
+    d.tls = Some(Arc::new(config));
+    let sid = d.conn.subscribe("tls.greet", None).expect("subscribe");
+    d.conn
+        .publish("tls.greet", None, None, "over TLS".into())
+        .expect("publish");
+    let events = drive(&mut d, |e| matches!(e, Event::Message(_))).expect("message");
+    assert!(events.iter().any(|e| matches!(e, Event::UpgradeTls { .. })));
+    let Some(Event::Message(msg)) = events.last() else {
+        unreachable!()
+    };
+    assert_eq!((msg.sid(), msg.payload()), (sid, &b"over TLS"[..]));
 }
