@@ -128,8 +128,10 @@ fn a_large_message_in_small_reads_allocates_less_than_twice_its_size() {
         assert_eq!(big.payload().len(), size);
         assert!(big.payload().iter().all(|&b| b == b'x'));
         assert_eq!(big.header_block().is_some(), headers);
+        assert_eq!(big.shared_buffer(), None, "it had an allocation to itself");
         let after = conn.poll_message().expect("the message after it");
         assert_eq!(after.payload(), b"after");
+        assert!(after.shared_buffer().is_some());
         assert!(conn.poll_message().is_none());
         assert!(
             during < 2 * wire.len(),

@@ -17,9 +17,12 @@
 //! read, as this buffer once did, copied everything held on every read: quadratic, 23 s
 //! for a 63 MiB message. Without a known frame size the buffer still grows geometrically.
 
+use std::num::NonZeroU64;
 use std::ops::{Deref, DerefMut};
 
 use bytes::BytesMut;
+
+use crate::message::SharedBuffer;
 
 /// The size of a new allocation: two reads' worth (the client reads 64 KiB at a time), so
 /// that a full read plus the start of a frame left over from the last one fit a spare.
@@ -34,6 +37,11 @@ pub(crate) struct ReadBuffer {
     buf: BytesMut,
     /// `buf`'s allocation has the standard size, so it may be kept as a spare later.
     standard: bool,
+    /// `buf`'s allocation was made for the one large frame at its front, which will be
+    /// its only user.
+    own_frame: bool,
+    /// Allocations continued in so far; the current one's number names it.
+    allocations: u64,
     /// Handles (emptied) on earlier standard allocations; reusable once no message
     /// refers to them any more.
     spares: Vec<BytesMut>,
@@ -64,10 +72,20 @@ impl ReadBuffer {
         rest
     }
 
+    /// The allocation that messages cut from the buffer now share, or `None` when it was
+    /// made for the one large frame at its front, whose message will own it alone.
+    pub(crate) fn shared_buffer(&self) -> Option<SharedBuffer> {
+        if self.own_frame {
+            return None;
+        }
+        NonZeroU64::new(self.allocations).map(SharedBuffer::nth)
+    }
+
     /// Makes room for a whole frame of `total` bytes (the held bytes are its start).
     fn reserve_frame(&mut self, total: usize) {
         if !self.buf.try_reclaim(total - self.buf.len()) {
             self.move_on(total, total);
+            self.own_frame = true;
         }
     }
 
@@ -98,6 +116,8 @@ impl ReadBuffer {
             self.spares.push(old);
         }
         self.standard = standard;
+        self.own_frame = false;
+        self.allocations += 1;
     }
 }
 
@@ -150,11 +170,13 @@ mod tests {
         // Fill a first allocation completely; a message keeps it alive.
         rb.append(&vec![1; READ_ALLOCATION], None);
         let first = rb.as_ptr();
+        let first_id = rb.shared_buffer();
         let message = rb.split().freeze();
         // It is full and held: new input goes to a second allocation.
         rb.append(&[2; 10], None);
         let second = rb.as_ptr();
         assert_ne!(second, first);
+        assert!(first_id.is_some() && rb.shared_buffer() != first_id);
         // Fill the second one too while the message still holds the first: a third.
         rb.append(&vec![3; READ_ALLOCATION - 10], None);
         let held_second = rb.split().freeze();
@@ -185,6 +207,7 @@ mod tests {
         assert!(rb.append(&vec![1; read], Some(total)).is_empty());
         let (start, capacity) = (rb.as_ptr(), rb.capacity());
         assert_eq!(capacity, total);
+        assert_eq!(rb.shared_buffer(), None, "the frame's message will own it");
         let data = vec![1; read];
         let rest = loop {
             let rest = rb.append(&data, Some(total));
@@ -206,6 +229,7 @@ mod tests {
             !(start..start.wrapping_add(total)).contains(&rb.as_ptr()),
             "bytes after the frame go to another allocation"
         );
+        assert!(rb.shared_buffer().is_some());
         drop(frame);
     }
 
