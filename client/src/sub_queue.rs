@@ -13,20 +13,29 @@
 //! allocation otherwise filled with messages long since handled, and 8,000 of them,
 //! counted as 800 KB, kept 575 MB resident. So a queue keeps zero-copy messages from at
 //! most [`MAX_SHARED_BUFFERS`] read allocations at a time; a message from another one is
-//! [detached](natsy_proto::Message::detach) (copied into an allocation of its own) as it
-//! is queued. The copy is only made for a message that waits behind others from several
-//! earlier reads, where its cost is small next to the time it will wait.
+//! [detached](natsy_proto::Message::detach) (its subject, reply, headers and payload
+//! copied out) as it is queued. The copy is only made for a message that waits behind
+//! others from several earlier reads, where its cost is small next to the time it will
+//! wait. Small copies share 16 KiB chunks that hold nothing but this queue's messages, in
+//! order, so they are freed as the reader catches up and cost one allocation per chunk,
+//! not one (and the allocator's overhead) per message.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
+use bytes::BytesMut;
 use natsy_proto::{Message, SharedBuffer};
 
 /// The read allocations one queue may keep alive through zero-copy messages: beyond its
 /// pending bytes, a queue holds at most this many times 128 KiB. Four allocations are
 /// about eight reads: a reader that is less than that behind never sees a copy.
 pub(crate) const MAX_SHARED_BUFFERS: usize = 4;
+/// The chunk small detached messages are copied into.
+const COPY_CHUNK: usize = 16 * 1024;
+/// Detached messages up to this size share chunks, so a chunk's unused tail is at most a
+/// sixteenth of it; larger ones get an allocation of their own.
+const COPY_SHARED_MAX: usize = COPY_CHUNK / 16;
 
 /// Limits on what a subscription may hold before its reader takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +47,9 @@ pub struct PendingLimits {
     /// just payloads. The frame is the whole wire frame of a message that still shares
     /// the read buffer, and only subject, reply, headers and payload of one copied out of
     /// it; besides what it counts, a subscription keeps at most four 128 KiB read
-    /// allocations alive. Default 64 MiB (nats.go `DefaultSubPendingBytesLimit`, which
-    /// counts payloads only).
+    /// allocations (a reader further behind gets later messages copied out) and the
+    /// unused ends of the 16 KiB chunks its small copies share alive. Default 64 MiB
+    /// (nats.go `DefaultSubPendingBytesLimit`, which counts payloads only).
     pub bytes: usize,
 }
 
@@ -85,6 +95,9 @@ struct Inner {
     /// The read allocations queued zero-copy messages share, each with how many of them
     /// share it.
     shared: [Option<(SharedBuffer, usize)>; MAX_SHARED_BUFFERS],
+    /// The rest of the chunk small detached messages are being copied into; let go when
+    /// the queue empties.
+    copies: BytesMut,
     dropped: u64,
     slow: bool,
     closed: Option<Closed>,
@@ -113,10 +126,25 @@ impl Inner {
         }
     }
 
+    /// Copies `msg` out of the read buffer: into the current chunk if it is small.
+    fn detach(&mut self, msg: Message) -> Message {
+        let size = msg.size();
+        if size > COPY_SHARED_MAX {
+            return msg.detach();
+        }
+        if self.copies.capacity() < size {
+            self.copies = BytesMut::with_capacity(COPY_CHUNK);
+        }
+        msg.detach_into(&mut self.copies)
+    }
+
     /// Takes the next message, releasing its share of its read allocation.
     fn pop(&mut self) -> Option<Message> {
         let msg = self.messages.pop_front()?;
         self.bytes -= msg.retained_size();
+        if self.messages.is_empty() {
+            self.copies = BytesMut::new();
+        }
         if let Some(b) = msg.shared_buffer() {
             for slot in &mut self.shared {
                 if let Some((held, n)) = slot {
@@ -135,7 +163,8 @@ impl Inner {
 }
 
 /// What `msg` will hold once queued: its frame as it is, or the compact copy
-/// [`Message::detach`] makes of subject, reply, headers and payload.
+/// [`Inner::detach`] makes of subject, reply, headers and payload. (A chunk's unused tail
+/// is not counted: at most a sixteenth of the chunk, and the chunk being filled.)
 fn queued_size(msg: &Message, detach: bool) -> usize {
     if detach {
         msg.size() + std::mem::size_of::<Message>()
@@ -197,7 +226,7 @@ impl SubQueue {
                     inner.slow = true;
                     Pushed::Dropped { first }
                 } else {
-                    let msg = if detach { msg.detach() } else { msg };
+                    let msg = if detach { inner.detach(msg) } else { msg };
                     debug_assert_eq!(msg.retained_size(), size);
                     inner.slow = false;
                     inner.bytes += size;
@@ -346,6 +375,14 @@ mod tests {
         let compact = "smallhello".len();
         let expected = MAX_SHARED_BUFFERS * (wire + ENTRY) + 2 * (compact + ENTRY);
         assert_eq!(q.pending(), (MAX_SHARED_BUFFERS + 2, expected));
+        {
+            // The two copies sit side by side in one chunk.
+            let inner = q.lock();
+            let copy = |i: usize| inner.messages[i].subject_bytes().as_ptr();
+            let (a, b) = (MAX_SHARED_BUFFERS, MAX_SHARED_BUFFERS + 1);
+            assert_eq!(copy(b), copy(a).wrapping_add(compact));
+            assert!(inner.copies.capacity() > 0);
+        }
         // Taking the oldest releases its allocation: the next message may share again.
         let Taken::Message(taken) = q.try_take() else {
             panic!("a message")
@@ -362,6 +399,11 @@ mod tests {
         assert_eq!(kept, want);
         assert_eq!(got, msgs, "copies are the same messages, in order");
         assert_eq!(q.pending(), (0, 0));
+        assert_eq!(
+            q.lock().copies.capacity(),
+            0,
+            "an empty queue holds no chunk"
+        );
     }
 
     #[test]
