@@ -104,7 +104,12 @@ fn receive_large(c: &mut Criterion) {
                     for piece in wire.chunks(READ) {
                         conn.handle_input(now, piece);
                     }
-                    let m = conn.poll_message().expect("the message");
+                    let m = std::iter::from_fn(|| conn.poll_event())
+                        .find_map(|e| match e {
+                            Event::Message(m) => Some(m),
+                            _ => None,
+                        })
+                        .expect("the message");
                     assert_eq!(black_box(m.payload()).len(), mib << 20);
                 },
                 BatchSize::PerIteration,

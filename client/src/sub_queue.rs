@@ -371,10 +371,24 @@ mod tests {
                 conn.handle_input(now, &wire);
                 wire.clear();
             }
-            small.extend(std::iter::from_fn(|| conn.poll_message()).filter(|m| m.sid() == 1));
+            small.extend(
+                std::iter::from_fn(|| conn.poll_event())
+                    .filter_map(|e| match e {
+                        natsy_proto::connection::Event::Message(m) => Some(m),
+                        _ => None,
+                    })
+                    .filter(|m| m.sid() == 1),
+            );
         }
         conn.handle_input(now, &wire);
-        small.extend(std::iter::from_fn(|| conn.poll_message()).filter(|m| m.sid() == 1));
+        small.extend(
+            std::iter::from_fn(|| conn.poll_event())
+                .filter_map(|e| match e {
+                    natsy_proto::connection::Event::Message(m) => Some(m),
+                    _ => None,
+                })
+                .filter(|m| m.sid() == 1),
+        );
         assert_eq!(small.len(), reads);
         small
     }
