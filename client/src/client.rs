@@ -506,7 +506,7 @@ impl Client {
                 }
                 Some(FlushState::Failed) | None => {
                     core.flushes.remove(&id);
-                    return Err(if core.closed.is_some() {
+                    return Err(if core.conn.state() == State::Closed {
                         FlushError::Closed
                     } else {
                         FlushError::Disconnected
