@@ -15,10 +15,10 @@
 //!
 //! ADR-37 wants a continuous pull to pause its heartbeat check while the client is
 //! disconnected and to pull afresh on reconnect. [`Messages`] learns of both by looking at
-//! the client ([`natsy::Client::connection_state`] and the `reconnects` counter of
-//! [`natsy::Client::statistics`], one short lock each) only when its wait on the inbox is
-//! about to start or has timed out — never on a timer of its own, and never while
-//! messages are queued. The wait's timeout comes from the machine: twice the idle
+//! the client (the `reconnects` counter of [`natsy::Client::statistics`], and after a
+//! timeout [`natsy::Client::connection_state`]; one short lock each) only when its wait
+//! on the inbox is about to start or has timed out — never on a timer of its own, and
+//! never while messages are queued. The wait's timeout comes from the machine: twice the idle
 //! heartbeat while pulls are in flight, one heartbeat interval while disconnected. So a
 //! reconnect is acted on at the latest one heartbeat interval after the client is back
 //! (often at once: the first wake-up after it), and an idle consumer wakes up only for
@@ -391,19 +391,21 @@ impl Messages {
     }
 
     /// Looks at the client's connection and tells the machine what changed; true after
-    /// a reconnect. See the module docs for why this happens only when the wait wakes up.
-    fn watch_connection(&mut self, now: Instant) -> bool {
+    /// a reconnect. See the module docs for why this happens only when the wait starts
+    /// or times out. Before a wait it reads only the reconnect counter (one short lock);
+    /// the connection state is read too after a timeout, or while disconnected.
+    fn watch_connection(&mut self, now: Instant, timed_out: bool) -> bool {
         let client = self.context.client();
         // The state first: a reconnect that completes between the two reads is then
         // still seen by the counter.
-        let state = client.connection_state();
+        let state = (timed_out || !self.machine.is_connected()).then(|| client.connection_state());
         let reconnects = client.statistics().reconnects;
-        if state == natsy::State::Reconnecting {
+        if state == Some(natsy::State::Reconnecting) {
             self.machine.handle_disconnected(now);
         }
         // A connection made after a failed first pass is no reconnect, but it ends a
         // disconnection all the same.
-        let back = state == natsy::State::Connected && !self.machine.is_connected();
+        let back = state == Some(natsy::State::Connected) && !self.machine.is_connected();
         if reconnects == self.reconnects && !back {
             return false;
         }
@@ -445,7 +447,7 @@ impl Messages {
                 Ok(None) => {
                     // Nothing queued: about to sleep, the moment to look at the
                     // connection (pull afresh first if it came back).
-                    if self.watch_connection(now) {
+                    if self.watch_connection(now, false) {
                         continue;
                     }
                     let mut wake = self.machine.poll_timeout();
@@ -460,7 +462,7 @@ impl Messages {
                         Ok(msg) => msg,
                         Err(natsy::NextError::TimedOut) => {
                             let now = Instant::now();
-                            self.watch_connection(now);
+                            self.watch_connection(now, true);
                             self.machine.handle_timeout(now);
                             continue;
                         }

@@ -355,9 +355,13 @@ enum Timer {
     Expiry,
 }
 
+impl Timer {
+    const COUNT: usize = 3;
+}
+
 /// One slot per [`Timer`]; the next wake-up is the earliest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct TimerTable([Option<Instant>; 3]);
+struct TimerTable([Option<Instant>; Timer::COUNT]);
 
 impl TimerTable {
     fn get(&self, t: Timer) -> Option<Instant> {
