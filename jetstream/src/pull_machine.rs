@@ -2,11 +2,12 @@
 //! requests to send and when, what each status reply means, when heartbeats count as lost,
 //! and when a fetch is over (ADR-37; protocol digest §6.4, §6.5).
 //!
-//! It does no IO, reads no clock and never blocks: every input takes `now`, and the
-//! blocking drivers in `pull.rs` ([`Consumer::fetch`](crate::Consumer::fetch) and
-//! [`Messages`](crate::Messages)) publish, wait and read the clock. Both drivers use this
-//! one machine, so a fetch and a continuous pull classify statuses, count heartbeats and
-//! size their requests the same way, and the whole policy is tested on a virtual clock.
+//! It does no IO, reads no clock and never blocks: every input takes `now` (which must
+//! not go backwards), and the blocking drivers in `pull.rs`
+//! ([`Consumer::fetch`](crate::Consumer::fetch) and [`Messages`](crate::Messages))
+//! publish, wait and read the clock. Both drivers use this one machine, so a fetch and a
+//! continuous pull classify statuses, count heartbeats and size their requests the same
+//! way, and the whole policy is tested on a virtual clock.
 //!
 //! # Contract
 //!
@@ -76,9 +77,9 @@
 //!   [`PullError::NoHeartbeat`]; a continuous pull counts a missed heartbeat, forgets its
 //!   pulls and pulls afresh. While disconnected the timer only schedules a look at the
 //!   connection again, one heartbeat interval later.
-//! - **Statuses** (digest §6.5). A fetch ends at its batch, or at `404`, `408`, `409 Batch
-//!   Completed`, `409 Leadership Change`, `423`; every other status also ends it, with an
-//!   error. A continuous pull re-pulls at once after `409 Leadership Change` and `423`,
+//! - **Statuses** (digest §6.5). `100` only restarts the heartbeat timer. A fetch ends
+//!   at its batch, or at `404`, `408`, `409 Batch Completed`, `409 Leadership Change`,
+//!   `423`; any other status ends it too, with an error. A continuous pull re-pulls at once after `409 Leadership Change` and `423`,
 //!   after a backoff after `404`, `409 Server Shutdown`, `503` and the reported errors
 //!   (`409 Exceeded MaxWaiting / MaxRequest…`, unknown statuses); `409 Consumer Deleted`
 //!   and `400` are terminal.
