@@ -1,6 +1,7 @@
 //! [`Context`]: the JetStream API entry point — API prefix or domain, timeout, and the
 //! request helper every API call goes through.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,11 +16,15 @@ pub const DEFAULT_API_PREFIX: &str = "$JS.API";
 /// The default timeout of an API request (nats.go's 5 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A JetStream context on top of a client. Cheap to clone.
+/// A JetStream context on top of a client. Cheap to clone: a clone shares the client and
+/// the API prefix (two reference counts, no allocation), so every [`JsMessage`] can carry
+/// one.
+///
+/// [`JsMessage`]: crate::JsMessage
 #[derive(Debug, Clone)]
 pub struct Context {
     client: natsy::Client,
-    prefix: String,
+    prefix: Arc<str>,
     timeout: Duration,
 }
 
@@ -27,7 +32,7 @@ pub struct Context {
 pub fn new(client: natsy::Client) -> Context {
     Context {
         client,
-        prefix: DEFAULT_API_PREFIX.to_string(),
+        prefix: Arc::from(DEFAULT_API_PREFIX),
         timeout: DEFAULT_TIMEOUT,
     }
 }
@@ -42,13 +47,13 @@ struct MaybeError {
 impl Context {
     /// Uses the JetStream domain `domain` (`$JS.<domain>.API`).
     pub fn with_domain(mut self, domain: &str) -> Self {
-        self.prefix = format!("$JS.{domain}.API");
+        self.prefix = Arc::from(format!("$JS.{domain}.API"));
         self
     }
 
     /// Uses an explicit API prefix (for imported JetStream APIs).
     pub fn with_api_prefix(mut self, prefix: &str) -> Self {
-        self.prefix = prefix.trim_end_matches('.').to_string();
+        self.prefix = Arc::from(prefix.trim_end_matches('.'));
         self
     }
 

@@ -53,6 +53,7 @@ mod error;
 mod js_message;
 mod publish;
 mod pull;
+mod pull_machine;
 mod stored;
 mod stream;
 mod stream_config;

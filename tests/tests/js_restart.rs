@@ -1,7 +1,7 @@
 //! A continuous pull survives a server restart: file storage, part of the stream consumed
 //! and acked (confirmed), the server restarted while `messages()` has pulls in flight;
 //! the consumer goes on, nothing acked before the restart comes back, and every message
-//! is acked exactly once in the end.
+//! is acked exactly once in the end. And a reconnect gets a fresh pull at once.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -115,4 +115,65 @@ fn messages_continue_across_a_restart_without_losing_or_repeating_acked_messages
     }
     assert!(js.client().statistics().reconnects >= 1);
     eprintln!("redelivered after the restart: {redelivered}");
+}
+
+/// A reconnect (here forced, to the same server) is noticed the next time `messages()`
+/// is about to wait, and answered with a fresh pull at once (ADR-37), not only once the
+/// heartbeats go missing.
+#[test]
+fn a_reconnect_gets_a_fresh_pull_at_the_next_wait() {
+    let server = NatsServer::builder().jetstream().start().expect("server");
+    let js = natsy_jetstream::new(natsy::connect(server.url()).expect("connect"));
+    js.create_stream(&StreamConfig {
+        subjects: vec!["f.>".into()],
+        ..StreamConfig::new("F")
+    })
+    .expect("stream");
+    let consumer = js
+        .create_consumer(
+            "F",
+            ConsumerConfig {
+                durable_name: Some("C".into()),
+                ..Default::default()
+            },
+        )
+        .expect("consumer");
+    // Heartbeats far apart, so none can go missing while this test runs.
+    let mut messages = consumer
+        .messages_with(ConsumeOptions {
+            batch: 10,
+            expires: Duration::from_secs(120),
+            idle_heartbeat: Duration::from_secs(60),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(messages
+        .next_timeout(Duration::from_millis(100))
+        .unwrap()
+        .is_none());
+    assert_eq!(messages.pulls(), 1);
+
+    js.client().force_reconnect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while js.client().statistics().reconnects == 0 {
+        assert!(Instant::now() < deadline, "never reconnected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The next wait sees the reconnect before it sleeps.
+    assert!(messages
+        .next_timeout(Duration::from_millis(100))
+        .unwrap()
+        .is_none());
+    assert_eq!(messages.pulls(), 2, "a fresh pull after the reconnect");
+    assert_eq!(messages.missed_heartbeats(), 0);
+    // And messages flow on.
+    js.publish("f.x", "after").expect("publish");
+    let m = loop {
+        assert!(Instant::now() < deadline, "nothing after the reconnect");
+        if let Some(m) = messages.next_timeout(Duration::from_secs(1)).unwrap() {
+            break m;
+        }
+    };
+    assert_eq!(m.payload(), b"after");
+    m.ack().unwrap();
 }
