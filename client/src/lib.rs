@@ -62,6 +62,7 @@
 pub use natsy_proto as proto;
 
 mod client;
+mod core;
 mod credentials;
 mod dialer;
 mod error;
@@ -69,7 +70,9 @@ mod event;
 mod event_loop;
 mod message;
 mod options;
+mod reply_slot;
 mod request;
+mod routing;
 mod shared;
 mod sub_queue;
 mod subscription;
