@@ -89,8 +89,9 @@ pub use error::{
 pub use event::{Discarded, Event};
 pub use message::Message;
 pub use natsy_proto::connection::{Auth, CloseReason, DisconnectReason, State};
+pub use natsy_proto::PendingLimits;
 pub use natsy_proto::{HeaderMap, ServerAddr, StatusCode};
 pub use options::{ConnectOptions, EventCallback, ReconnectDelayFn, ToServerAddrs};
 pub use request::ReplyHandle;
-pub use sub_queue::{Closed, PendingLimits};
+pub use sub_queue::Closed;
 pub use subscription::Subscription;

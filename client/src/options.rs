@@ -13,8 +13,8 @@ use crate::credentials::{self, AuthSource, CredentialsError, Signer};
 use crate::dialer::Resolver;
 use crate::error::ConnectError;
 use crate::event::Event;
-use crate::sub_queue::PendingLimits;
 use crate::tls::{Pem, TlsOptions};
+use natsy_proto::PendingLimits;
 
 /// Called with every [`Event`], in order, on the client's event thread.
 pub type EventCallback = Arc<dyn Fn(Event) + Send + Sync>;

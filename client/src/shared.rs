@@ -15,7 +15,7 @@ pub(crate) use crate::core::{Core, FirstConnect, FlushState};
 use crate::event::Event;
 pub(crate) use crate::reply_slot::{ReplySlot, SlotState};
 pub(crate) use crate::routing::RouteBatch;
-use crate::sub_queue::Pushed;
+use natsy_proto::Pushed;
 
 /// The shared half of a client.
 pub(crate) struct Shared {
