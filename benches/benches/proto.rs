@@ -1,4 +1,5 @@
-//! Criterion benches of `natsy-proto`: parsing MSG/HMSG and encoding PUB.
+//! Criterion benches of `natsy-proto`: parsing MSG/HMSG, receiving one large message
+//! through a `Connection`, and encoding PUB.
 #![allow(missing_docs)] // criterion_group! generates undocumented functions
 //!
 //! Run: `cargo bench -p natsy-benches --bench proto`. Each parse group also times a plain
@@ -8,10 +9,12 @@
 
 use std::hint::black_box;
 use std::io::IoSlice;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use natsy_benches::{hmsg_frames, msg_frames};
+use natsy_proto::connection::{Connection, ConnectionConfig, Event};
 use natsy_proto::{OutQueue, ServerOp, ServerOpParser, Status};
 
 /// Frames per iteration: enough to amortise the per-iteration buffer copy.
@@ -65,6 +68,52 @@ fn parse(c: &mut Criterion) {
     bench_input(c, "parse_hmsg_3_headers_128B", hmsg_frames(n, 128, 3), n);
 }
 
+/// A connection after its handshake with a server whose `max_payload` is 64 MiB, with
+/// one subscription (sid 1).
+fn connected_64_mib(now: Instant) -> Connection {
+    let mut conn = Connection::new(ConnectionConfig::default(), now).expect("config");
+    assert!(matches!(conn.poll_event(), Some(Event::Dial { .. })));
+    conn.handle_transport_connected(now);
+    conn.handle_input(
+        now,
+        b"INFO {\"server_id\":\"B\",\"max_payload\":67108864}\r\n",
+    );
+    conn.handle_input(now, b"PONG\r\n");
+    assert!(matches!(conn.poll_event(), Some(Event::Connected { .. })));
+    assert_eq!(conn.subscribe("bench.subject", None).ok(), Some(1));
+    conn
+}
+
+/// One large `MSG` fed to a `Connection` in 64 KiB reads, as the client's socket delivers
+/// it: read buffer, parser and message delivery together, in bytes per second. Growing
+/// the buffer read by read copied everything held each time (quadratic: 23 s for 63 MiB).
+fn receive_large(c: &mut Criterion) {
+    const READ: usize = 64 * 1024;
+    let mut group = c.benchmark_group("receive_large_msg_64KiB_reads");
+    group.sample_size(10);
+    for mib in [1usize, 8, 64] {
+        let wire = msg_frames(1, mib << 20);
+        let now = Instant::now();
+        group.throughput(Throughput::Bytes(wire.len() as u64));
+        // A new connection each time: a reused one could find the last message's
+        // allocation free and skip what a message still held by its reader costs.
+        group.bench_function(format!("{mib}MiB"), |b| {
+            b.iter_batched_ref(
+                || connected_64_mib(now),
+                |conn| {
+                    for piece in wire.chunks(READ) {
+                        conn.handle_input(now, piece);
+                    }
+                    let m = conn.poll_message().expect("the message");
+                    assert_eq!(black_box(m.payload()).len(), mib << 20);
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
 /// Publishes `n` times and drains the queue as a writer would, so the buffer is reused.
 fn encode_n(q: &mut OutQueue, data: &Bytes, n: usize) {
     for _ in 0..n {
@@ -103,5 +152,5 @@ fn encode(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, parse, encode);
+criterion_group!(benches, parse, receive_large, encode);
 criterion_main!(benches);

@@ -143,6 +143,9 @@ pub struct Config {
     pub storage: Storage,
     /// Pending-bytes limit of the `memory` scenario's subscriber.
     pub pending_bytes: usize,
+    /// `memory` only: when not 0, a busy subscription on the same connection, whose reader
+    /// keeps up, gets a message of this many bytes after each one to the unread one.
+    pub busy_bytes: usize,
 }
 
 impl Default for Config {
@@ -161,6 +164,7 @@ impl Default for Config {
             batch: 500,
             storage: Storage::Memory,
             pending_bytes: 64 << 20,
+            busy_bytes: 0,
         }
     }
 }
@@ -168,6 +172,11 @@ impl Default for Config {
 impl Config {
     /// The message count of `scenario` at payload `size`.
     pub fn msgs_for(&self, scenario: Scenario, size: usize) -> u64 {
+        let size = match scenario {
+            // 1 GiB in all, the busy subscription's messages included.
+            Scenario::Memory => size.saturating_add(self.busy_bytes),
+            _ => size,
+        };
         self.msgs.unwrap_or_else(|| scenario.default_msgs(size))
     }
 }
@@ -194,6 +203,8 @@ pub struct PublisherArgs {
     pub msgs: u64,
     /// Payload size.
     pub size: usize,
+    /// Another subject, and the size of the message published to it after each one.
+    pub busy: Option<(String, usize)>,
 }
 
 /// The name of the hidden subcommand that runs the publisher process.
@@ -216,6 +227,7 @@ Scenarios (default: pub):
   all           every scenario above
   memory        a subscriber that stops reading while 1 GiB is published at it;
                 checks resident memory stays within its pending limits + 16 MiB
+                (with --busy, next to a busy subscription on the same connection)
 
 Flags:
   --url URL           server to use (default: start a local nats-server, installing
@@ -230,6 +242,8 @@ Flags:
   --batch N           fetch batch of js-fetch (default 500)
   --storage S         memory or file, for JetStream streams (default memory)
   --pending-bytes N   pending-bytes limit of the memory scenario (default 64m)
+  --busy N            memory: a busy subscription on the same connection gets an N-byte
+                      message after each one to the unread one (default 0: none)
   --json              one JSON object per run on stdout instead of the table
   --no-progress       no progress bar (there is none unless stdout is a terminal)
   -h, --help          this text
@@ -350,6 +364,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             "--window" => config.window = positive("--window", &value("--window")?)?,
             "--batch" => config.batch = positive("--batch", &value("--batch")?)?,
             "--pending-bytes" => config.pending_bytes = parse_size(&value("--pending-bytes")?)?,
+            "--busy" => config.busy_bytes = parse_size(&value("--busy")?)?,
             "--storage" => {
                 config.storage = match value("--storage")?.as_str() {
                     "memory" | "mem" => Storage::Memory,
@@ -390,6 +405,8 @@ fn parse_publisher<I: Iterator<Item = String>>(mut args: I) -> Result<Command, U
     let mut subject = None;
     let mut msgs = None;
     let mut size = None;
+    let mut busy_subject = None;
+    let mut busy_size = None;
     while let Some(flag) = args.next() {
         let value = args
             .next()
@@ -399,9 +416,20 @@ fn parse_publisher<I: Iterator<Item = String>>(mut args: I) -> Result<Command, U
             "--subject" => subject = Some(value),
             "--msgs" => msgs = Some(parse_count("--msgs", &value)?),
             "--size" => size = Some(parse_size(&value)?),
+            "--busy-subject" => busy_subject = Some(value),
+            "--busy-size" => busy_size = Some(parse_size(&value)?),
             other => return Err(UsageError(format!("unknown flag {other}"))),
         }
     }
+    let busy = match (busy_subject, busy_size) {
+        (Some(subject), Some(size)) => Some((subject, size)),
+        (None, None) => None,
+        _ => {
+            return Err(UsageError(
+                "--busy-subject and --busy-size go together".into(),
+            ))
+        }
+    };
     match (url, subject, msgs, size) {
         (Some(url), Some(subject), Some(msgs), Some(size)) => {
             Ok(Command::Publisher(PublisherArgs {
@@ -409,6 +437,7 @@ fn parse_publisher<I: Iterator<Item = String>>(mut args: I) -> Result<Command, U
                 subject,
                 msgs,
                 size,
+                busy,
             }))
         }
         _ => Err(UsageError(format!(
@@ -518,6 +547,11 @@ mod tests {
         assert_eq!(Scenario::Pub.default_msgs(1 << 20), 10_000);
         assert_eq!(Scenario::Memory.default_msgs(4096), 262_144);
         assert_eq!(Scenario::Req.default_msgs(16), 20_000);
+        // With a busy subscription, its messages count towards the 1 GiB.
+        let c = run(&["memory", "--busy", "16k", "--pending-bytes", "1m"]).unwrap();
+        assert_eq!((c.busy_bytes, c.pending_bytes), (16 << 10, 1 << 20));
+        assert_eq!(c.msgs_for(Scenario::Memory, 16), (1 << 30) / (16 + 16384));
+        assert_eq!(c.msgs_for(Scenario::Pub, 16), 1_000_000);
     }
 
     #[test]
@@ -539,9 +573,25 @@ mod tests {
                 url: "nats://h:1".into(),
                 subject: "a.b".into(),
                 msgs: 10,
-                size: 16
+                size: 16,
+                busy: None,
             })
         );
+        let busy: Vec<String> = args
+            .iter()
+            .chain(&["--busy-subject", "c", "--busy-size", "16k"])
+            .map(|s| s.to_string())
+            .collect();
+        assert!(matches!(
+            parse(busy),
+            Ok(Command::Publisher(PublisherArgs { busy: Some((s, 16384)), .. })) if s == "c"
+        ));
+        let half: Vec<String> = args
+            .iter()
+            .chain(&["--busy-size", "16"])
+            .map(|s| s.to_string())
+            .collect();
+        assert!(parse(half).is_err());
         assert!(parse(["_publisher".to_string(), "--url".to_string()]).is_err());
         assert!(parse(["_publisher".to_string()]).is_err());
     }

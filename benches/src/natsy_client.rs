@@ -633,9 +633,17 @@ fn js_check_consumed(consumer: &natsy_jetstream::Consumer, n: u64) -> Result<(),
 /// A subscriber that never reads while a separate process publishes `msgs` × `size` at
 /// it: resident memory must stay within the pending-bytes limit + 16 MiB, and every
 /// message must be either queued or counted as dropped.
+///
+/// With `--busy N`, a second subscription on the same connection, read by a thread that
+/// keeps up, gets an N-byte message after each one to the unread subscription, so that
+/// every read allocation holds a few of each: the unread subscription's messages must not
+/// keep the busy one's traffic alive (8,000 small messages, counted as 800 KB, once held
+/// 575 MB). Every busy message must be received or counted as dropped.
 fn bench_memory(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
     const SLACK: u64 = 16 << 20;
     let subject = ctx.subject("memory");
+    let busy_subject = ctx.subject("busy");
+    let busy_size = ctx.config.busy_bytes;
     let limit = ctx.config.pending_bytes;
     let client = options()
         .pending_limits(PendingLimits {
@@ -645,9 +653,32 @@ fn bench_memory(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
         .connect(ctx.url)
         .map_err(|e| format!("connect: {e}"))?;
     let sub = client.subscribe(&subject).map_err(|e| e.to_string())?;
+    let busy_sub = if busy_size > 0 {
+        Some(client.subscribe(&busy_subject).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
     client.flush().map_err(|e| e.to_string())?;
     let baseline = resident_bytes().ok_or("no /proc/self/status")?;
-    let mut publisher = PublisherChild::start(ctx.url, &subject, ctx.msgs, ctx.size)?;
+    let busy = (busy_size > 0).then_some((busy_subject.as_str(), busy_size));
+    let mut publisher =
+        PublisherChild::start_with_busy(ctx.url, &subject, ctx.msgs, ctx.size, busy)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = busy_sub.map(|mut busy_sub| {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut received = 0u64;
+            loop {
+                match busy_sub.next_timeout(Duration::from_millis(50)) {
+                    Ok(m) if m.payload().len() == busy_size => received += 1,
+                    Ok(m) => return Err(format!("a busy message has {} bytes", m.payload().len())),
+                    Err(NextError::TimedOut) if !stop.load(Ordering::Relaxed) => {}
+                    Err(NextError::TimedOut) => return Ok((received, busy_sub.dropped())),
+                    Err(e) => return Err(format!("busy subscription: {e}")),
+                }
+            }
+        })
+    });
     let sampling = Arc::new(AtomicBool::new(true));
     let peak = Arc::new(AtomicU64::new(baseline));
     let sampler = {
@@ -671,6 +702,12 @@ fn bench_memory(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
     }
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.join();
+    stop.store(true, Ordering::Relaxed);
+    let busy_counts = match reader.map(|r| r.join()) {
+        None => None,
+        Some(Ok(counts)) => Some(counts?),
+        Some(Err(_)) => return Err("the busy reader panicked".into()),
+    };
     published?;
     flushed?;
     let (queued, queued_bytes) = sub.pending();
@@ -678,7 +715,7 @@ fn bench_memory(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
     let grown = peak.load(Ordering::Relaxed).saturating_sub(baseline);
     ctx.progress.add(ctx.msgs);
     let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
-    let note = format!(
+    let mut note = format!(
         "RSS +{:.1} MiB, bound {:.1} MiB; queued {queued} ({:.1} MiB), dropped {dropped}",
         mib(grown),
         mib(limit as u64 + SLACK),
@@ -689,6 +726,15 @@ fn bench_memory(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
             "queued {queued} + dropped {dropped} != published {}",
             ctx.msgs
         ));
+    }
+    if let Some((received, busy_dropped)) = busy_counts {
+        note += &format!("; busy {busy_size} B: received {received}, dropped {busy_dropped}");
+        if received + busy_dropped != ctx.msgs {
+            return Err(format!(
+                "busy: received {received} + dropped {busy_dropped} != published {}",
+                ctx.msgs
+            ));
+        }
     }
     if grown > limit as u64 + SLACK {
         return Err(format!("over the memory bound: {note}"));

@@ -4,7 +4,8 @@
 //! connects (with natsy, whichever client the parent benchmarks, so both clients receive
 //! from the same sender), prints `ready`, waits for a line on stdin, publishes, flushes
 //! (PING/PONG) and prints `done N`. It flushes every 8 MiB on the way so its own buffer
-//! stays small.
+//! stays small. With `--busy-subject T --busy-size C` it also publishes a C-byte message to
+//! T after each one (the `memory` scenario's busy subscription).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -30,11 +31,21 @@ pub fn run_child(args: &PublisherArgs) -> Result<(), String> {
         return Err(format!("publisher: expected go, got {line:?}"));
     }
     let payload = crate::runner::static_payload(args.size);
-    let every = ((8u64 << 20) / args.size.max(1) as u64).max(1);
+    let busy = args
+        .busy
+        .as_ref()
+        .map(|(subject, size)| (subject, crate::runner::static_payload(*size)));
+    let round = args.size + busy.as_ref().map_or(0, |(_, p)| p.len());
+    let every = ((8u64 << 20) / round.max(1) as u64).max(1);
     for i in 1..=args.msgs {
         client
             .publish(&args.subject, payload.clone())
             .map_err(|e| format!("publisher: publish: {e}"))?;
+        if let Some((subject, payload)) = &busy {
+            client
+                .publish(subject.as_str(), payload.clone())
+                .map_err(|e| format!("publisher: publish: {e}"))?;
+        }
         if i % every == 0 {
             client
                 .flush()
@@ -61,11 +72,27 @@ pub struct PublisherChild {
 impl PublisherChild {
     /// Starts the publisher and waits until it is connected.
     pub fn start(url: &str, subject: &str, msgs: u64, size: usize) -> Result<Self, String> {
+        Self::start_with_busy(url, subject, msgs, size, None)
+    }
+
+    /// [`start`](Self::start), and after each message one of `busy.1` bytes to `busy.0`.
+    pub fn start_with_busy(
+        url: &str,
+        subject: &str,
+        msgs: u64,
+        size: usize,
+        busy: Option<(&str, usize)>,
+    ) -> Result<Self, String> {
         let exe = crate::cli::publisher_exe().map_err(|e| format!("publisher program: {e}"))?;
-        let mut child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .arg(PUBLISHER_SUBCOMMAND)
             .args(["--url", url, "--subject", subject])
-            .args(["--msgs", &msgs.to_string(), "--size", &size.to_string()])
+            .args(["--msgs", &msgs.to_string(), "--size", &size.to_string()]);
+        if let Some((subject, size)) = busy {
+            command.args(["--busy-subject", subject, "--busy-size", &size.to_string()]);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -5,13 +5,38 @@
 //! reported so the client can emit one slow-consumer event; the episode ends at the next
 //! message that fits. The loop pushes a whole read's worth of messages under one lock and
 //! wakes the reader once.
+//!
+//! Received messages are zero-copy slices of the connection's read buffer, and each keeps
+//! the whole 128 KiB allocation it was cut from alive. For a reader that keeps up that is
+//! free: it holds messages of one or two reads at a time. For a reader that fell behind
+//! next to a busy subscription it was not: each of its small messages could pin an
+//! allocation otherwise filled with messages long since handled, and 8,000 of them,
+//! counted as 800 KB, kept 575 MB resident. So a queue keeps zero-copy messages from at
+//! most [`MAX_SHARED_BUFFERS`] read allocations at a time; a message from another one is
+//! [detached](natsy_proto::Message::detach) (its subject, reply, headers and payload
+//! copied out) as it is queued. The copy is only made for a message that waits behind
+//! others from several earlier reads, where its cost is small next to the time it will
+//! wait. Small copies share 16 KiB chunks that hold nothing but this queue's messages, in
+//! order, so they are freed as the reader catches up and cost one allocation per chunk,
+//! not one (and the allocator's overhead) per message.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use natsy_proto::Message;
+use bytes::BytesMut;
+use natsy_proto::{Message, SharedBuffer};
+
+/// The read allocations one queue may keep alive through zero-copy messages: beyond its
+/// pending bytes, a queue holds at most this many times 128 KiB. Four allocations are
+/// about eight reads: a reader that is less than that behind never sees a copy.
+pub(crate) const MAX_SHARED_BUFFERS: usize = 4;
+/// The chunk small detached messages are copied into.
+const COPY_CHUNK: usize = 16 * 1024;
+/// Detached messages up to this size share chunks, so a chunk's unused tail is at most a
+/// sixteenth of it; larger ones get an allocation of their own.
+const COPY_SHARED_MAX: usize = COPY_CHUNK / 16;
 
 use crate::error::PermissionError;
 
@@ -20,10 +45,14 @@ use crate::error::PermissionError;
 pub struct PendingLimits {
     /// Most messages held. Default 524,288 (nats.go `DefaultSubPendingMsgsLimit`).
     pub messages: usize,
-    /// Most bytes of memory held by queued messages: each message's whole wire frame plus
-    /// its queue entry ([`natsy_proto::Message::retained_size`]), so the limit bounds
-    /// memory, not just payloads. Default 64 MiB (nats.go `DefaultSubPendingBytesLimit`,
-    /// which counts payloads only).
+    /// Most bytes of memory held by queued messages: each message's frame plus its queue
+    /// entry ([`natsy_proto::Message::retained_size`]), so the limit bounds memory, not
+    /// just payloads. The frame is the whole wire frame of a message that still shares
+    /// the read buffer, and only subject, reply, headers and payload of one copied out of
+    /// it; besides what it counts, a subscription keeps at most four 128 KiB read
+    /// allocations (a reader further behind gets later messages copied out) and the
+    /// unused ends of the 16 KiB chunks its small copies share alive. Default 64 MiB
+    /// (nats.go `DefaultSubPendingBytesLimit`, which counts payloads only).
     pub bytes: usize,
 }
 
@@ -80,9 +109,85 @@ pub(crate) enum Pushed {
 struct Inner {
     messages: VecDeque<Message>,
     bytes: usize,
+    /// The read allocations queued zero-copy messages share, each with how many of them
+    /// share it.
+    shared: [Option<(SharedBuffer, usize)>; MAX_SHARED_BUFFERS],
+    /// The rest of the chunk small detached messages are being copied into; let go when
+    /// the queue empties.
+    copies: BytesMut,
     dropped: u64,
     slow: bool,
     closed: Option<Closed>,
+}
+
+impl Inner {
+    /// Whether `msg` can be queued as it is: it shares no read allocation, or one that
+    /// queued messages already keep alive, or there is room to keep one more.
+    fn may_share(&self, msg: &Message) -> bool {
+        msg.shared_buffer().map_or(true, |b| {
+            self.shared
+                .iter()
+                .any(|s| s.map_or(true, |(held, _)| held == b))
+        })
+    }
+
+    /// Counts a queued message's share of its read allocation.
+    fn share(&mut self, msg: &Message) {
+        let Some(b) = msg.shared_buffer() else {
+            return;
+        };
+        if let Some((_, n)) = self.shared.iter_mut().flatten().find(|(h, _)| *h == b) {
+            *n += 1;
+        } else if let Some(free) = self.shared.iter_mut().find(|s| s.is_none()) {
+            *free = Some((b, 1));
+        }
+    }
+
+    /// Copies `msg` out of the read buffer: into the current chunk if it is small.
+    fn detach(&mut self, msg: Message) -> Message {
+        let size = msg.size();
+        if size > COPY_SHARED_MAX {
+            return msg.detach();
+        }
+        if self.copies.capacity() < size {
+            self.copies = BytesMut::with_capacity(COPY_CHUNK);
+        }
+        msg.detach_into(&mut self.copies)
+    }
+
+    /// Takes the next message, releasing its share of its read allocation.
+    fn pop(&mut self) -> Option<Message> {
+        let msg = self.messages.pop_front()?;
+        self.bytes -= msg.retained_size();
+        if self.messages.is_empty() {
+            self.copies = BytesMut::new();
+        }
+        if let Some(b) = msg.shared_buffer() {
+            for slot in &mut self.shared {
+                if let Some((held, n)) = slot {
+                    if *held == b {
+                        *n -= 1;
+                        if *n == 0 {
+                            *slot = None;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        Some(msg)
+    }
+}
+
+/// What `msg` will hold once queued: its frame as it is, or the compact copy
+/// [`Inner::detach`] makes of subject, reply, headers and payload. (A chunk's unused tail
+/// is not counted: at most a sixteenth of the chunk, and the chunk being filled.)
+fn queued_size(msg: &Message, detach: bool) -> usize {
+    if detach {
+        msg.size() + std::mem::size_of::<Message>()
+    } else {
+        msg.retained_size()
+    }
 }
 
 /// The queue itself.
@@ -128,7 +233,8 @@ impl SubQueue {
             let outcome = if inner.closed.is_some() {
                 Pushed::Closed
             } else {
-                let size = msg.retained_size();
+                let detach = !inner.may_share(&msg);
+                let size = queued_size(&msg, detach);
                 if inner.messages.len() >= self.limits.messages
                     || inner.bytes.saturating_add(size) > self.limits.bytes
                 {
@@ -137,8 +243,11 @@ impl SubQueue {
                     inner.slow = true;
                     Pushed::Dropped { first }
                 } else {
+                    let msg = if detach { inner.detach(msg) } else { msg };
+                    debug_assert_eq!(msg.retained_size(), size);
                     inner.slow = false;
                     inner.bytes += size;
+                    inner.share(&msg);
                     inner.messages.push_back(msg);
                     queued = true;
                     Pushed::Queued
@@ -166,8 +275,7 @@ impl SubQueue {
     pub(crate) fn take(&self, deadline: Option<Instant>) -> Taken {
         let mut inner = self.lock();
         loop {
-            if let Some(msg) = inner.messages.pop_front() {
-                inner.bytes -= msg.retained_size();
+            if let Some(msg) = inner.pop() {
                 return Taken::Message(msg);
             }
             if let Some(why) = &inner.closed {
@@ -192,11 +300,8 @@ impl SubQueue {
     /// Takes the next message if one is queued.
     pub(crate) fn try_take(&self) -> Taken {
         let mut inner = self.lock();
-        match inner.messages.pop_front() {
-            Some(msg) => {
-                inner.bytes -= msg.retained_size();
-                Taken::Message(msg)
-            }
+        match inner.pop() {
+            Some(msg) => Taken::Message(msg),
             None => inner.closed.clone().map_or(Taken::Empty, Taken::Closed),
         }
     }
@@ -234,6 +339,101 @@ mod tests {
             None,
             1..1 + payload.len(),
         )
+    }
+
+    /// Messages as a connection delivers them, tagged with the read allocation they
+    /// share: one 5-byte message on sid 1 per read of `reads`, each read padded with a
+    /// 100 KiB message on sid 2, so that while the small ones are held every read lands
+    /// in another allocation; with `same`, all in one read and one allocation.
+    fn delivered(reads: usize, same: bool) -> Vec<Message> {
+        use natsy_proto::connection::{Connection, ConnectionConfig, Event};
+        let now = Instant::now();
+        let mut conn = Connection::new(ConnectionConfig::default(), now).unwrap();
+        assert!(matches!(conn.poll_event(), Some(Event::Dial { .. })));
+        conn.handle_transport_connected(now);
+        conn.handle_input(
+            now,
+            b"INFO {\"server_id\":\"N\",\"max_payload\":1048576}\r\n",
+        );
+        conn.handle_input(now, b"PONG\r\n");
+        assert!(matches!(conn.poll_event(), Some(Event::Connected { .. })));
+        assert_eq!(conn.subscribe("small", None).ok(), Some(1));
+        assert_eq!(conn.subscribe("pad", None).ok(), Some(2));
+        let mut pad = format!("MSG pad 2 {}\r\n", 100 * 1024).into_bytes();
+        pad.resize(pad.len() + 100 * 1024, b'p');
+        pad.extend_from_slice(b"\r\n");
+        let mut small = Vec::new();
+        let mut wire = Vec::new();
+        for _ in 0..reads {
+            wire.extend_from_slice(b"MSG small 1 5\r\nhello\r\n");
+            if !same {
+                wire.extend_from_slice(&pad);
+                conn.handle_input(now, &wire);
+                wire.clear();
+            }
+            small.extend(std::iter::from_fn(|| conn.poll_message()).filter(|m| m.sid() == 1));
+        }
+        conn.handle_input(now, &wire);
+        small.extend(std::iter::from_fn(|| conn.poll_message()).filter(|m| m.sid() == 1));
+        assert_eq!(small.len(), reads);
+        small
+    }
+
+    #[test]
+    fn a_queue_keeps_zero_copy_messages_of_four_read_allocations_at_most() {
+        let q = SubQueue::new(PendingLimits::default());
+        let msgs = delivered(MAX_SHARED_BUFFERS + 3, false);
+        let buffers: Vec<_> = msgs.iter().map(Message::shared_buffer).collect();
+        assert!(buffers.iter().all(Option::is_some));
+        assert!(buffers.windows(2).all(|w| w[0] != w[1]), "{buffers:?}");
+        let (first, rest) = msgs.split_at(MAX_SHARED_BUFFERS + 2);
+        q.push_all(first.iter().cloned(), |_| {});
+        let wire = "MSG small 1 5\r\nhello\r\n".len();
+        let compact = "smallhello".len();
+        let expected = MAX_SHARED_BUFFERS * (wire + ENTRY) + 2 * (compact + ENTRY);
+        assert_eq!(q.pending(), (MAX_SHARED_BUFFERS + 2, expected));
+        {
+            // The two copies sit side by side in one chunk.
+            let inner = q.lock();
+            let copy = |i: usize| inner.messages[i].subject_bytes().as_ptr();
+            let (a, b) = (MAX_SHARED_BUFFERS, MAX_SHARED_BUFFERS + 1);
+            assert_eq!(copy(b), copy(a).wrapping_add(compact));
+            assert!(inner.copies.capacity() > 0);
+        }
+        // Taking the oldest releases its allocation: the next message may share again.
+        let Taken::Message(taken) = q.try_take() else {
+            panic!("a message")
+        };
+        assert_eq!(taken.shared_buffer(), buffers[0]);
+        q.push_all(rest.iter().cloned(), |_| {});
+        let mut got = vec![taken];
+        while let Taken::Message(m) = q.try_take() {
+            got.push(m);
+        }
+        let kept: Vec<_> = got.iter().map(Message::shared_buffer).collect();
+        let mut want = buffers[..MAX_SHARED_BUFFERS].to_vec();
+        want.extend([None, None, buffers[MAX_SHARED_BUFFERS + 2]]);
+        assert_eq!(kept, want);
+        assert_eq!(got, msgs, "copies are the same messages, in order");
+        assert_eq!(q.pending(), (0, 0));
+        assert_eq!(
+            q.lock().copies.capacity(),
+            0,
+            "an empty queue holds no chunk"
+        );
+    }
+
+    #[test]
+    fn messages_of_one_read_allocation_are_never_copied() {
+        let q = SubQueue::new(PendingLimits::default());
+        let msgs = delivered(1000, true);
+        q.push_all(msgs.iter().cloned(), |_| {});
+        let mut got = Vec::new();
+        while let Taken::Message(m) = q.try_take() {
+            assert_eq!(m.shared_buffer(), msgs[0].shared_buffer());
+            got.push(m);
+        }
+        assert_eq!(got.len(), 1000);
     }
 
     #[test]

@@ -84,6 +84,15 @@ impl<P: Copy> Framer<P> {
         self.state = State::Line { scanned: 0 };
     }
 
+    /// The total size of the frame at the front of the buffer whose control line was
+    /// parsed and whose payload is still arriving, if any.
+    pub(crate) fn awaiting<G: Grammar<Pending = P>>(&self) -> Option<usize> {
+        match &self.state {
+            State::Payload(pending) => Some(G::needed(pending)),
+            _ => None,
+        }
+    }
+
     /// Bytes searched or parsed so far.
     #[cfg(test)]
     pub(crate) fn work(&self) -> u64 {

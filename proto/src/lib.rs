@@ -118,7 +118,7 @@ pub use encode::OutQueue;
 pub use error::{CredsError, HeaderError, NkeyError, ProtocolError, UrlError, ValidationError};
 pub use headers::{HeaderBlock, HeaderMap, StatusCode};
 pub use info::{ConnectInfo, ServerInfo};
-pub use message::{Message, Sid};
+pub use message::{Message, SharedBuffer, Sid};
 pub use nkey::{KeyPair, KeyType};
 pub use nuid::{new_inbox, Nuid};
 pub use pool::{Attempt, PoolOptions, ServerPool};

@@ -173,6 +173,15 @@ impl ServerOpParser {
         self.limits.max_payload = max_payload;
     }
 
+    /// The total size, control line included, of the `MSG`/`HMSG` frame at the front of
+    /// the buffer whose header was parsed and whose payload is still arriving, if any.
+    ///
+    /// A driver can reserve that much once instead of growing its buffer read by read; the
+    /// parser itself only compares the buffer length with it until the frame is complete.
+    pub fn awaiting(&self) -> Option<usize> {
+        self.framer.awaiting::<ServerGrammar>()
+    }
+
     /// Forgets any partial state, any frames held back and any sticky error, for a new
     /// transport.
     pub fn reset(&mut self) {
@@ -594,6 +603,31 @@ mod tests {
             parser.parse(&mut buf),
             Err(ProtocolError::PayloadTooLarge { size: 5, limit: 4 })
         );
+    }
+
+    #[test]
+    fn awaiting_is_the_frame_size_while_its_payload_arrives() {
+        let mut parser = ServerOpParser::default();
+        let mut buf = BytesMut::from(&b"PING\r\nMSG a 1 1"[..]);
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Complete(ServerOp::Ping)));
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Partial));
+        assert_eq!(parser.awaiting(), None, "the size is not known yet");
+        buf.extend_from_slice(b"0\r\n0123");
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Partial));
+        assert_eq!(parser.awaiting(), Some("MSG a 1 10\r\n".len() + 10 + 2));
+        buf.extend_from_slice(b"456789\r\nHMSG a 1 12 20\r\nNATS/1.0\r\n\r\n");
+        assert!(matches!(
+            parser.parse(&mut buf),
+            Ok(Status::Complete(ServerOp::Msg(_)))
+        ));
+        assert_eq!(parser.parse(&mut buf), Ok(Status::Partial));
+        assert_eq!(parser.awaiting(), Some("HMSG a 1 12 20\r\n".len() + 20 + 2));
+        buf.extend_from_slice(b"12345678\r\n");
+        assert!(matches!(
+            parser.parse(&mut buf),
+            Ok(Status::Complete(ServerOp::Msg(_)))
+        ));
+        assert_eq!(parser.awaiting(), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Limits against a real nats-server: slow consumers (pending limits, drops, one event per
-//! episode), publish and subscribe permission violations, `max_payload`, and invalid
-//! subjects, headers and queue names, which all give typed errors.
+//! episode), publish and subscribe permission violations, `max_payload` (enforced, and a
+//! 63 MiB message under a 64 MiB one), and invalid subjects, headers and queue names,
+//! which all give typed errors.
 
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
@@ -239,6 +240,45 @@ fn max_payload_is_enforced_client_side_and_nothing_is_sent() {
     );
     assert_eq!(client.connection_state(), State::Connected);
     assert_eq!(client.statistics().out_messages, 1);
+}
+
+#[test]
+fn a_63_mib_message_arrives_whole_from_a_server_allowing_64_mib() {
+    let server = NatsServer::builder().max_payload(64 << 20).start().unwrap();
+    let client = natsy::connect(server.url()).unwrap();
+    let receiver = natsy::connect(server.url()).unwrap();
+    let mut sub = receiver.subscribe("huge").unwrap();
+    receiver.flush().unwrap();
+    assert_eq!(receiver.max_payload(), Some(64 << 20));
+    let size = 63 << 20;
+    let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let mut h = HeaderMap::new();
+    h.append("Part", "1 of 1").unwrap();
+    // Not a timing bound: a generous wait, so a slow machine is not a failure. That the
+    // time is linear in the size is `proto/tests/alloc_large_frame.rs`'s to show.
+    let long = Duration::from_secs(120);
+    for with_headers in [false, true] {
+        // One at a time: two would not fit the default 64 MiB pending limit together.
+        if with_headers {
+            client.publish_with_headers("huge", &h, payload.clone())
+        } else {
+            client.publish("huge", payload.clone())
+        }
+        .unwrap();
+        client.publish("huge", "after").unwrap();
+        client.flush().unwrap();
+        let m = sub.next_timeout(long).unwrap();
+        assert_eq!(m.payload().len(), size);
+        assert!(m.payload() == &payload[..], "the payload arrived intact");
+        let part = m
+            .headers()
+            .unwrap()
+            .and_then(|h| h.get("Part").map(String::from));
+        assert_eq!(part.is_some(), with_headers);
+        assert_eq!(sub.next_timeout(long).unwrap().payload(), b"after");
+    }
+    assert_eq!(receiver.connection_state(), State::Connected);
+    assert_eq!(sub.dropped(), 0);
 }
 
 #[test]

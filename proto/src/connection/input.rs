@@ -126,8 +126,12 @@ impl Connection {
         }
     }
 
-    /// Routes a message to its subscription, counting deliveries for auto-unsubscribe.
-    pub(super) fn deliver(&mut self, msg: Message) {
+    /// Routes a message to its subscription, counting deliveries for auto-unsubscribe,
+    /// tagged with the read-buffer allocation it shares ([`Message::shared_buffer`]):
+    /// every message comes out of the parser before more input is appended, so it was
+    /// cut from the allocation the buffer is in now.
+    pub(super) fn deliver(&mut self, mut msg: Message) {
+        msg.set_shared_buffer(self.read_buf.shared_buffer());
         let sid = msg.sid();
         let delivery = self.subs.deliver(sid);
         if delivery == Delivery::Unknown {

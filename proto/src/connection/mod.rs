@@ -454,8 +454,20 @@ impl Connection {
         ) {
             return;
         }
-        self.read_buf.append(data);
-        self.process_input(now);
+        let mut rest = data;
+        loop {
+            // A large frame whose header was parsed takes only the bytes up to its end:
+            // the rest goes in after it is cut off (see `ReadBuffer::append`).
+            rest = self.read_buf.append(rest, self.parser.awaiting());
+            self.process_input(now);
+            let active = matches!(
+                self.phase,
+                Phase::AwaitInfo | Phase::AwaitPong | Phase::Connected
+            );
+            if rest.is_empty() || !active {
+                return;
+            }
+        }
     }
 
     /// The transport failed (connect refused, reset, TLS failure, ...).
