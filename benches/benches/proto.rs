@@ -104,7 +104,10 @@ fn receive_large(c: &mut Criterion) {
                     for piece in wire.chunks(READ) {
                         conn.handle_input(now, piece);
                     }
-                    let m = conn.poll_message().expect("the message");
+                    let m = match conn.poll_event() {
+                        Some(Event::Message(m)) => m,
+                        other => panic!("expected the message, got {other:?}"),
+                    };
                     assert_eq!(black_box(m.payload()).len(), mib << 20);
                 },
                 BatchSize::PerIteration,

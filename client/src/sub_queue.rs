@@ -364,6 +364,14 @@ mod tests {
         pad.extend_from_slice(b"\r\n");
         let mut small = Vec::new();
         let mut wire = Vec::new();
+        let messages = |conn: &mut Connection| {
+            std::iter::from_fn(|| match conn.poll_event() {
+                Some(Event::Message(m)) => Some(m),
+                _ => None,
+            })
+            .filter(|m| m.sid() == 1)
+            .collect::<Vec<_>>()
+        };
         for _ in 0..reads {
             wire.extend_from_slice(b"MSG small 1 5\r\nhello\r\n");
             if !same {
@@ -371,10 +379,10 @@ mod tests {
                 conn.handle_input(now, &wire);
                 wire.clear();
             }
-            small.extend(std::iter::from_fn(|| conn.poll_message()).filter(|m| m.sid() == 1));
+            small.extend(messages(&mut conn));
         }
         conn.handle_input(now, &wire);
-        small.extend(std::iter::from_fn(|| conn.poll_message()).filter(|m| m.sid() == 1));
+        small.extend(messages(&mut conn));
         assert_eq!(small.len(), reads);
         small
     }
