@@ -4,11 +4,13 @@
 # libnats-dev is or can be installed; starts ONE local nats-server (installing the pinned
 # one if missing), runs the clients interleaved (natsy, async-nats, nats.c, natsy, ...)
 # for every case, and writes the table of medians (min–max) and ratios into
-# BENCHMARKS.md between its generated-section markers.
+# BENCHMARKS.md between its generated-section markers. Besides the flat-out cases, two
+# fixed-rate ones (--rate: a subscriber at 2,000 msg/s and a requester at 1,000 req/s,
+# 5 s each) compare every client's CPU per message, against nats.c for their target.
 #
 # Usage: benches/compare.sh [--reps N] [--only pub,pubsub,...] [--no-natsc] [-- natsy-bench flags]
 #   --reps N     repetitions per client and case (default 3; the record needs >= 3)
-#   --only LIST  only these scenarios
+#   --only LIST  only these scenarios (`rate`: only the fixed-rate cases)
 #   --out FILE   write somewhere else than BENCHMARKS.md (--out - prints only)
 #   --no-natsc   leave out the nats.c column (built from benches/natsc when Debian's
 #                libnats-dev is installed or installable)

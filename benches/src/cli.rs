@@ -80,6 +80,12 @@ impl Scenario {
         Some(vec![one])
     }
 
+    /// Whether `--rate` applies: `sub` (its publisher process is paced) and `req` (the
+    /// requester is paced; the responder becomes a separate process).
+    pub fn supports_rate(self) -> bool {
+        matches!(self, Scenario::Sub | Scenario::Req)
+    }
+
     /// Whether each message is timed one by one (latency percentiles are reported).
     pub fn has_latency(self) -> bool {
         matches!(self, Scenario::Req | Scenario::JsPubSync)
@@ -146,7 +152,13 @@ pub struct Config {
     /// `memory` only: when not 0, a busy subscription on the same connection, whose reader
     /// keeps up, gets a message of this many bytes after each one to the unread one.
     pub busy_bytes: usize,
+    /// `--rate N`: messages (`sub`) or requests (`req`) per second on an absolute
+    /// schedule; `None` runs as fast as the client goes.
+    pub rate: Option<u64>,
 }
+
+/// How many seconds of operations a `--rate` run has when `--msgs` is not given.
+pub const RATE_DEFAULT_SECONDS: u64 = 5;
 
 impl Default for Config {
     fn default() -> Self {
@@ -165,13 +177,18 @@ impl Default for Config {
             storage: Storage::Memory,
             pending_bytes: 64 << 20,
             busy_bytes: 0,
+            rate: None,
         }
     }
 }
 
 impl Config {
-    /// The message count of `scenario` at payload `size`.
+    /// The message count of `scenario` at payload `size`: `--msgs`, else
+    /// [`RATE_DEFAULT_SECONDS`] worth at `--rate`, else the scenario's default.
     pub fn msgs_for(&self, scenario: Scenario, size: usize) -> u64 {
+        if let (None, Some(rate)) = (self.msgs, self.rate) {
+            return rate.saturating_mul(RATE_DEFAULT_SECONDS).max(1);
+        }
         let size = match scenario {
             // 1 GiB in all, the busy subscription's messages included.
             Scenario::Memory => size.saturating_add(self.busy_bytes),
@@ -190,6 +207,8 @@ pub enum Command {
     Help,
     /// The internal publisher process of `sub` and `memory` (not for users).
     Publisher(PublisherArgs),
+    /// The internal responder process of `req --rate` (not for users).
+    Responder(ResponderArgs),
 }
 
 /// Arguments of the internal publisher process.
@@ -205,10 +224,49 @@ pub struct PublisherArgs {
     pub size: usize,
     /// Another subject, and the size of the message published to it after each one.
     pub busy: Option<(String, usize)>,
+    /// Messages per second on an absolute schedule (`None`: as fast as it goes).
+    pub rate: Option<u64>,
+}
+
+impl PublisherArgs {
+    /// The command-line arguments after [`PUBLISHER_SUBCOMMAND`] that [`parse`] turns back
+    /// into these.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut v: Vec<String> = vec![
+            "--url".into(),
+            self.url.clone(),
+            "--subject".into(),
+            self.subject.clone(),
+            "--msgs".into(),
+            self.msgs.to_string(),
+            "--size".into(),
+            self.size.to_string(),
+        ];
+        if let Some((subject, size)) = &self.busy {
+            v.extend(["--busy-subject".into(), subject.clone()]);
+            v.extend(["--busy-size".into(), size.to_string()]);
+        }
+        if let Some(rate) = self.rate {
+            v.extend(["--rate".into(), rate.to_string()]);
+        }
+        v
+    }
+}
+
+/// Arguments of the internal responder process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponderArgs {
+    /// Server URL.
+    pub url: String,
+    /// Subject to serve: every request is answered with its own payload.
+    pub subject: String,
 }
 
 /// The name of the hidden subcommand that runs the publisher process.
 pub const PUBLISHER_SUBCOMMAND: &str = "_publisher";
+
+/// The name of the hidden subcommand that runs the responder process.
+pub const RESPONDER_SUBCOMMAND: &str = "_responder";
 
 /// The usage text; `program` is the binary's name.
 pub fn usage(program: &str) -> String {
@@ -244,12 +302,27 @@ Flags:
   --pending-bytes N   pending-bytes limit of the memory scenario (default 64m)
   --busy N            memory: a busy subscription on the same connection gets an N-byte
                       message after each one to the unread one (default 0: none)
+  --rate N            fixed rate instead of flat out, sub and req only: operation i
+                      (from 0) is due at start + i/N and waited for by sleeping, never
+                      spinning; one that is late goes at once and the schedule does not
+                      move. sub: the separate publisher process publishes N msgs/s.
+                      req: N sequential requests/s, answered by a separate responder
+                      process (natsy, echoing the payload) instead of a responder
+                      connection in this process. Either way the process measured, and
+                      whose CPU is reported, holds only the client under test.
+                      Latency is from each request's start; the note says how many
+                      started more than 1/N s late. Default --msgs: 5 s worth (N x 5).
   --json              one JSON object per run on stdout instead of the table
   --no-progress       no progress bar (there is none unless stdout is a terminal)
   -h, --help          this text
 
 Every run checks that nothing was lost: a run that did not deliver every message
-exactly is reported as FAILED, never as a fast one."
+exactly is reported as FAILED, never as a fast one.
+
+CPU is user + system time of this process (all threads, CLOCK_PROCESS_CPUTIME_ID) over
+the timed part, per message; helper processes (sub's publisher, req --rate's responder)
+and the server are not in it. With --rate there is no progress bar (its redraws would
+be charged to the process measured)."
     )
 }
 
@@ -329,6 +402,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
         args.next();
         return parse_publisher(args);
     }
+    if args.peek().map(String::as_str) == Some(RESPONDER_SUBCOMMAND) {
+        args.next();
+        return parse_responder(args);
+    }
     let mut config = Config::default();
     let mut scenarios = Vec::new();
     while let Some(arg) = args.next() {
@@ -365,6 +442,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             "--batch" => config.batch = positive("--batch", &value("--batch")?)?,
             "--pending-bytes" => config.pending_bytes = parse_size(&value("--pending-bytes")?)?,
             "--busy" => config.busy_bytes = parse_size(&value("--busy")?)?,
+            "--rate" => config.rate = Some(positive("--rate", &value("--rate")?)? as u64),
             "--storage" => {
                 config.storage = match value("--storage")?.as_str() {
                     "memory" | "mem" => Storage::Memory,
@@ -397,6 +475,18 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
     if config.msgs == Some(0) {
         return Err(UsageError("--msgs must be at least 1".into()));
     }
+    if config.rate.is_some() {
+        if let Some(s) = config.scenarios.iter().find(|s| !s.supports_rate()) {
+            let hint = if *s == Scenario::PubSub {
+                " (pubsub's publisher shares the process measured: use sub)"
+            } else {
+                ""
+            };
+            return Err(UsageError(format!(
+                "--rate applies to sub and req only, not {s}{hint}"
+            )));
+        }
+    }
     Ok(Command::Run(config))
 }
 
@@ -407,6 +497,7 @@ fn parse_publisher<I: Iterator<Item = String>>(mut args: I) -> Result<Command, U
     let mut size = None;
     let mut busy_subject = None;
     let mut busy_size = None;
+    let mut rate = None;
     while let Some(flag) = args.next() {
         let value = args
             .next()
@@ -418,6 +509,7 @@ fn parse_publisher<I: Iterator<Item = String>>(mut args: I) -> Result<Command, U
             "--size" => size = Some(parse_size(&value)?),
             "--busy-subject" => busy_subject = Some(value),
             "--busy-size" => busy_size = Some(parse_size(&value)?),
+            "--rate" => rate = Some(positive("--rate", &value)? as u64),
             other => return Err(UsageError(format!("unknown flag {other}"))),
         }
     }
@@ -438,6 +530,7 @@ fn parse_publisher<I: Iterator<Item = String>>(mut args: I) -> Result<Command, U
                 msgs,
                 size,
                 busy,
+                rate,
             }))
         }
         _ => Err(UsageError(format!(
@@ -446,8 +539,31 @@ fn parse_publisher<I: Iterator<Item = String>>(mut args: I) -> Result<Command, U
     }
 }
 
-/// Where the internal publisher program lives: `NATSY_BENCH_PUBLISHER` if set (the
-/// comparison points both clients at the same one), else this program.
+fn parse_responder<I: Iterator<Item = String>>(mut args: I) -> Result<Command, UsageError> {
+    let mut url = None;
+    let mut subject = None;
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| UsageError(format!("{flag} needs a value")))?;
+        match flag.as_str() {
+            "--url" => url = Some(value),
+            "--subject" => subject = Some(value),
+            other => return Err(UsageError(format!("unknown flag {other}"))),
+        }
+    }
+    match (url, subject) {
+        (Some(url), Some(subject)) => Ok(Command::Responder(ResponderArgs { url, subject })),
+        _ => Err(UsageError(format!(
+            "{RESPONDER_SUBCOMMAND} needs --url and --subject"
+        ))),
+    }
+}
+
+/// Where the internal helper program (its `_publisher` and `_responder` subcommands)
+/// lives: `NATSY_BENCH_PUBLISHER` if set (the comparison points every client, the
+/// async-nats and nats.c peers too, at natsy-bench, so all receive from the same
+/// publisher and ask the same responder), else this program.
 pub fn publisher_exe() -> std::io::Result<PathBuf> {
     match std::env::var_os("NATSY_BENCH_PUBLISHER") {
         Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
@@ -575,6 +691,7 @@ mod tests {
                 msgs: 10,
                 size: 16,
                 busy: None,
+                rate: None,
             })
         );
         let busy: Vec<String> = args
@@ -594,5 +711,66 @@ mod tests {
         assert!(parse(half).is_err());
         assert!(parse(["_publisher".to_string(), "--url".to_string()]).is_err());
         assert!(parse(["_publisher".to_string()]).is_err());
+    }
+
+    #[test]
+    fn publisher_args_round_trip() {
+        for (busy, rate) in [(None, None), (Some(("c.d".to_string(), 16)), Some(2000))] {
+            let p = PublisherArgs {
+                url: "nats://h:1".into(),
+                subject: "a.b".into(),
+                msgs: 10,
+                size: 128,
+                busy,
+                rate,
+            };
+            let args = std::iter::once(PUBLISHER_SUBCOMMAND.to_string()).chain(p.to_args());
+            assert_eq!(parse(args).unwrap(), Command::Publisher(p));
+        }
+        let zero = ["_publisher", "--url", "u", "--subject", "s", "--msgs", "1"]
+            .iter()
+            .chain(&["--size", "1", "--rate", "0"])
+            .map(|s| s.to_string());
+        assert!(parse(zero).is_err());
+    }
+
+    #[test]
+    fn responder_subcommand() {
+        let args = ["_responder", "--url", "nats://h:1", "--subject", "a.b"];
+        assert_eq!(
+            parse(args.iter().map(|s| s.to_string())).unwrap(),
+            Command::Responder(ResponderArgs {
+                url: "nats://h:1".into(),
+                subject: "a.b".into(),
+            })
+        );
+        assert!(parse(args[..3].iter().map(|s| s.to_string())).is_err());
+        let extra = args.iter().chain(&["--size", "1"]).map(|s| s.to_string());
+        assert!(parse(extra).is_err());
+    }
+
+    #[test]
+    fn rate_is_for_sub_and_req_and_defaults_to_five_seconds() {
+        let c = run(&["sub", "req", "--rate", "2k"]).unwrap();
+        assert_eq!(c.rate, Some(2000));
+        assert_eq!(c.msgs_for(Scenario::Sub, 128), 10_000);
+        assert_eq!(c.msgs_for(Scenario::Req, 128), 10_000);
+        let c = run(&["req", "--rate=1000", "--msgs", "300"]).unwrap();
+        assert_eq!((c.rate, c.msgs_for(Scenario::Req, 16)), (Some(1000), 300));
+        assert!(Scenario::Sub.supports_rate() && Scenario::Req.supports_rate());
+        for bad in [
+            &["sub", "--rate", "0"][..],
+            &["sub", "--rate"],
+            &["sub", "--rate", "fast"],
+            &["--rate", "10"],
+            &["pub", "--rate", "10"],
+            &["sub", "fanout", "--rate", "10"],
+            &["all", "--rate", "10"],
+        ] {
+            assert!(run(bad).is_err(), "{bad:?} should be refused");
+        }
+        let e = run(&["pubsub", "--rate", "10"]).unwrap_err();
+        assert!(e.0.contains("use sub"), "{e}");
+        assert!(usage("x").contains("--rate N"));
     }
 }

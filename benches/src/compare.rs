@@ -5,13 +5,18 @@
 //!
 //! When the nats.c peer (`benches/natsc`, built where Debian's `libnats-dev` is
 //! installed) is given, it runs third in each round of the cases it implements
-//! ([`NATSC_SCENARIOS`]) and gets a table of its own; the targets stay against async-nats.
+//! ([`NATSC_SCENARIOS`]) and gets a table of its own; the targets of the flat-out cases
+//! are against async-nats.
+//!
+//! The fixed-rate cases (`--rate`: a subscriber at 2,000 msg/s, a requester at 1,000
+//! req/s, about 5 s each) get a table of their own with all three clients' CPU per
+//! message; their target is against nats.c ([`Target::CpuVsNatsc`]).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::measure::median;
+use crate::measure::{median, Percentiles};
 use crate::report::{human_size, RunResult};
 
 /// The line that starts the generated section of `BENCHMARKS.md`.
@@ -27,8 +32,43 @@ pub struct Case {
     pub scenario: &'static str,
     /// Payload size.
     pub size: usize,
+    /// `--rate`: operations per second (none: flat out).
+    pub rate: Option<u64>,
+    /// `--msgs` of this case (none: the programs' default).
+    pub msgs: Option<u64>,
     /// What natsy must reach.
     pub target: Target,
+}
+
+impl Case {
+    /// The scenario name, with `@ N/s` for a fixed-rate case.
+    pub fn label(&self) -> String {
+        match self.rate {
+            Some(r) => format!("{} @ {r}/s", self.scenario),
+            None => self.scenario.to_string(),
+        }
+    }
+
+    /// The flags of this case for every program (after the common ones, so they win).
+    pub fn args(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(r) = self.rate {
+            v.extend(["--rate".to_string(), r.to_string()]);
+        }
+        if let Some(n) = self.msgs {
+            v.extend(["--msgs".to_string(), n.to_string()]);
+        }
+        v
+    }
+
+    /// Whether `--only` picks this case: empty picks all, a scenario name picks its
+    /// cases, `rate` picks the fixed-rate cases.
+    pub fn selected_by(&self, only: &[String]) -> bool {
+        only.is_empty()
+            || only
+                .iter()
+                .any(|o| o == self.scenario || (o == "rate" && self.rate.is_some()))
+    }
 }
 
 /// A target of the issue, measured as medians side by side.
@@ -42,7 +82,13 @@ pub enum Target {
     ThroughputAndCpu(f64, f64),
     /// natsy p50 and p99 latency at most this many times async-nats'.
     Latency(f64),
+    /// A fixed-rate case: natsy CPU per message at most this many times nats.c's, and
+    /// natsy kept the rate (at least [`RATE_KEPT`] of it). No verdict without nats.c.
+    CpuVsNatsc(f64),
 }
+
+/// The share of a fixed-rate case's rate a client must reach to count as keeping it.
+pub const RATE_KEPT: f64 = 0.95;
 
 impl Target {
     fn describe(self) -> String {
@@ -51,6 +97,7 @@ impl Target {
             Target::Throughput(r) => format!("≥ {r}×"),
             Target::ThroughputAndCpu(r, cpu) => format!("≥ {r}×, ≤ {cpu} µs/msg"),
             Target::Latency(r) => format!("p50, p99 ≤ {r}×"),
+            Target::CpuVsNatsc(r) => format!("CPU ≤ {r}× nats.c"),
         }
     }
 }
@@ -61,6 +108,17 @@ pub fn default_cases() -> Vec<Case> {
     let c = |scenario, size, target| Case {
         scenario,
         size,
+        // `None` is `Target::None` here.
+        rate: Option::None,
+        msgs: Option::None,
+        target,
+    };
+    // About 5 s at the rate.
+    let paced = |scenario, rate: u64, target| Case {
+        scenario,
+        size: 128,
+        rate: Some(rate),
+        msgs: Some(rate * 5),
         target,
     };
     vec![
@@ -77,11 +135,13 @@ pub fn default_cases() -> Vec<Case> {
         c("js-pub-sync", 128, None),
         c("js-pub-async", 128, Throughput(1.5)),
         c("js-fetch", 128, Throughput(1.5)),
+        paced("sub", 2000, CpuVsNatsc(1.2)),
+        paced("req", 1000, CpuVsNatsc(1.2)),
     ]
 }
 
-/// The scenarios the nats.c peer implements.
-pub const NATSC_SCENARIOS: &[&str] = &["pub", "pubsub", "fanout", "req"];
+/// The scenarios the nats.c peer implements (`sub` and `req` also at `--rate`).
+pub const NATSC_SCENARIOS: &[&str] = &["pub", "sub", "pubsub", "fanout", "req"];
 
 /// The runs of one case for every client.
 #[derive(Debug, Clone)]
@@ -96,8 +156,8 @@ pub struct CaseRuns {
     pub natsc: Vec<RunResult>,
 }
 
-/// Runs `program scenario --url .. --size .. --reps 1 --json --no-progress` and returns
-/// its result line (a failed run if it printed none).
+/// Runs `program scenario --url .. --size .. --reps 1 --json --no-progress EXTRA CASE-ARGS`
+/// and returns its result line (a failed run if it printed none).
 pub fn run_once(
     program: &Path,
     client: &str,
@@ -112,9 +172,14 @@ pub fn run_once(
         .args(["--url", url, "--size", &case.size.to_string()])
         .args(["--reps", "1", "--json", "--no-progress"])
         .args(extra)
+        .args(case.args())
         .env("NATSY_BENCH_PUBLISHER", publisher)
         .output();
-    let failed = |why: String| RunResult::new(client, case.scenario, case.size, rep, Err(why));
+    let failed = |why: String| {
+        let mut r = RunResult::new(client, case.scenario, case.size, rep, Err(why));
+        r.rate = case.rate;
+        r
+    };
     match out {
         Err(e) => failed(format!("cannot run {}: {e}", program.display())),
         Ok(out) => {
@@ -139,7 +204,7 @@ pub fn run_once(
     }
 }
 
-fn stats(runs: &[RunResult], f: fn(&RunResult) -> Option<f64>) -> Option<(f64, f64, f64)> {
+fn stats(runs: &[RunResult], f: impl Fn(&RunResult) -> Option<f64>) -> Option<(f64, f64, f64)> {
     let v: Vec<f64> = runs.iter().filter(|r| r.ok).filter_map(f).collect();
     let med = median(&v)?;
     let min = v.iter().copied().fold(f64::INFINITY, f64::min);
@@ -223,6 +288,17 @@ pub fn verdict(runs: &CaseRuns) -> Option<bool> {
             let r99 = ratio(stats(&runs.natsy, p99), stats(&runs.async_nats, p99));
             Some(all_ok && r50.is_some_and(|r| r <= max) && r99.is_some_and(|r| r <= max))
         }
+        Target::CpuVsNatsc(max) => {
+            // Without a nats.c number there is nothing to hold natsy to.
+            let natsc = stats(&runs.natsc, cpu)?;
+            let kept = match runs.case.rate {
+                Some(rate) => stats(&runs.natsy, throughput)
+                    .is_some_and(|(m, _, _)| m >= RATE_KEPT * rate as f64),
+                None => true,
+            };
+            let r = ratio(stats(&runs.natsy, cpu), Some(natsc));
+            Some(all_ok && kept && r.is_some_and(|r| r <= max))
+        }
     }
 }
 
@@ -272,12 +348,15 @@ pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
             ""
         }
     );
-    let _ = writeln!(
-        s,
-        "| scenario | size | natsy msgs/s | async-nats msgs/s | ratio | natsy CPU µs/msg | async-nats CPU µs/msg | CPU ratio | target | met |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
-    for r in results {
+    let flat_out: Vec<&CaseRuns> = results.iter().filter(|r| r.case.rate.is_none()).collect();
+    if !flat_out.is_empty() {
+        let _ = writeln!(
+            s,
+            "| scenario | size | natsy msgs/s | async-nats msgs/s | ratio | natsy CPU µs/msg | async-nats CPU µs/msg | CPU ratio | target | met |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    }
+    for r in flat_out {
         let (n, a) = (
             stats(&r.natsy, throughput),
             stats(&r.async_nats, throughput),
@@ -308,6 +387,7 @@ pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
     }
     let latency: Vec<&CaseRuns> = results
         .iter()
+        .filter(|r| r.case.rate.is_none())
         .filter(|r| {
             r.natsy
                 .iter()
@@ -350,6 +430,7 @@ pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
         }
     }
     render_natsc(&mut s, results);
+    render_fixed_rate(&mut s, results);
     let errors: Vec<&RunResult> = results
         .iter()
         .flat_map(|r| r.natsy.iter().chain(&r.async_nats).chain(&r.natsc))
@@ -358,11 +439,14 @@ pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
     if !errors.is_empty() {
         let _ = writeln!(s, "\nFailed runs:\n");
         for e in errors {
+            let scenario = match e.rate {
+                Some(rate) => format!("{} @ {rate}/s", e.scenario),
+                None => e.scenario.clone(),
+            };
             let _ = writeln!(
                 s,
-                "- {} {} {} run {}: {}",
+                "- {} {scenario} {} run {}: {}",
                 e.client,
-                e.scenario,
                 human_size(e.size),
                 e.rep,
                 e.error.as_deref().unwrap_or("?")
@@ -375,7 +459,10 @@ pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
 
 /// The nats.c table: its medians, and natsy's against them (no targets).
 fn render_natsc(s: &mut String, results: &[CaseRuns]) {
-    let rows: Vec<&CaseRuns> = results.iter().filter(|r| !r.natsc.is_empty()).collect();
+    let rows: Vec<&CaseRuns> = results
+        .iter()
+        .filter(|r| !r.natsc.is_empty() && r.case.rate.is_none())
+        .collect();
     if rows.is_empty() {
         return;
     }
@@ -409,6 +496,108 @@ fn render_natsc(s: &mut String, results: &[CaseRuns]) {
             fmt_ratio(ratio(nt, ct)),
             fmt_stat(ccpu, fmt_cpu),
             fmt_ratio(ratio(ncpu, ccpu)),
+        );
+    }
+}
+
+/// The fixed-rate table: every client's CPU per message at the case's rate, natsy's
+/// ratios to nats.c (the target) and to async-nats, and the latencies of those that have
+/// them.
+fn render_fixed_rate(s: &mut String, results: &[CaseRuns]) {
+    let rows: Vec<&CaseRuns> = results.iter().filter(|r| r.case.rate.is_some()).collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nFixed rate (`--rate`): the client measured is alone in its process, whose CPU \
+         (user + system, all threads) per message or request is shown. `sub`: natsy's \
+         publisher process publishes at the rate; `req`: sequential requests at the rate, \
+         answered by natsy's responder process. Operation i is due at start + i/rate \
+         (sleeping, never spinning). Ratios are natsy / nats.c and natsy / async-nats of \
+         the medians; the target is against nats.c, and needs natsy to keep {:.0}% of the \
+         rate.\n",
+        RATE_KEPT * 100.0
+    );
+    let _ = writeln!(
+        s,
+        "| case | size | msgs | natsy CPU µs/msg | async-nats CPU µs/msg | nats.c CPU µs/msg | natsy / nats.c | natsy / async-nats | rate kept: natsy / async-nats / nats.c | target | met |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+    // The median msgs/s as a share of the case's rate.
+    let kept = |runs: &[RunResult], rate: u64| {
+        stats(runs, throughput).map_or("—".to_string(), |(m, _, _)| {
+            format!("{:.0}%", m * 100.0 / rate.max(1) as f64)
+        })
+    };
+    let cpu_of = |runs: &[RunResult]| match stats(runs, cpu) {
+        None if runs.is_empty() => "—".to_string(),
+        c => fmt_stat(c, fmt_cpu),
+    };
+    for r in &rows {
+        let (n, a, c) = (
+            stats(&r.natsy, cpu),
+            stats(&r.async_nats, cpu),
+            stats(&r.natsc, cpu),
+        );
+        let met = match verdict(r) {
+            Some(true) => "yes".to_string(),
+            Some(false) => "**no**".to_string(),
+            None if r.natsc.is_empty() => "— (no nats.c)".to_string(),
+            None => "— (nats.c failed)".to_string(),
+        };
+        let msgs = r.natsy.iter().find(|x| x.ok).map_or(0, |x| x.msgs);
+        let rate = r.case.rate.unwrap_or(1);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {msgs} | {} | {} | {} | {} | {} | {} / {} / {} | {} | {met} |",
+            r.case.label(),
+            human_size(r.case.size),
+            cpu_of(&r.natsy),
+            cpu_of(&r.async_nats),
+            cpu_of(&r.natsc),
+            fmt_ratio(ratio(n, c)),
+            fmt_ratio(ratio(n, a)),
+            kept(&r.natsy, rate),
+            kept(&r.async_nats, rate),
+            kept(&r.natsc, rate),
+            r.case.target.describe(),
+        );
+    }
+    let latency: Vec<&&CaseRuns> = rows
+        .iter()
+        .filter(|r| {
+            r.natsy
+                .iter()
+                .chain(&r.async_nats)
+                .chain(&r.natsc)
+                .any(|x| x.latency_us.is_some())
+        })
+        .collect();
+    if latency.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nFixed-rate latency (µs, p50 / p99 / max, medians):\n");
+    let _ = writeln!(s, "| case | size | natsy | async-nats | nats.c |");
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    let lat = |runs: &[RunResult]| {
+        let p = |f: fn(&Percentiles) -> f64| stats(runs, move |x| x.latency_us.as_ref().map(f));
+        match (p(|x| x.p50), p(|x| x.p99), p(|x| x.max)) {
+            (Some(a), Some(b), Some(c)) => {
+                format!("{} / {} / {}", fmt_us(a.0), fmt_us(b.0), fmt_us(c.0))
+            }
+            _ => "—".to_string(),
+        }
+    };
+    for r in latency {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            r.case.label(),
+            human_size(r.case.size),
+            lat(&r.natsy),
+            lat(&r.async_nats),
+            lat(&r.natsc),
         );
     }
 }
@@ -586,6 +775,8 @@ mod tests {
             case: Case {
                 scenario,
                 size: 16,
+                rate: None,
+                msgs: None,
                 target,
             },
             natsy: n
@@ -701,6 +892,161 @@ mod tests {
         assert!(text.contains("- nats.c req 16B run 2: request: Timeout"));
         // Targets are against async-nats only: 3× it meets 2× though natsy is 1.5× nats.c.
         assert_eq!(verdict(&pubs), Some(true));
+    }
+
+    /// A run of a fixed-rate case: `per_sec` messages in 5 s, `cpu_us` per message.
+    fn paced(client: &str, scenario: &str, per_sec: f64, cpu_us: f64, p50: f64) -> RunResult {
+        let msgs = (per_sec * 5.0) as u64;
+        let mut r = RunResult::new(
+            client,
+            scenario,
+            128,
+            1,
+            Ok(Outcome {
+                msgs,
+                bytes: msgs * 128,
+                measured: Measured {
+                    elapsed: Duration::from_secs(5),
+                    cpu: Duration::from_secs_f64(cpu_us * msgs as f64 / 1e6),
+                },
+                latency: (scenario == "req").then_some(Percentiles {
+                    p50,
+                    p90: p50,
+                    p99: p50 * 2.0,
+                    p999: p50 * 3.0,
+                    max: p50 * 4.0,
+                }),
+                note: None,
+            }),
+        );
+        r.rate = Some(2000);
+        r
+    }
+
+    fn paced_case(natsy: &[(f64, f64)], async_nats: &[f64], natsc: &[f64]) -> CaseRuns {
+        let case = default_cases()
+            .into_iter()
+            .find(|c| c.scenario == "sub" && c.rate.is_some())
+            .unwrap();
+        CaseRuns {
+            case,
+            natsy: natsy
+                .iter()
+                .map(|&(rate, cpu)| paced("natsy", "sub", rate, cpu, 0.0))
+                .collect(),
+            async_nats: async_nats
+                .iter()
+                .map(|&cpu| paced("async-nats", "sub", 2000.0, cpu, 0.0))
+                .collect(),
+            natsc: natsc
+                .iter()
+                .map(|&cpu| paced("nats.c", "sub", 2000.0, cpu, 0.0))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn fixed_rate_cases_pass_their_flags_and_are_picked_by_rate() {
+        let cases = default_cases();
+        let rated: Vec<&Case> = cases.iter().filter(|c| c.rate.is_some()).collect();
+        assert_eq!(rated.len(), 2);
+        let (sub, req) = (rated[0], rated[1]);
+        assert_eq!(
+            (sub.label().as_str(), req.label().as_str()),
+            ("sub @ 2000/s", "req @ 1000/s")
+        );
+        assert_eq!(sub.args(), ["--rate", "2000", "--msgs", "10000"]);
+        assert_eq!(req.args(), ["--rate", "1000", "--msgs", "5000"]);
+        assert_eq!(sub.target, Target::CpuVsNatsc(1.2));
+        // Both peers implement both.
+        assert!(NATSC_SCENARIOS.contains(&"sub") && NATSC_SCENARIOS.contains(&"req"));
+        let flat = &cases[0];
+        assert!(flat.args().is_empty() && flat.label() == flat.scenario);
+        let only = |o: &[&str]| -> Vec<String> {
+            let o: Vec<String> = o.iter().map(|s| s.to_string()).collect();
+            cases
+                .iter()
+                .filter(|c| c.selected_by(&o))
+                .map(Case::label)
+                .collect()
+        };
+        assert_eq!(only(&["rate"]), ["sub @ 2000/s", "req @ 1000/s"]);
+        assert_eq!(only(&["sub"]), ["sub", "sub @ 2000/s"]);
+        assert_eq!(only(&[]).len(), cases.len());
+    }
+
+    #[test]
+    fn fixed_rate_verdicts_are_against_natsc() {
+        // 11 us against nats.c's 10: within 1.2x, whatever async-nats did.
+        let pass = paced_case(&[(2000.0, 11.0); 3], &[5.0; 3], &[10.0, 9.0, 12.0]);
+        assert_eq!(verdict(&pass), Some(true));
+        let miss = paced_case(&[(2000.0, 13.0); 3], &[20.0; 3], &[10.0; 3]);
+        assert_eq!(verdict(&miss), Some(false));
+        // Cheap but behind the rate: missed.
+        let slow = paced_case(&[(1800.0, 5.0); 3], &[20.0; 3], &[10.0; 3]);
+        assert_eq!(verdict(&slow), Some(false));
+        // No nats.c column: no verdict, and no failure of the comparison.
+        let alone = paced_case(&[(2000.0, 50.0); 3], &[5.0; 3], &[]);
+        assert_eq!(verdict(&alone), None);
+        let mut failed = pass.clone();
+        failed.natsy[0] = RunResult::new("natsy", "sub", 128, 1, Err("got 9 of 10".into()));
+        failed.natsy[0].rate = Some(2000);
+        assert_eq!(verdict(&failed), Some(false));
+
+        let flat = case(
+            "pub",
+            Target::Throughput(2.0),
+            &[300.0; 3],
+            &[100.0; 3],
+            false,
+        );
+        let text = render(&Environment::default(), &[flat, pass, alone, failed]);
+        assert!(text.contains("Fixed rate (`--rate`)"), "{text}");
+        assert!(
+            text.contains("| sub @ 2000/s | 128B | 10000 | 11.000 (11.000–11.000) | 5.000 (5.000–5.000) | 10.000 (9.000–12.000) | 1.10× | 2.20× | 100% / 100% / 100% | CPU ≤ 1.2× nats.c | yes |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| CPU ≤ 1.2× nats.c | — (no nats.c) |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- natsy sub @ 2000/s 128B run 1: got 9 of 10"),
+            "{text}"
+        );
+        // The flat-out tables leave the fixed-rate cases out.
+        let main_table = &text[..text.find("Fixed rate").unwrap()];
+        assert!(!main_table.contains("| sub"), "{main_table}");
+        assert!(main_table.contains("| pub | 16B |"), "{main_table}");
+        // With fixed-rate cases only, there is no empty flat-out table.
+        let alone = render(
+            &Environment::default(),
+            &[paced_case(&[(1900.0, 1.0)], &[], &[1.0])],
+        );
+        assert!(!alone.contains("| scenario | size |"), "{alone}");
+        assert!(alone.contains("| 95% / — / 100% |"), "{alone}");
+    }
+
+    #[test]
+    fn fixed_rate_latency_has_every_client() {
+        let case = default_cases()
+            .into_iter()
+            .find(|c| c.scenario == "req" && c.rate.is_some())
+            .unwrap();
+        let runs = CaseRuns {
+            case,
+            natsy: vec![paced("natsy", "req", 1000.0, 90.0, 200.0)],
+            async_nats: vec![paced("async-nats", "req", 1000.0, 110.0, 220.0)],
+            natsc: vec![paced("nats.c", "req", 1000.0, 95.0, 190.0)],
+        };
+        let text = render(&Environment::default(), &[runs]);
+        assert!(
+            text.contains(
+                "| req @ 1000/s | 128B | 200 / 400 / 800 | 220 / 440 / 880 | 190 / 380 / 760 |"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("Latency (µs):"), "{text}");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!   [`hmsg_frames`]): wire frames as the server would send them.
 //! - The `natsy-bench` tool: scenarios against a real server ([`natsy_client`]) driven by
 //!   a client-independent runner ([`runner`], [`cli`], [`measure`], [`report`],
-//!   [`progress`], [`server`]) that the async-nats peer in `benches/compare/` shares.
+//!   [`progress`], [`server`], [`pace`]) that the async-nats peer in `benches/compare/`
+//!   shares, and the helper processes it starts ([`publisher`], [`responder`]).
 //! - The comparison driver `natsy-compare` ([`compare`]).
 
 use std::fmt::Write as _;
@@ -13,9 +14,11 @@ pub mod cli;
 pub mod compare;
 pub mod measure;
 pub mod natsy_client;
+pub mod pace;
 pub mod progress;
 pub mod publisher;
 pub mod report;
+pub mod responder;
 pub mod runner;
 pub mod server;
 

@@ -20,9 +20,11 @@ use natsy_jetstream::{
 
 use crate::cli::{Scenario, Storage};
 use crate::measure::{resident_bytes, Measured, Meter, Percentiles};
+use crate::pace::Pacer;
 use crate::progress::{Progress, STEP};
 use crate::publisher::PublisherChild;
 use crate::report::Outcome;
+use crate::responder::ResponderChild;
 use crate::runner::{shares, BenchClient, RunCtx};
 
 /// How long a receiver waits for the next message before calling the run incomplete.
@@ -201,14 +203,17 @@ fn bench_sub(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
     let client = connect(ctx.url)?;
     let mut sub = client.subscribe(&subject).map_err(|e| e.to_string())?;
     client.flush().map_err(|e| e.to_string())?;
-    let mut publisher = PublisherChild::start(ctx.url, &subject, ctx.msgs, ctx.size)?;
+    let rate = ctx.config.rate;
+    let mut publisher = PublisherChild::start_paced(ctx.url, &subject, ctx.msgs, ctx.size, rate)?;
     let meter = Meter::start();
     publisher.go()?;
     receive_n(&mut sub, ctx.msgs, ctx.size, Some(&ctx.progress))?;
     let measured = meter.stop();
     publisher.finish()?;
     check_no_extra(&client, &mut sub)?;
-    Ok(outcome(ctx.msgs, ctx.size, measured))
+    let mut o = outcome(ctx.msgs, ctx.size, measured);
+    o.note = rate.map(|r| format!("publisher process paced at {r}/s"));
+    Ok(o)
 }
 
 /// Publishers (on their own connections) and receivers (each on its own connection,
@@ -390,8 +395,29 @@ fn bench_queue(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
     Ok(o)
 }
 
+/// Untimed requests before the timed ones.
+const REQ_WARM_UP: u64 = 100;
+
+/// `req`: flat out, the responder is a second connection in this process (a thread
+/// echoing each request); with `--rate`, a separate responder process answers instead,
+/// so that this process holds only the requester whose CPU is reported.
 fn bench_req(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
     let subject = ctx.subject("req");
+    if let Some(rate) = ctx.config.rate {
+        let responder = ResponderChild::start(ctx.url, &subject)?;
+        let client = connect(ctx.url)?;
+        let result = timed_requests(ctx, &client, &subject, Some(rate));
+        drop(client);
+        let served = responder.finish()?;
+        let o = result?;
+        let asked = REQ_WARM_UP + ctx.msgs;
+        if served != asked {
+            return Err(format!(
+                "the responder answered {served} of {asked} requests"
+            ));
+        }
+        return Ok(o);
+    }
     let responder = connect(ctx.url)?;
     let sub = responder.subscribe(&subject).map_err(|e| e.to_string())?;
     responder.flush().map_err(|e| e.to_string())?;
@@ -401,36 +427,50 @@ fn bench_req(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
         }
     });
     let client = connect(ctx.url)?;
-    let payload = payload(ctx.size);
-    let result = (|| {
-        for _ in 0..100 {
-            client
-                .request(&subject, payload.clone())
-                .map_err(|e| format!("warm-up request: {e}"))?;
-        }
-        let mut samples = Vec::with_capacity(ctx.msgs as usize);
-        let meter = Meter::start();
-        for i in 1..=ctx.msgs {
-            let t = Instant::now();
-            let reply = client
-                .request(&subject, payload.clone())
-                .map_err(|e| format!("request {i}: {e}"))?;
-            samples.push(t.elapsed());
-            if reply.payload().len() != ctx.size {
-                return Err(format!("reply {i} has {} bytes", reply.payload().len()));
-            }
-            if i % STEP == 0 {
-                ctx.progress.add(STEP);
-            }
-        }
-        let measured = meter.stop();
-        let mut o = outcome(ctx.msgs, ctx.size, measured);
-        o.latency = Percentiles::of(&mut samples);
-        Ok(o)
-    })();
+    let result = timed_requests(ctx, &client, &subject, None);
     responder.close().unwrap();
     let _ = serving.join();
     result
+}
+
+/// [`REQ_WARM_UP`] requests, then `ctx.msgs` timed ones one after another, each paced to
+/// its slot at `rate` if given; latency is from each request's start to its reply.
+fn timed_requests(
+    ctx: &RunCtx<'_>,
+    client: &Client,
+    subject: &str,
+    rate: Option<u64>,
+) -> Result<Outcome, String> {
+    let payload = payload(ctx.size);
+    for _ in 0..REQ_WARM_UP {
+        client
+            .request(subject, payload.clone())
+            .map_err(|e| format!("warm-up request: {e}"))?;
+    }
+    let mut samples = Vec::with_capacity(ctx.msgs as usize);
+    let meter = Meter::start();
+    let mut pacer = rate.map(Pacer::new);
+    for i in 1..=ctx.msgs {
+        let t = match &mut pacer {
+            Some(p) => p.wait(i - 1),
+            None => Instant::now(),
+        };
+        let reply = client
+            .request(subject, payload.clone())
+            .map_err(|e| format!("request {i}: {e}"))?;
+        samples.push(t.elapsed());
+        if reply.payload().len() != ctx.size {
+            return Err(format!("reply {i} has {} bytes", reply.payload().len()));
+        }
+        if i % STEP == 0 {
+            ctx.progress.add(STEP);
+        }
+    }
+    let measured = meter.stop();
+    let mut o = outcome(ctx.msgs, ctx.size, measured);
+    o.latency = Percentiles::of(&mut samples);
+    o.note = pacer.map(|p| format!("{}; responder in its own process", p.summary()));
+    Ok(o)
 }
 
 fn js_setup(ctx: &RunCtx<'_>, subject: &str) -> Result<(Client, natsy_jetstream::Context), String> {

@@ -46,6 +46,9 @@ pub struct RunResult {
     pub mb_per_sec: f64,
     /// CPU microseconds of this process per counted message.
     pub cpu_us_per_msg: f64,
+    /// `--rate`: the operations per second the run was paced at (none: flat out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u64>,
     /// Latency percentiles in microseconds, where measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_us: Option<Percentiles>,
@@ -75,6 +78,7 @@ impl RunResult {
             msgs_per_sec: 0.0,
             mb_per_sec: 0.0,
             cpu_us_per_msg: 0.0,
+            rate: None,
             latency_us: None,
             note: None,
         };
@@ -138,6 +142,7 @@ impl RunResult {
             msgs_per_sec: m(|r| r.msgs_per_sec).unwrap_or(0.0),
             mb_per_sec: m(|r| r.mb_per_sec).unwrap_or(0.0),
             cpu_us_per_msg: m(|r| r.cpu_us_per_msg).unwrap_or(0.0),
+            rate: first.rate,
             latency_us,
             note: None,
         })

@@ -81,7 +81,9 @@ fn unique_id() -> String {
 
 /// Runs every configured run against `url` and returns the results.
 pub fn run_all<C: BenchClient>(client: &mut C, config: &Config, url: &str) -> Vec<RunResult> {
-    let show_progress = config.progress && !config.json && std::io::stdout().is_terminal();
+    // No bar at a fixed rate: its redraws would be charged to the process measured.
+    let show_progress =
+        config.progress && !config.json && config.rate.is_none() && std::io::stdout().is_terminal();
     let print_table = !config.json;
     if print_table {
         println!("{}", RunResult::header());
@@ -105,7 +107,8 @@ pub fn run_all<C: BenchClient>(client: &mut C, config: &Config, url: &str) -> Ve
                 let bar = ProgressBar::start(show_progress, label, progress, msgs);
                 let outcome = client.run(scenario, &ctx);
                 drop(bar);
-                let result = RunResult::new(client.name(), scenario.name(), size, rep, outcome);
+                let mut result = RunResult::new(client.name(), scenario.name(), size, rep, outcome);
+                result.rate = config.rate;
                 if config.json {
                     println!("{}", result.to_json());
                 } else {
@@ -124,6 +127,16 @@ pub fn run_all<C: BenchClient>(client: &mut C, config: &Config, url: &str) -> Ve
     all
 }
 
+fn helper_exit(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The whole program: flags from the command line, then [`run_all`].
 pub fn main<C: BenchClient>(mut client: C) -> ExitCode {
     let mut args = std::env::args();
@@ -134,15 +147,8 @@ pub fn main<C: BenchClient>(mut client: C) -> ExitCode {
             println!("{}", cli::usage(&program));
             return ExitCode::SUCCESS;
         }
-        Ok(Command::Publisher(p)) => {
-            return match crate::publisher::run_child(&p) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
+        Ok(Command::Publisher(p)) => return helper_exit(crate::publisher::run_child(&p)),
+        Ok(Command::Responder(r)) => return helper_exit(crate::responder::run_child(&r)),
         Err(e) => {
             eprintln!("error: {e}\n\n{}", cli::usage(&program));
             return ExitCode::from(2);

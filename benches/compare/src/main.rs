@@ -5,6 +5,11 @@
 //! Written the way an async-nats user would: one task per publisher and subscriber,
 //! `Subscriber` as a `Stream`, `jetstream::Context::publish` futures kept in a bounded
 //! window for asynchronous publishing, `fetch()` batches for pull consumers.
+//!
+//! `--rate` (`sub`, `req`) as natsy-bench: the same paced publisher process, and for
+//! `req` the same responder process, both natsy-bench's; the requester sleeps to each
+//! slot with `tokio::time::sleep_until` (tokio's timer ticks in milliseconds, so a
+//! request may start up to a millisecond after its slot; the schedule stays absolute).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,9 +22,11 @@ use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
 use natsy_benches::cli::{Scenario, Storage};
 use natsy_benches::measure::{Measured, Meter, Percentiles};
+use natsy_benches::pace::Pacer;
 use natsy_benches::progress::{Progress, STEP};
 use natsy_benches::publisher::PublisherChild;
 use natsy_benches::report::Outcome;
+use natsy_benches::responder::ResponderChild;
 use natsy_benches::runner::{shares, BenchClient, RunCtx};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
@@ -203,14 +210,17 @@ async fn bench_sub(ctx: &RunCtx<'_>) -> Res<Outcome> {
         .await
         .map_err(|e| e.to_string())?;
     client.flush().await.map_err(|e| e.to_string())?;
-    let mut publisher = PublisherChild::start(ctx.url, &subject, ctx.msgs, ctx.size)?;
+    let rate = ctx.config.rate;
+    let mut publisher = PublisherChild::start_paced(ctx.url, &subject, ctx.msgs, ctx.size, rate)?;
     let meter = Meter::start();
     publisher.go()?;
     receive_n(&mut sub, ctx.msgs, ctx.size, Some(ctx.progress.clone())).await?;
     let measured = meter.stop();
     publisher.finish()?;
     check_no_extra(&client, &mut sub).await?;
-    Ok(outcome(ctx.msgs, ctx.size, measured))
+    let mut o = outcome(ctx.msgs, ctx.size, measured);
+    o.note = rate.map(|r| format!("publisher process paced at {r}/s"));
+    Ok(o)
 }
 
 /// `pubsub` (one receiver) and `fanout` (`receivers` receivers), each receiver on its
@@ -404,8 +414,29 @@ async fn bench_queue(ctx: &RunCtx<'_>) -> Res<Outcome> {
     Ok(o)
 }
 
+/// Untimed requests before the timed ones.
+const REQ_WARM_UP: u64 = 100;
+
+/// `req`: flat out, the responder is a second connection in this process; with
+/// `--rate`, natsy-bench's responder process answers instead (the process measured holds
+/// only the requester).
 async fn bench_req(ctx: &RunCtx<'_>) -> Res<Outcome> {
     let subject = Subject::from(ctx.subject("req"));
+    if let Some(rate) = ctx.config.rate {
+        let responder = ResponderChild::start(ctx.url, &subject)?;
+        let client = connect(ctx.url).await?;
+        let result = timed_requests(ctx, &client, &subject, Some(rate)).await;
+        drop(client);
+        let served = responder.finish()?;
+        let o = result?;
+        let asked = REQ_WARM_UP + ctx.msgs;
+        if served != asked {
+            return Err(format!(
+                "the responder answered {served} of {asked} requests"
+            ));
+        }
+        return Ok(o);
+    }
     let responder = connect(ctx.url).await?;
     let mut sub = responder
         .subscribe(subject.clone())
@@ -423,38 +454,54 @@ async fn bench_req(ctx: &RunCtx<'_>) -> Res<Outcome> {
         })
     };
     let client = connect(ctx.url).await?;
-    let payload = payload(ctx.size);
-    let result = async {
-        for _ in 0..100 {
-            client
-                .request(subject.clone(), payload.clone())
-                .await
-                .map_err(|e| format!("warm-up request: {e}"))?;
-        }
-        let mut samples = Vec::with_capacity(ctx.msgs as usize);
-        let meter = Meter::start();
-        for i in 1..=ctx.msgs {
-            let t = Instant::now();
-            let reply = client
-                .request(subject.clone(), payload.clone())
-                .await
-                .map_err(|e| format!("request {i}: {e}"))?;
-            samples.push(t.elapsed());
-            if reply.payload.len() != ctx.size {
-                return Err(format!("reply {i} has {} bytes", reply.payload.len()));
-            }
-            if i.is_multiple_of(STEP) {
-                ctx.progress.add(STEP);
-            }
-        }
-        let measured = meter.stop();
-        let mut o = outcome(ctx.msgs, ctx.size, measured);
-        o.latency = Percentiles::of(&mut samples);
-        Ok(o)
-    }
-    .await;
+    let result = timed_requests(ctx, &client, &subject, None).await;
     serving.abort();
     result
+}
+
+/// [`REQ_WARM_UP`] requests, then `ctx.msgs` timed ones one after another, each paced to
+/// its slot at `rate` if given; latency is from each request's start to its reply.
+async fn timed_requests(
+    ctx: &RunCtx<'_>,
+    client: &Client,
+    subject: &Subject,
+    rate: Option<u64>,
+) -> Res<Outcome> {
+    let payload = payload(ctx.size);
+    for _ in 0..REQ_WARM_UP {
+        client
+            .request(subject.clone(), payload.clone())
+            .await
+            .map_err(|e| format!("warm-up request: {e}"))?;
+    }
+    let mut samples = Vec::with_capacity(ctx.msgs as usize);
+    let meter = Meter::start();
+    let mut pacer = rate.map(Pacer::new);
+    for i in 1..=ctx.msgs {
+        if let Some(p) = &pacer {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(p.deadline(i - 1))).await;
+        }
+        let t = Instant::now();
+        if let Some(p) = &mut pacer {
+            p.started(i - 1, t);
+        }
+        let reply = client
+            .request(subject.clone(), payload.clone())
+            .await
+            .map_err(|e| format!("request {i}: {e}"))?;
+        samples.push(t.elapsed());
+        if reply.payload.len() != ctx.size {
+            return Err(format!("reply {i} has {} bytes", reply.payload.len()));
+        }
+        if i.is_multiple_of(STEP) {
+            ctx.progress.add(STEP);
+        }
+    }
+    let measured = meter.stop();
+    let mut o = outcome(ctx.msgs, ctx.size, measured);
+    o.latency = Percentiles::of(&mut samples);
+    o.note = pacer.map(|p| format!("{}; responder in its own process", p.summary()));
+    Ok(o)
 }
 
 async fn js_setup(ctx: &RunCtx<'_>, subject: &str) -> Res<(Client, jetstream::Context)> {

@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     let load_before = compare::load_average();
     let cases: Vec<_> = compare::default_cases()
         .into_iter()
-        .filter(|c| args.only.is_empty() || args.only.iter().any(|o| o == c.scenario))
+        .filter(|c| c.selected_by(&args.only))
         .collect();
     let mut results = Vec::new();
     for case in cases {
@@ -70,7 +70,7 @@ fn main() -> ExitCode {
                 eprintln!(
                     "{:<11} {:<13} {:>6} rep {rep}: {}",
                     client,
-                    case.scenario,
+                    case.label(),
                     human_size(case.size),
                     if r.ok {
                         format!(
