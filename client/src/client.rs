@@ -430,9 +430,6 @@ impl Client {
         let shared = self.shared();
         let slot = Arc::new(ReplySlot::default());
         let mut core = shared.lock();
-        if core.closed.is_some() {
-            return Err(RequestError::Closed);
-        }
         let id = core
             .conn
             .request(subject, headers, payload)

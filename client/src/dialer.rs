@@ -91,15 +91,14 @@ pub(crate) fn start(
     request: DialRequest,
     auth: &AuthSource,
     first_auth: Option<Auth>,
-    resolver: &Resolver,
-    custom_resolver: bool,
+    resolver: Option<&Resolver>,
     done: &Sender<Gathered>,
     shared: Weak<Shared>,
 ) -> Option<Dialed> {
     let ip = request.server.host.parse::<IpAddr>().ok();
     let quick_auth =
         first_auth.is_some() || matches!(auth, AuthSource::None | AuthSource::Static(_));
-    if quick_auth && ip.is_some() && !custom_resolver {
+    if quick_auth && ip.is_some() && resolver.is_none() {
         let addrs = ip.map(|ip| SocketAddr::new(ip, request.server.port));
         return Some(Dialed {
             auth: Ok(first_auth.or_else(|| static_auth(auth))),
@@ -109,7 +108,7 @@ pub(crate) fn start(
     }
     let kept = request.clone();
     let auth = auth.clone();
-    let resolver = resolver.clone();
+    let resolver = resolver.cloned().unwrap_or_else(system_resolver);
     let done = done.clone();
     let spawned = std::thread::Builder::new()
         .name("natsy-dial".into())

@@ -57,8 +57,7 @@ impl EventLoop {
             request,
             &self.auth,
             self.first_auth.take(),
-            &self.resolver,
-            self.custom_resolver,
+            self.resolver.as_ref(),
             &self.dialed_tx,
             Arc::downgrade(&shared),
         );

@@ -29,7 +29,7 @@ use natsy_proto::Message;
 use rustls::ClientConfig;
 
 use crate::credentials::AuthSource;
-use crate::dialer::{self, DialRequest, Gathered, Resolver};
+use crate::dialer::{DialRequest, Gathered, Resolver};
 use crate::error::PermissionError;
 use crate::event::Event;
 use crate::shared::{Core, FirstConnect, FlushState, RouteBatch, Shared, SlotState};
@@ -59,8 +59,8 @@ pub(crate) struct EventLoop {
     /// Credentials `connect` already read (to fail early on a bad file), used for the
     /// first dial so the file is read once per connect, not twice.
     first_auth: Option<Auth>,
-    resolver: Resolver,
-    custom_resolver: bool,
+    /// The user's resolver; `None`: the system's (and IP addresses need none).
+    resolver: Option<Resolver>,
     /// Counts `Dial`s and closed transports: a dialer result for an older generation
     /// belongs to an attempt proto gave up on (its `connect_timeout` passed).
     dial_generation: u64,
@@ -99,8 +99,7 @@ impl EventLoop {
             tls_config,
             auth,
             first_auth,
-            custom_resolver: resolver.is_some(),
-            resolver: resolver.unwrap_or_else(dialer::system_resolver),
+            resolver,
             dial_generation: 0,
             dial_request: None,
             sign_request: None,

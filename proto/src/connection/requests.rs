@@ -6,6 +6,7 @@
 //! multiplexes the same way: the driver only maps [`RequestId`]s to its waiters.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use crate::message::Sid;
 use crate::server_error::ServerError;
@@ -37,7 +38,8 @@ impl Requests {
         self.next = self.next.wrapping_add(1);
         let mut reply = String::with_capacity(self.prefix.len() + 20);
         reply.push_str(&self.prefix);
-        reply.push_str(itoa(self.next, &mut [0; 20]));
+        // Writing into a String cannot fail.
+        let _ = write!(reply, "{}", self.next);
         (RequestId(self.next), reply)
     }
 
@@ -86,20 +88,6 @@ impl Requests {
     }
 }
 
-/// `n` in decimal, in `buf`.
-fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &str {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[i..]).unwrap_or("0")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +110,5 @@ mod tests {
         assert_eq!(r.take_reply("_INBOX.abc.x"), None);
         assert_eq!(r.take_published_to("svc.a"), vec![a]);
         assert_eq!(r.len(), 0);
-        assert_eq!(itoa(u64::MAX, &mut [0; 20]), u64::MAX.to_string());
     }
 }
