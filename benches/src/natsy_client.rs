@@ -116,7 +116,7 @@ fn receive_n(
         let next = match sub.try_next() {
             Ok(Some(m)) => Ok(m),
             Ok(None) => sub.next_timeout(STALL),
-            Err(closed) => Err(NextError::Closed(closed)),
+            Err(closed) => Err(NextError::Ended(closed)),
         };
         match next {
             Ok(m) if m.payload().len() == size => {}
@@ -317,7 +317,7 @@ fn bench_queue(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
                         let next = match sub.try_next() {
                             Ok(Some(m)) => Ok(m),
                             Ok(None) => sub.next_timeout(Duration::from_millis(20)),
-                            Err(closed) => Err(NextError::Closed(closed)),
+                            Err(closed) => Err(NextError::Ended(closed)),
                         };
                         match next {
                             Ok(m) if m.payload().len() == ctx.size => {

@@ -489,10 +489,7 @@ impl Client {
         let deadline = Instant::now().checked_add(timeout);
         let shared = self.shared();
         let mut core = shared.lock();
-        let id = core
-            .conn
-            .flush(Instant::now())
-            .map_err(|_| FlushError::Closed)?;
+        let id = core.conn.flush(Instant::now())?;
         core.flushes.insert(id, FlushState::Pending);
         shared.wake(&mut core);
         loop {
@@ -562,7 +559,7 @@ impl Client {
         {
             let core = self.shared().lock();
             for q in core.subs.values() {
-                q.close(crate::Closed::Unsubscribed);
+                q.close(crate::SubscriptionEnded::Unsubscribed);
             }
         }
         // Requests in flight get until the deadline.

@@ -9,7 +9,7 @@ use natsy_proto::{ServerAddr, Sid};
 
 use crate::error::{PermissionError, PermissionOperation};
 use crate::reply_slot::ReplySlot;
-use crate::sub_queue::{Closed, SubQueue};
+use crate::sub_queue::{SubQueue, SubscriptionEnded};
 
 /// How the first connect went, for `connect` to return.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ impl Core {
             .collect();
         for sid in ended {
             if let Some(q) = self.remove_sub(sid) {
-                q.close(Closed::PermissionDenied(e.clone()));
+                q.close(SubscriptionEnded::PermissionDenied(e.clone()));
             }
             // Nothing more is wanted: drop the interest on the server too.
             let _ = self.conn.unsubscribe(sid, None);

@@ -116,6 +116,12 @@ impl fmt::Display for FlushError {
 
 impl std::error::Error for FlushError {}
 
+impl From<natsy_proto::connection::ConnectionClosed> for FlushError {
+    fn from(_: natsy_proto::connection::ConnectionClosed) -> Self {
+        Self::Closed
+    }
+}
+
 /// [`Client::close`](crate::Client::close) had to discard publishes it had accepted:
 /// they were in the reconnect buffer (the client was disconnected) or the final write
 /// could not get them out within its bound.
@@ -211,7 +217,7 @@ pub enum PermissionOperation {
 ///
 /// It fails the call it belongs to: a request to the refused subject
 /// ([`RequestError::PermissionDenied`]), a request whose reply inbox was refused, a
-/// subscription ([`Closed::PermissionDenied`](crate::Closed::PermissionDenied)). nats.go
+/// subscription ([`SubscriptionEnded::PermissionDenied`](crate::SubscriptionEnded::PermissionDenied)). nats.go
 /// only reports it to the error callback, and the request times out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermissionError(Box<Refusal>);
@@ -410,7 +416,7 @@ pub enum NextError {
     /// Nothing arrived in time.
     TimedOut,
     /// The subscription ended; no more messages will come.
-    Closed(crate::sub_queue::Closed),
+    Ended(crate::SubscriptionEnded),
 }
 
 impl NextError {
@@ -424,7 +430,7 @@ impl fmt::Display for NextError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TimedOut => f.write_str("no message in time"),
-            Self::Closed(why) => write!(f, "subscription closed: {why}"),
+            Self::Ended(why) => write!(f, "subscription ended: {why}"),
         }
     }
 }
@@ -432,7 +438,7 @@ impl fmt::Display for NextError {
 impl std::error::Error for NextError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Closed(crate::sub_queue::Closed::PermissionDenied(e)) => Some(e),
+            Self::Ended(crate::SubscriptionEnded::PermissionDenied(e)) => Some(e),
             _ => None,
         }
     }

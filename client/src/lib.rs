@@ -93,5 +93,5 @@ pub use natsy_proto::PendingLimits;
 pub use natsy_proto::{HeaderMap, ServerAddr, StatusCode};
 pub use options::{ConnectOptions, EventCallback, ReconnectDelayFn, ToServerAddrs};
 pub use request::ReplyHandle;
-pub use sub_queue::Closed;
+pub use sub_queue::SubscriptionEnded;
 pub use subscription::Subscription;

@@ -14,7 +14,7 @@ use crate::error::PermissionError;
 /// Why a subscription's stream of messages ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Closed {
+pub enum SubscriptionEnded {
     /// `unsubscribe`, `drain` or drop.
     Unsubscribed,
     /// The `unsubscribe_after` limit was reached.
@@ -28,7 +28,7 @@ pub enum Closed {
     ConnectionClosed,
 }
 
-impl fmt::Display for Closed {
+impl fmt::Display for SubscriptionEnded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unsubscribed => f.write_str("unsubscribed"),
@@ -42,7 +42,7 @@ impl fmt::Display for Closed {
 #[derive(Debug)]
 struct State {
     queue: PendingQueue,
-    closed: Option<Closed>,
+    closed: Option<SubscriptionEnded>,
 }
 
 /// The queue itself.
@@ -57,7 +57,7 @@ pub(crate) struct SubQueue {
 pub(crate) enum Taken {
     Message(Message),
     Empty,
-    Closed(Closed),
+    Closed(SubscriptionEnded),
 }
 
 impl SubQueue {
@@ -101,7 +101,7 @@ impl SubQueue {
     }
 
     /// Closes the queue; messages already queued can still be taken.
-    pub(crate) fn close(&self, why: Closed) {
+    pub(crate) fn close(&self, why: SubscriptionEnded) {
         let mut state = self.lock();
         if state.closed.is_none() {
             state.closed = Some(why);
@@ -197,13 +197,13 @@ mod tests {
     fn close_lets_queued_messages_drain_first() {
         let q = SubQueue::new(PendingLimits::default());
         q.push_all([msg(b"x")], |_| {});
-        q.close(Closed::LimitReached);
-        q.close(Closed::Unsubscribed); // the first cause wins
+        q.close(SubscriptionEnded::LimitReached);
+        q.close(SubscriptionEnded::Unsubscribed); // the first cause wins
         let mut outcomes = Vec::new();
         q.push_all([msg(b"late")], |p| outcomes.push(p));
         assert!(outcomes.is_empty(), "discarded after the close");
         assert_eq!(q.try_take(), Taken::Message(msg(b"x")));
-        assert_eq!(q.try_take(), Taken::Closed(Closed::LimitReached));
-        assert_eq!(q.take(None), Taken::Closed(Closed::LimitReached));
+        assert_eq!(q.try_take(), Taken::Closed(SubscriptionEnded::LimitReached));
+        assert_eq!(q.take(None), Taken::Closed(SubscriptionEnded::LimitReached));
     }
 }

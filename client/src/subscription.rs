@@ -8,7 +8,7 @@ use natsy_proto::Sid;
 use crate::client::Client;
 use crate::error::{FlushError, NextError, SubscribeError};
 use crate::message::Message;
-use crate::sub_queue::{Closed, SubQueue, Taken};
+use crate::sub_queue::{SubQueue, SubscriptionEnded, Taken};
 
 /// A subscription. Iterate it (blocking) or use [`Subscription::next_timeout`] /
 /// [`Subscription::try_next`].
@@ -41,7 +41,7 @@ impl Subscription {
         }
     }
 
-    fn wrap(&self, taken: Taken) -> Result<Option<Message>, Closed> {
+    fn wrap(&self, taken: Taken) -> Result<Option<Message>, SubscriptionEnded> {
         match taken {
             Taken::Message(m) => Ok(Some(Message::new(m, self.client.clone()))),
             Taken::Empty => Ok(None),
@@ -54,7 +54,7 @@ impl Subscription {
         self.sid
     }
 
-    /// Ends this subscription with [`Closed::PermissionDenied`] (and unsubscribes it) if
+    /// Ends this subscription with [`SubscriptionEnded::PermissionDenied`] (and unsubscribes it) if
     /// the server refuses a publish to `subject` while it is open.
     ///
     /// For a subscription that collects the answers to messages this client publishes to
@@ -86,19 +86,19 @@ impl Subscription {
         match self.wrap(self.queue.take(Instant::now().checked_add(timeout))) {
             Ok(Some(m)) => Ok(m),
             Ok(None) => Err(NextError::TimedOut),
-            Err(why) => Err(NextError::Closed(why)),
+            Err(why) => Err(NextError::Ended(why)),
         }
     }
 
     /// The next message if one is waiting; `Err` once the subscription has ended.
-    pub fn try_next(&mut self) -> Result<Option<Message>, Closed> {
+    pub fn try_next(&mut self) -> Result<Option<Message>, SubscriptionEnded> {
         self.wrap(self.queue.try_take())
     }
 
     /// Unsubscribes now. Messages already received are discarded.
     pub fn unsubscribe(mut self) -> Result<(), SubscribeError> {
         self.unsubscribed = true;
-        self.queue.close(Closed::Unsubscribed);
+        self.queue.close(SubscriptionEnded::Unsubscribed);
         self.client.unsubscribe_sid(self.sid, None)
     }
 
@@ -119,7 +119,7 @@ impl Subscription {
         self.unsubscribed = true;
         let _ = self.client.unsubscribe_sid_keep_queue(self.sid);
         let result = self.client.flush();
-        self.queue.close(Closed::Unsubscribed);
+        self.queue.close(SubscriptionEnded::Unsubscribed);
         // Nothing more can arrive: stop routing (no second UNSUB is sent).
         let _ = self.client.unsubscribe_sid(self.sid, None);
         result
@@ -138,7 +138,7 @@ impl Subscription {
     pub(crate) fn on_drop(&mut self) {
         if !self.unsubscribed {
             self.unsubscribed = true;
-            self.queue.close(Closed::Unsubscribed);
+            self.queue.close(SubscriptionEnded::Unsubscribed);
             // Already unsubscribed or closed: nothing to do.
             let _ = self.client.unsubscribe_sid(self.sid, None);
         }

@@ -241,7 +241,7 @@ impl Consumer {
                     }
                 }
                 Err(natsy::NextError::TimedOut) => machine.handle_timeout(Instant::now()),
-                Err(natsy::NextError::Closed(natsy::Closed::PermissionDenied(e)))
+                Err(natsy::NextError::Ended(natsy::SubscriptionEnded::PermissionDenied(e)))
                     if messages.is_empty() =>
                 {
                     return Err(Error::PermissionDenied(e));
@@ -363,11 +363,11 @@ impl Messages {
     }
 
     /// The inbox subscription ended: refused by permissions, or the client closed.
-    fn inbox_closed(&mut self, why: natsy::Closed) -> Result<Option<JsMessage>, Error> {
+    fn inbox_closed(&mut self, why: natsy::SubscriptionEnded) -> Result<Option<JsMessage>, Error> {
         self.machine.handle_closed();
         match why {
             // The pulls or the inbox were refused: nothing will ever arrive.
-            natsy::Closed::PermissionDenied(e) => self.end(Error::PermissionDenied(e)),
+            natsy::SubscriptionEnded::PermissionDenied(e) => self.end(Error::PermissionDenied(e)),
             _ => self.end(Error::Pull(PullError::Closed)),
         }
     }
@@ -466,8 +466,10 @@ impl Messages {
                             self.machine.handle_timeout(now);
                             continue;
                         }
-                        Err(natsy::NextError::Closed(why)) => return self.inbox_closed(why),
-                        Err(_) => return self.inbox_closed(natsy::Closed::ConnectionClosed),
+                        Err(natsy::NextError::Ended(why)) => return self.inbox_closed(why),
+                        Err(_) => {
+                            return self.inbox_closed(natsy::SubscriptionEnded::ConnectionClosed)
+                        }
                     }
                 }
                 Err(why) => return self.inbox_closed(why),

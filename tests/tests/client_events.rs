@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use natsy::{
-    CloseReason, Closed, DisconnectReason, Event, FlushError, HeaderMap, NextError, PublishError,
-    RequestError, State, SubscribeError,
+    CloseReason, DisconnectReason, Event, FlushError, HeaderMap, NextError, PublishError,
+    RequestError, State, SubscribeError, SubscriptionEnded,
 };
 use natsy_test_harness::events::{fast_reconnect_with_events, next_event};
 use natsy_test_harness::NatsServer;
@@ -114,9 +114,12 @@ fn close_emits_closed_and_every_later_call_fails_fast_with_closed() {
     assert!(sub.next().is_none());
     assert_eq!(
         sub.next_timeout(Duration::from_secs(5)).unwrap_err(),
-        NextError::Closed(Closed::ConnectionClosed)
+        NextError::Ended(SubscriptionEnded::ConnectionClosed)
     );
-    assert_eq!(sub.try_next().unwrap_err(), Closed::ConnectionClosed);
+    assert_eq!(
+        sub.try_next().unwrap_err(),
+        SubscriptionEnded::ConnectionClosed
+    );
 
     assert_eq!(client.publish("x", "y").unwrap_err(), PublishError::Closed);
     assert_eq!(

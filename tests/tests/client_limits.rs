@@ -7,8 +7,8 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use natsy::{
-    Client, Closed, ConnectOptions, Event, HeaderMap, NextError, PendingLimits, PublishError,
-    RequestError, State, SubscribeError,
+    Client, ConnectOptions, Event, HeaderMap, NextError, PendingLimits, PublishError, RequestError,
+    State, SubscribeError, SubscriptionEnded,
 };
 use natsy_proto::{ServerErrorKind, ValidationError};
 use natsy_test_harness::events::with_events;
@@ -160,7 +160,7 @@ fn subscribe_permission_violation_closes_that_subscription() {
     let mut denied = client.subscribe("private.x").unwrap();
     client.flush().unwrap();
     match denied.next_timeout(WAIT).unwrap_err() {
-        NextError::Closed(Closed::PermissionDenied(e)) => {
+        NextError::Ended(SubscriptionEnded::PermissionDenied(e)) => {
             assert_eq!(e.subject(), "private.x");
             assert_eq!(e.operation(), natsy::PermissionOperation::Subscribe);
         }

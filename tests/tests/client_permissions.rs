@@ -8,7 +8,7 @@
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
-use natsy::{Closed, ConnectOptions, NextError, PermissionOperation, RequestError};
+use natsy::{ConnectOptions, NextError, PermissionOperation, RequestError, SubscriptionEnded};
 use natsy_proto::ServerErrorKind;
 use natsy_test_harness::{NatsServer, Permissions, User};
 
@@ -152,7 +152,7 @@ fn refused_subscription_ends_with_a_typed_error_naming_its_subject() {
     let started = Instant::now();
     let err = denied.next_timeout(LONG).unwrap_err();
     assert!(started.elapsed() < SOON, "took {:?}", started.elapsed());
-    let NextError::Closed(Closed::PermissionDenied(e)) = &err else {
+    let NextError::Ended(SubscriptionEnded::PermissionDenied(e)) = &err else {
         panic!("expected PermissionDenied, got {err:?}");
     };
     assert_eq!(e.operation(), PermissionOperation::Subscribe);
@@ -160,7 +160,7 @@ fn refused_subscription_ends_with_a_typed_error_naming_its_subject() {
     assert_eq!(e.queue(), Some("workers"));
     assert_eq!(
         err.to_string(),
-        r#"subscription closed: permission denied: may not subscribe to "private.x" in queue group "workers""#
+        r#"subscription ended: permission denied: may not subscribe to "private.x" in queue group "workers""#
     );
     assert!(err.source().is_some());
     assert!(denied.next().is_none());
@@ -182,7 +182,7 @@ fn subscription_waiting_on_a_refused_publish_ends_at_once() {
         .unwrap();
     let err = answers.next_timeout(LONG).unwrap_err();
     assert!(started.elapsed() < SOON, "took {:?}", started.elapsed());
-    let NextError::Closed(Closed::PermissionDenied(e)) = err else {
+    let NextError::Ended(SubscriptionEnded::PermissionDenied(e)) = err else {
         panic!("expected PermissionDenied, got {err:?}");
     };
     assert_eq!(e.operation(), PermissionOperation::Publish);

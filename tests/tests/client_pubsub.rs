@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use natsy::{Closed, ConnectOptions, HeaderMap, NextError, RequestError};
+use natsy::{ConnectOptions, HeaderMap, NextError, RequestError, SubscriptionEnded};
 use natsy_test_harness::NatsServer;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -183,7 +183,7 @@ fn unsubscribe_after_delivers_exactly_n_then_ends() {
     assert_eq!(got, ["0", "1", "2"]);
     assert_eq!(
         sub.next_timeout(Duration::from_millis(50)).unwrap_err(),
-        NextError::Closed(Closed::LimitReached)
+        NextError::Ended(SubscriptionEnded::LimitReached)
     );
 
     // A limit already reached by earlier deliveries ends the subscription at once.

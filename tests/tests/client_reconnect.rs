@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use natsy::{CloseReason, Closed, ConnectOptions, Event, NextError, PublishError, State};
+use natsy::{
+    CloseReason, ConnectOptions, Event, NextError, PublishError, State, SubscriptionEnded,
+};
 use natsy_test_harness::events::{wait_for_event_after, with_events};
 use natsy_test_harness::NatsServer;
 
@@ -153,7 +155,7 @@ fn no_reconnect_closes_when_the_server_dies() {
     assert_eq!(client.publish("x", "y"), Err(PublishError::Closed));
     assert_eq!(
         sub.next_timeout(Duration::from_secs(1)).err(),
-        Some(NextError::Closed(Closed::ConnectionClosed))
+        Some(NextError::Ended(SubscriptionEnded::ConnectionClosed))
     );
 }
 
@@ -279,7 +281,7 @@ fn subscriptions_are_restored_after_a_reconnect() {
     }
     assert_eq!(
         limited.next_timeout(Duration::from_secs(1)).err(),
-        Some(NextError::Closed(Closed::LimitReached))
+        Some(NextError::Ended(SubscriptionEnded::LimitReached))
     );
 
     // Still one queue group: every message once, across both members.

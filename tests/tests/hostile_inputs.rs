@@ -16,8 +16,8 @@ use base64::Engine as _;
 use bytes::BytesMut;
 use natsy::tls::TlsError;
 use natsy::{
-    Auth, Closed, ConnectError, ConnectOptions, CredentialsError, NextError, PublishError,
-    RequestError, SubscribeError,
+    Auth, ConnectError, ConnectOptions, CredentialsError, NextError, PublishError, RequestError,
+    SubscribeError, SubscriptionEnded,
 };
 use natsy_jetstream::{Error as JsError, PublishOptions, StreamConfig};
 use natsy_proto::connection::AttemptError;
@@ -439,7 +439,7 @@ fn client_entry_points_return_typed_errors() {
         row!(
             "next_timeout(Duration::MAX), closed",
             closed_sub.borrow_mut().next_timeout(Duration::MAX),
-            Err(natsy::NextError::Closed(_))
+            Err(natsy::NextError::Ended(_))
         ),
         row!(
             "request_timeout(Duration::MAX), no responders",
@@ -597,7 +597,9 @@ fn client_entry_points_return_typed_errors() {
             refused
                 .subscribe("private.x")
                 .map(|mut sub| sub.next_timeout(Duration::from_secs(30)).map(|_| ())),
-            Ok(Err(NextError::Closed(Closed::PermissionDenied(_))))
+            Ok(Err(NextError::Ended(SubscriptionEnded::PermissionDenied(
+                _
+            ))))
         ),
         row!(
             "nkey: garbage",

@@ -9,8 +9,8 @@ use natsy_proto::connection::CloseReason;
 use super::{EventLoop, CLOSE_FLUSH};
 use crate::event::{Discarded, Event};
 use crate::shared::{FirstConnect, FlushState, SlotState};
-use crate::sub_queue::Closed;
 use crate::transport::Phase;
+use crate::SubscriptionEnded;
 
 impl EventLoop {
     /// After proto closed for good: gives what is still queued (a user `close` on an
@@ -61,7 +61,7 @@ impl EventLoop {
         core.closed = Some(reason.clone());
         self.shared.drained.notify_all();
         for q in core.subs.values() {
-            q.close(Closed::ConnectionClosed);
+            q.close(SubscriptionEnded::ConnectionClosed);
         }
         for state in core.flushes.values_mut() {
             if *state == FlushState::Pending {

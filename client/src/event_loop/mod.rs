@@ -33,8 +33,8 @@ use crate::dialer::{DialRequest, Gathered, Resolver};
 use crate::error::PermissionError;
 use crate::event::Event;
 use crate::shared::{Core, FirstConnect, FlushState, RouteBatch, Shared, SlotState};
-use crate::sub_queue::Closed;
 use crate::transport::Transport;
+use crate::SubscriptionEnded;
 
 /// The token of the waker user threads use.
 pub(crate) const WAKER: Token = Token(0);
@@ -285,9 +285,11 @@ impl EventLoop {
                 self.flush_batch(core);
                 let why = match reason {
                     SubscriptionClosedReason::PermissionDenied(e) => {
-                        Closed::PermissionDenied(PermissionError::subscription_refused(e))
+                        SubscriptionEnded::PermissionDenied(PermissionError::subscription_refused(
+                            e,
+                        ))
                     }
-                    _ => Closed::LimitReached,
+                    _ => SubscriptionEnded::LimitReached,
                 };
                 if let Some(q) = core.remove_sub(sid) {
                     q.close(why);

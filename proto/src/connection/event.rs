@@ -517,23 +517,19 @@ impl From<SubscribeError> for RequestError {
     }
 }
 
-/// Why [`flush`](super::Connection::flush) was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FlushError {
-    /// The connection is closed.
-    Closed,
-}
+/// The connection is closed for good: returned by calls that queue work on it, such as
+/// [`flush`](super::Connection::flush). Why it closed is [`CloseReason`], reported by
+/// [`Event::Closed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionClosed;
 
-impl fmt::Display for FlushError {
+impl fmt::Display for ConnectionClosed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Closed => f.write_str("connection closed"),
-        }
+        f.write_str("connection closed")
     }
 }
 
-impl std::error::Error for FlushError {}
+impl std::error::Error for ConnectionClosed {}
 
 impl std::error::Error for CloseReason {}
 

@@ -30,7 +30,7 @@ use rand::SeedableRng;
 
 pub use config::{Auth, ConnectionConfig, NonceSigner, OutputMarks};
 pub use event::{
-    AttemptError, CloseReason, DisconnectReason, Event, FlushError, FlushId, PublishError,
+    AttemptError, CloseReason, ConnectionClosed, DisconnectReason, Event, FlushId, PublishError,
     RequestError, State, Stats, SubscribeError, SubscriptionClosedReason, TransportError,
     TransportOp,
 };
@@ -710,10 +710,10 @@ impl Connection {
     /// out after the reconnect, behind the buffered publishes. If the connection is lost
     /// first, [`Event::FlushFailed`] follows instead. There is no timeout here: the caller
     /// keeps its own, and ignores a later event for a flush it gave up on.
-    pub fn flush(&mut self, now: Instant) -> Result<FlushId, FlushError> {
+    pub fn flush(&mut self, now: Instant) -> Result<FlushId, ConnectionClosed> {
         let _ = now;
         if self.state == State::Closed {
-            return Err(FlushError::Closed);
+            return Err(ConnectionClosed);
         }
         let id = FlushId(self.next_flush);
         self.next_flush = self.next_flush.saturating_add(1);

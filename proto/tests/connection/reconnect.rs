@@ -165,7 +165,7 @@ fn close_during_a_reconnect_wait_stops_everything() {
     assert!(sim.events().is_empty());
     assert_eq!(
         sim.conn.flush(sim.now),
-        Err(natsy_proto::connection::FlushError::Closed)
+        Err(natsy_proto::connection::ConnectionClosed)
     );
 }
 
