@@ -1,12 +1,13 @@
 //! [`Client`]: the thread-safe handle users publish, subscribe and request through.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use natsy_proto::connection::{AttemptError, CloseReason, Connection, RequestId, State};
+use natsy_proto::connection::{
+    AttemptError, CloseReason, Connection, FlushId, RequestId, State, Stats as ConnStats,
+};
 use natsy_proto::{HeaderMap, ServerAddr, ServerInfo, Sid};
 use rand::RngCore;
 
@@ -58,6 +59,65 @@ pub struct Statistics {
     pub discarded_bytes: u64,
 }
 
+/// How long `close` waits for the loop to finish it (its final write takes at most 1 s).
+pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(3);
+
+/// What a close discarded, from the counters before it and the core after it.
+pub(crate) fn close_outcome(before: ConnStats, core: &Core) -> Result<(), CloseError> {
+    let after = core.conn.stats();
+    let discarded = crate::Discarded {
+        messages: after.discarded_msgs - before.discarded_msgs,
+        bytes: after.discarded_bytes - before.discarded_bytes,
+    };
+    if discarded.messages > 0 {
+        Err(CloseError { discarded })
+    } else {
+        Ok(())
+    }
+}
+
+/// Flush `id`'s result once the loop has one (and then forgets it).
+pub(crate) fn flush_outcome(core: &mut Core, id: FlushId) -> Option<Result<(), FlushError>> {
+    match core.flushes.get(&id).copied() {
+        Some(FlushState::Pending) => None,
+        Some(FlushState::Done) => {
+            core.flushes.remove(&id);
+            Some(Ok(()))
+        }
+        Some(FlushState::Failed) | None => {
+            core.flushes.remove(&id);
+            Some(Err(if core.conn.state() == State::Closed {
+                FlushError::Closed
+            } else {
+                FlushError::Disconnected
+            }))
+        }
+    }
+}
+
+/// A drain's result from its flush, the requests left unanswered and its close.
+pub(crate) fn drain_outcome(
+    flushed: Result<(), FlushError>,
+    unanswered_requests: usize,
+    closed: Result<(), CloseError>,
+) -> Result<(), DrainError> {
+    let discarded = closed.err().map(|e| e.discarded).unwrap_or_default();
+    match flushed {
+        Err(FlushError::TimedOut) => Err(DrainError::TimedOut {
+            unanswered_requests,
+            publishes_confirmed: false,
+            discarded,
+        }),
+        _ if unanswered_requests > 0 => Err(DrainError::TimedOut {
+            unanswered_requests,
+            publishes_confirmed: flushed.is_ok(),
+            discarded,
+        }),
+        Err(e) => Err(DrainError::Flush(e)),
+        Ok(()) => closed.map_err(DrainError::Close),
+    }
+}
+
 /// Closes the connection when the last `Client` clone (and every `Subscription`) is gone.
 struct Handle {
     shared: Arc<Shared>,
@@ -94,7 +154,8 @@ fn os_seed() -> u64 {
 }
 
 impl Client {
-    pub(crate) fn connect(
+    /// Starts the connection's loop thread without waiting for the first connect.
+    pub(crate) fn start(
         servers: Vec<ServerAddr>,
         options: ConnectOptions,
     ) -> Result<Client, ConnectError> {
@@ -134,24 +195,12 @@ impl Client {
             .transpose()
             .map_err(|e| ConnectError::Io(e.to_string()))?;
         let shared = Arc::new(Shared {
-            core: Mutex::new(Core {
-                conn,
-                subs: HashMap::new(),
-                flushes: HashMap::new(),
-                replies: HashMap::new(),
-                publish_watches: HashMap::new(),
-                wake_pending: false,
-                first_connect: FirstConnect::Pending,
-                publish_waiters: 0,
-                last_attempt_error: None,
-                last_credentials_error: None,
-                closed: None,
-                slow_consumer_drops: 0,
-            }),
+            core: Mutex::new(Core::new(conn)),
             changed: Condvar::new(),
             drained: Condvar::new(),
             waker,
             events,
+            listeners: Mutex::new(Vec::new()),
         });
         let event_loop = EventLoop::new(
             shared.clone(),
@@ -166,45 +215,59 @@ impl Client {
             .spawn(move || event_loop.run())
             .map_err(|e| ConnectError::Io(e.to_string()))?;
 
-        let client = Client {
+        Ok(Client {
             handle: Arc::new(Handle { shared, options }),
-        };
+        })
+    }
+
+    /// Connects, blocking until the first connect is decided (see [`Client::connected`]).
+    pub(crate) fn connect(
+        servers: Vec<ServerAddr>,
+        options: ConnectOptions,
+    ) -> Result<Client, ConnectError> {
+        let client = Client::start(servers, options)?;
         let shared = &client.handle.shared;
         let mut core = shared.lock();
         loop {
-            match &core.first_connect {
-                FirstConnect::Connected => break,
-                FirstConnect::Failed(failure) => {
-                    let err = match (&failure.0, &core.last_credentials_error) {
-                        // Credentials that could not be had are the caller's to fix:
-                        // say so with the typed error, as for a bad file at connect.
-                        (Some((_, AttemptError::Credentials(_))), Some(e)) => {
-                            ConnectError::Credentials(e.clone())
-                        }
-                        (Some((server, error)), _) => ConnectError::Attempt {
-                            server: server.clone(),
-                            error: Box::new(error.clone()),
-                        },
-                        (None, _) => ConnectError::Closed(failure.1.clone()),
-                    };
-                    return Err(err);
-                }
-                FirstConnect::Pending => {
-                    if client.handle.options.retry_on_failed_connect
-                        && core.last_attempt_error.is_some()
-                    {
-                        break;
-                    }
-                    core = shared.changed.wait(core).unwrap_or_else(|e| e.into_inner());
-                }
+            if let Some(outcome) = client.connected(&core) {
+                drop(core);
+                return outcome.map(|()| client);
             }
+            core = shared.changed.wait(core).unwrap_or_else(|e| e.into_inner());
         }
-        drop(core);
-        Ok(client)
     }
 
-    fn shared(&self) -> &Shared {
+    /// How the first connect went, once decided: connected, failed, or (with
+    /// `retry_on_failed_connect`) a first attempt made. Woken by `Shared::notify_changed`.
+    pub(crate) fn connected(&self, core: &Core) -> Option<Result<(), ConnectError>> {
+        match &core.first_connect {
+            FirstConnect::Connected => Some(Ok(())),
+            FirstConnect::Failed(failure) => {
+                Some(Err(match (&failure.0, &core.last_credentials_error) {
+                    // Credentials that could not be had are the caller's to fix: say so
+                    // with the typed error, as for a bad file at connect.
+                    (Some((_, AttemptError::Credentials(_))), Some(e)) => {
+                        ConnectError::Credentials(e.clone())
+                    }
+                    (Some((server, error)), _) => ConnectError::Attempt {
+                        server: server.clone(),
+                        error: Box::new(error.clone()),
+                    },
+                    (None, _) => ConnectError::Closed(failure.1.clone()),
+                }))
+            }
+            FirstConnect::Pending => (self.handle.options.retry_on_failed_connect
+                && core.last_attempt_error.is_some())
+            .then_some(Ok(())),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.handle.shared
+    }
+
+    pub(crate) fn options(&self) -> &ConnectOptions {
+        &self.handle.options
     }
 
     fn publish_inner(
@@ -214,12 +277,25 @@ impl Client {
         headers: Option<&HeaderMap>,
         payload: Bytes,
     ) -> Result<(), PublishError> {
+        let core = self.queue_publish(subject, reply, headers, payload)?;
+        drop(self.shared().wait_for_room(core));
+        Ok(())
+    }
+
+    /// Queues a publish and wakes the loop; the caller decides about room (blocking:
+    /// `Shared::wait_for_room`, async: an awaited wait).
+    pub(crate) fn queue_publish(
+        &self,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&HeaderMap>,
+        payload: Bytes,
+    ) -> Result<MutexGuard<'_, Core>, PublishError> {
         let shared = self.shared();
         let mut core = shared.lock();
         core.conn.publish(subject, reply, headers, payload)?;
         shared.wake(&mut core);
-        drop(shared.wait_for_room(core));
-        Ok(())
+        Ok(core)
     }
 
     /// Publishes `payload` to `subject`.
@@ -301,14 +377,25 @@ impl Client {
         subject: &str,
         queue: Option<&str>,
     ) -> Result<Subscription, SubscribeError> {
+        let (sub, core) = self.queue_sub(subject, queue)?;
+        drop(self.shared().wait_for_room(core));
+        Ok(sub)
+    }
+
+    /// Queues a SUB with its message queue and wakes the loop; the caller decides about
+    /// room.
+    pub(crate) fn queue_sub(
+        &self,
+        subject: &str,
+        queue: Option<&str>,
+    ) -> Result<(Subscription, MutexGuard<'_, Core>), SubscribeError> {
         let shared = self.shared();
         let mut core = shared.lock();
         let sid = core.conn.subscribe(subject, queue)?;
         let q = Arc::new(SubQueue::new(self.handle.options.pending_limits));
         core.subs.insert(sid, q.clone());
         shared.wake(&mut core);
-        drop(shared.wait_for_room(core));
-        Ok(Subscription::new(sid, q, self.clone()))
+        Ok((Subscription::new(sid, q, self.clone()), core))
     }
 
     /// Ends subscription `sid` if the server refuses a publish to `subject`.
@@ -324,6 +411,22 @@ impl Client {
 
     /// Unsubscribes `sid` now, or after `max` total deliveries.
     pub(crate) fn unsubscribe_sid(&self, sid: Sid, max: Option<u64>) -> Result<(), SubscribeError> {
+        let (result, core) = self.queue_unsubscribe(sid, max);
+        drop(self.shared().wait_for_room(core));
+        result
+    }
+
+    /// Unsubscribes `sid` without waiting for room in the outgoing queue (for `Drop`).
+    pub(crate) fn unsubscribe_sid_now(&self, sid: Sid) -> Result<(), SubscribeError> {
+        self.queue_unsubscribe(sid, None).0
+    }
+
+    /// Queues the UNSUB of `sid` and wakes the loop; the caller decides about room.
+    pub(crate) fn queue_unsubscribe(
+        &self,
+        sid: Sid,
+        max: Option<u64>,
+    ) -> (Result<(), SubscribeError>, MutexGuard<'_, Core>) {
         let shared = self.shared();
         let mut core = shared.lock();
         if max.is_none() {
@@ -331,8 +434,7 @@ impl Client {
         }
         let result = core.conn.unsubscribe(sid, max);
         shared.wake(&mut core);
-        drop(shared.wait_for_room(core));
-        result
+        (result, core)
     }
 
     /// Sends a request and waits for the first reply, up to the default request timeout
@@ -427,6 +529,19 @@ impl Client {
         headers: Option<&HeaderMap>,
         payload: Bytes,
     ) -> Result<ReplyHandle, RequestError> {
+        let (handle, core) = self.queue_request(subject, headers, payload)?;
+        drop(self.shared().wait_for_room(core));
+        Ok(handle)
+    }
+
+    /// Queues a request with its reply slot and wakes the loop; the caller decides about
+    /// room.
+    pub(crate) fn queue_request(
+        &self,
+        subject: &str,
+        headers: Option<&HeaderMap>,
+        payload: Bytes,
+    ) -> Result<(ReplyHandle, MutexGuard<'_, Core>), RequestError> {
         let shared = self.shared();
         let slot = Arc::new(ReplySlot::default());
         let mut core = shared.lock();
@@ -438,8 +553,7 @@ impl Client {
         // The loop sends it with whatever else is queued: a caller keeping many requests
         // in flight makes one write per loop turn, not one per request.
         shared.wake(&mut core);
-        drop(shared.wait_for_room(core));
-        Ok(ReplyHandle::new(self.clone(), slot, id))
+        Ok((ReplyHandle::new(self.clone(), slot, id), core))
     }
 
     /// Forgets a request's reply slot (timed out or abandoned).
@@ -489,24 +603,10 @@ impl Client {
         let deadline = Instant::now().checked_add(timeout);
         let shared = self.shared();
         let mut core = shared.lock();
-        let id = core.conn.flush(Instant::now())?;
-        core.flushes.insert(id, FlushState::Pending);
-        shared.wake(&mut core);
+        let id = self.begin_flush(&mut core)?;
         loop {
-            match core.flushes.get(&id).copied() {
-                Some(FlushState::Done) => {
-                    core.flushes.remove(&id);
-                    return Ok(());
-                }
-                Some(FlushState::Failed) | None => {
-                    core.flushes.remove(&id);
-                    return Err(if core.conn.state() == State::Closed {
-                        FlushError::Closed
-                    } else {
-                        FlushError::Disconnected
-                    });
-                }
-                Some(FlushState::Pending) => {}
+            if let Some(done) = flush_outcome(&mut core, id) {
+                return done;
             }
             core = match deadline {
                 None => shared.changed.wait(core).unwrap_or_else(|e| e.into_inner()),
@@ -526,6 +626,14 @@ impl Client {
         }
     }
 
+    /// Queues a flush's PING and wakes the loop; [`flush_outcome`] tells when it is done.
+    pub(crate) fn begin_flush(&self, core: &mut Core) -> Result<FlushId, FlushError> {
+        let id = core.conn.flush(Instant::now())?;
+        core.flushes.insert(id, FlushState::Pending);
+        self.shared().wake(core);
+        Ok(id)
+    }
+
     /// Drains: unsubscribes every subscription (their readers still get what already
     /// arrived), lets outstanding requests finish, flushes what was published, and closes.
     /// Publishing is refused once the subscriptions are drained. Bounded by the drain
@@ -542,6 +650,21 @@ impl Client {
             })
         };
         let expired = || deadline.is_some_and(|d| Instant::now() >= d);
+        self.drain_subscriptions();
+        // Messages already sent to us arrive before the PONG of this flush.
+        let flushed = self.flush_timeout(left());
+        self.end_drained_queues();
+        // Requests in flight get until the deadline.
+        while self.pending_requests() > 0 && !expired() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let unanswered_requests = self.pending_requests();
+        drain_outcome(flushed, unanswered_requests, self.close())
+    }
+
+    /// The first step of a drain: every subscription but the request muxer's is
+    /// unsubscribed, its queue kept open for what the server sent before the UNSUB.
+    pub(crate) fn drain_subscriptions(&self) {
         let sids: Vec<Sid> = {
             let core = self.shared().lock();
             let mux = core.conn.request_inbox_sid();
@@ -554,34 +677,14 @@ impl Client {
         for sid in sids {
             let _ = self.unsubscribe_sid_keep_queue(sid);
         }
-        // Messages already sent to us arrive before the PONG of this flush.
-        let flushed = self.flush_timeout(left());
-        {
-            let core = self.shared().lock();
-            for q in core.subs.values() {
-                q.close(crate::SubscriptionEnded::Unsubscribed);
-            }
-        }
-        // Requests in flight get until the deadline.
-        while self.pending_requests() > 0 && !expired() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let unanswered_requests = self.pending_requests();
-        let closed = self.close();
-        let discarded = closed.err().map(|e| e.discarded).unwrap_or_default();
-        match flushed {
-            Err(FlushError::TimedOut) => Err(DrainError::TimedOut {
-                unanswered_requests,
-                publishes_confirmed: false,
-                discarded,
-            }),
-            _ if unanswered_requests > 0 => Err(DrainError::TimedOut {
-                unanswered_requests,
-                publishes_confirmed: flushed.is_ok(),
-                discarded,
-            }),
-            Err(e) => Err(DrainError::Flush(e)),
-            Ok(()) => closed.map_err(DrainError::Close),
+    }
+
+    /// After the drain's flush: nothing more can arrive, so the queues end after what
+    /// they hold.
+    pub(crate) fn end_drained_queues(&self) {
+        let core = self.shared().lock();
+        for q in core.subs.values() {
+            q.close(crate::SubscriptionEnded::Unsubscribed);
         }
     }
 
@@ -606,16 +709,12 @@ impl Client {
     /// and [`Client::statistics`] report them too.
     pub fn close(&self) -> Result<(), CloseError> {
         let shared = self.shared();
-        let mut core = shared.lock();
-        if core.closed.is_some() {
+        let Some((before, mut core)) = self.begin_close() else {
             return Ok(());
-        }
-        let before = core.conn.stats();
-        core.conn.close(Instant::now());
-        shared.wake(&mut core);
+        };
         // Wait for the loop to finish the close (its final write is bounded by one
         // second), so `close` returning means closed.
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + CLOSE_WAIT;
         while core.closed.is_none() {
             let now = Instant::now();
             if now >= deadline {
@@ -627,16 +726,21 @@ impl Client {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        let after = core.conn.stats();
-        let discarded = crate::Discarded {
-            messages: after.discarded_msgs - before.discarded_msgs,
-            bytes: after.discarded_bytes - before.discarded_bytes,
-        };
-        if discarded.messages > 0 {
-            Err(CloseError { discarded })
-        } else {
-            Ok(())
+        close_outcome(before, &core)
+    }
+
+    /// Closes the connection unless it is closed already; the counters before, to tell
+    /// what the close discarded.
+    pub(crate) fn begin_close(&self) -> Option<(ConnStats, MutexGuard<'_, Core>)> {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        if core.closed.is_some() {
+            return None;
         }
+        let before = core.conn.stats();
+        core.conn.close(Instant::now());
+        shared.wake(&mut core);
+        Some((before, core))
     }
 
     /// Drops the current connection and reconnects at once, without waiting for the

@@ -10,6 +10,7 @@ use natsy_proto::{ServerAddr, Sid};
 use crate::error::{PermissionError, PermissionOperation};
 use crate::reply_slot::ReplySlot;
 use crate::sub_queue::{SubQueue, SubscriptionEnded};
+use crate::wakers::{Timers, WakerSet};
 
 /// How the first connect went, for `connect` to return.
 #[derive(Debug, Clone)]
@@ -47,9 +48,40 @@ pub(crate) struct Core {
     pub(crate) last_credentials_error: Option<crate::CredentialsError>,
     pub(crate) closed: Option<CloseReason>,
     pub(crate) slow_consumer_drops: u64,
+    /// Async waits for what `Shared::changed` signals (connect, flushes, close).
+    pub(crate) changed_wakers: WakerSet,
+    /// Async publishers waiting for room, as `Shared::drained` waiters.
+    pub(crate) room_wakers: WakerSet,
+    /// Deadlines of async waits, served by the loop thread.
+    pub(crate) timers: Timers,
 }
 
 impl Core {
+    pub(crate) fn new(conn: Connection) -> Self {
+        Core {
+            conn,
+            subs: HashMap::new(),
+            flushes: HashMap::new(),
+            replies: HashMap::new(),
+            publish_watches: HashMap::new(),
+            wake_pending: false,
+            first_connect: FirstConnect::Pending,
+            publish_waiters: 0,
+            last_attempt_error: None,
+            last_credentials_error: None,
+            closed: None,
+            slow_consumer_drops: 0,
+            changed_wakers: WakerSet::default(),
+            room_wakers: WakerSet::default(),
+            timers: Timers::default(),
+        }
+    }
+
+    /// Someone waits for the outgoing queue to drain (a blocked publisher or a task).
+    pub(crate) fn room_wanted(&self) -> bool {
+        self.publish_waiters > 0 || !self.room_wakers.is_empty()
+    }
+
     /// Forgets subscription `sid` (its queue and what it watches); the queue, if any.
     pub(crate) fn remove_sub(&mut self, sid: Sid) -> Option<Arc<SubQueue>> {
         self.publish_watches.remove(&sid);

@@ -61,6 +61,8 @@
 
 pub use natsy_proto as proto;
 
+#[cfg(feature = "async")]
+pub mod aio;
 mod client;
 mod core;
 mod credentials;
@@ -68,6 +70,7 @@ mod dialer;
 mod error;
 mod event;
 mod event_loop;
+mod event_queue;
 mod message;
 mod options;
 mod reply_slot;
@@ -78,6 +81,7 @@ mod sub_queue;
 mod subscription;
 pub mod tls;
 mod transport;
+mod wakers;
 
 pub use client::{connect, Client, Statistics};
 pub use credentials::{CredentialsError, CredentialsProvider, Signer};

@@ -1,6 +1,7 @@
 //! [`ReplyHandle`]: a request in flight, whose reply is collected later.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use natsy_proto::connection::RequestId;
@@ -52,6 +53,24 @@ impl ReplyHandle {
     /// The reply if it has arrived, without waiting.
     pub fn try_take(&mut self) -> Option<Result<Message, RequestError>> {
         finish(self.slot.take(), &self.client)
+    }
+
+    /// The reply once it has arrived; registers the task to be woken when it does.
+    pub(crate) fn poll_reply(&self, cx: &mut Context<'_>) -> Poll<Result<Message, RequestError>> {
+        match self.slot.poll_take(cx) {
+            Poll::Ready(state) => match finish(state, &self.client) {
+                Some(done) => Poll::Ready(done),
+                None => Poll::Pending,
+            },
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The request's time is up: forgets it, and returns a reply that raced in or
+    /// [`RequestError::TimedOut`].
+    pub(crate) fn expire(&self) -> Result<Message, RequestError> {
+        self.client.forget_request(self.id);
+        finish(self.slot.take(), &self.client).unwrap_or(Err(RequestError::TimedOut))
     }
 
     /// Waits for the reply up to the client's default request timeout.

@@ -7,12 +7,13 @@
 //! the core.
 
 use std::sync::mpsc::Sender;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 
 use natsy_proto::{Message, Sid};
 
 pub(crate) use crate::core::{Core, FirstConnect, FlushState};
 use crate::event::Event;
+use crate::event_queue::EventQueue;
 pub(crate) use crate::reply_slot::{ReplySlot, SlotState};
 pub(crate) use crate::routing::RouteBatch;
 use natsy_proto::Pushed;
@@ -27,6 +28,14 @@ pub(crate) struct Shared {
     pub(crate) drained: Condvar,
     pub(crate) waker: mio::Waker,
     pub(crate) events: Option<Sender<Event>>,
+    /// Async event streams (`aio::Client::events`); dropped ones are pruned on emit.
+    pub(crate) listeners: Mutex<Vec<Weak<EventQueue>>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -93,8 +102,44 @@ impl Shared {
         }
     }
 
+    /// Wakes what waits on a change of state (connect, a flush, close): threads and tasks.
+    pub(crate) fn notify_changed(&self, core: &mut Core) {
+        self.changed.notify_all();
+        core.changed_wakers.wake_all();
+    }
+
+    /// Wakes publishers waiting for room: threads and tasks.
+    pub(crate) fn notify_drained(&self, core: &mut Core) {
+        self.drained.notify_all();
+        core.room_wakers.wake_all();
+    }
+
+    /// A new async event stream's queue, fed from now on.
+    pub(crate) fn listen(&self, closed: bool) -> Arc<EventQueue> {
+        let queue = Arc::new(EventQueue::default());
+        if closed {
+            queue.end();
+        } else {
+            let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+            listeners.push(Arc::downgrade(&queue));
+        }
+        queue
+    }
+
     /// Sends an event to the application, in order.
     pub(crate) fn emit(&self, event: Event) {
+        {
+            let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+            if !listeners.is_empty() {
+                listeners.retain(|l| match l.upgrade() {
+                    Some(queue) => {
+                        queue.push(&event);
+                        true
+                    }
+                    None => false,
+                });
+            }
+        }
         if let Some(tx) = &self.events {
             // The dispatcher only ends when the client is gone; nothing is listening then.
             let _ = tx.send(event);

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use natsy_proto::{Message, PendingLimits, PendingQueue, Pushed};
@@ -43,6 +44,16 @@ impl fmt::Display for SubscriptionEnded {
 struct State {
     queue: PendingQueue,
     closed: Option<SubscriptionEnded>,
+    /// The task of an async reader waiting for a message.
+    waker: Option<Waker>,
+}
+
+impl State {
+    fn wake(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
 }
 
 /// The queue itself.
@@ -66,6 +77,7 @@ impl SubQueue {
             state: Mutex::new(State {
                 queue: PendingQueue::new(limits),
                 closed: None,
+                waker: None,
             }),
             ready: Condvar::new(),
         }
@@ -94,8 +106,9 @@ impl SubQueue {
             queued |= outcome == Pushed::Queued;
             on_push(outcome);
         }
-        drop(state);
         if queued {
+            state.wake();
+            drop(state);
             self.ready.notify_all();
         }
     }
@@ -106,6 +119,7 @@ impl SubQueue {
         if state.closed.is_none() {
             state.closed = Some(why);
         }
+        state.wake();
         drop(state);
         self.ready.notify_all();
     }
@@ -134,6 +148,24 @@ impl SubQueue {
                 }
             };
         }
+    }
+
+    /// Takes the next message, or registers the task to be woken when one is queued or
+    /// the queue closes.
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Taken> {
+        let mut state = self.lock();
+        if let Some(msg) = state.queue.pop() {
+            return Poll::Ready(Taken::Message(msg));
+        }
+        if let Some(why) = &state.closed {
+            return Poll::Ready(Taken::Closed(why.clone()));
+        }
+        match &mut state.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            Some(w) => w.clone_from(cx.waker()),
+            None => state.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// Takes the next message if one is queued.

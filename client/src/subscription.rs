@@ -49,6 +49,19 @@ impl Subscription {
         }
     }
 
+    pub(crate) fn queue(&self) -> &SubQueue {
+        &self.queue
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Marks the subscription unsubscribed (its `Drop` then does nothing more).
+    pub(crate) fn set_unsubscribed(&mut self) -> bool {
+        std::mem::replace(&mut self.unsubscribed, true)
+    }
+
     /// The subscription id.
     pub fn sid(&self) -> Sid {
         self.sid
@@ -139,8 +152,9 @@ impl Subscription {
         if !self.unsubscribed {
             self.unsubscribed = true;
             self.queue.close(SubscriptionEnded::Unsubscribed);
-            // Already unsubscribed or closed: nothing to do.
-            let _ = self.client.unsubscribe_sid(self.sid, None);
+            // Already unsubscribed or closed: nothing to do. A drop never waits for room
+            // in the outgoing queue: it may run on an executor thread.
+            let _ = self.client.unsubscribe_sid_now(self.sid);
         }
     }
 }

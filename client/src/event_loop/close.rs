@@ -59,7 +59,7 @@ impl EventLoop {
                 FirstConnect::Failed(Box::new((core.last_attempt_error.clone(), reason.clone())));
         }
         core.closed = Some(reason.clone());
-        self.shared.drained.notify_all();
+        self.shared.notify_drained(&mut core);
         for q in core.subs.values() {
             q.close(SubscriptionEnded::ConnectionClosed);
         }
@@ -76,8 +76,11 @@ impl EventLoop {
             messages: stats.discarded_msgs,
             bytes: stats.discarded_bytes,
         };
+        // The loop ends here: no deadline will be served again, so every async wait is
+        // woken to see the close.
+        core.timers.fire_all();
+        self.shared.notify_changed(&mut core);
         drop(core);
-        self.shared.changed.notify_all();
         self.shared.emit(Event::Closed { reason, discarded });
     }
 }

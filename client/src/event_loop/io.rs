@@ -152,8 +152,8 @@ impl EventLoop {
                 }
             }
         }
-        if core.publish_waiters > 0 && (core.conn.output_drained() || failed.is_some()) {
-            self.shared.drained.notify_all();
+        if core.room_wanted() && (core.conn.output_drained() || failed.is_some()) {
+            self.shared.notify_drained(core);
         }
         if let Some(reason) = failed {
             if let Some(mut t) = self.transport.take() {

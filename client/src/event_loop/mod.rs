@@ -125,6 +125,7 @@ impl EventLoop {
                 if core.conn.poll_timeout().is_some_and(|t| t <= now) {
                     core.conn.handle_timeout(now);
                 }
+                core.timers.fire(now);
                 self.drive(&mut core);
                 if self.finished {
                     break;
@@ -134,9 +135,11 @@ impl EventLoop {
                 if self.read_more {
                     Some(Duration::ZERO)
                 } else {
-                    core.conn
-                        .poll_timeout()
-                        .map(|t| t.saturating_duration_since(now))
+                    let due = match (core.conn.poll_timeout(), core.timers.next()) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    due.map(|t| t.saturating_duration_since(now))
                 }
             };
             if self.start_gathering() {
@@ -234,11 +237,11 @@ impl EventLoop {
             }
             ProtoEvent::Connected { server } => {
                 core.first_connect = FirstConnect::Connected;
-                self.shared.changed.notify_all();
+                self.shared.notify_changed(core);
                 self.shared.emit(Event::Connected { server });
             }
             ProtoEvent::Reconnected { server } => {
-                self.shared.changed.notify_all();
+                self.shared.notify_changed(core);
                 self.shared.emit(Event::Reconnected { server });
             }
             ProtoEvent::Disconnected { reason } => {
@@ -246,7 +249,7 @@ impl EventLoop {
             }
             ProtoEvent::ConnectAttemptFailed { server, error } => {
                 core.last_attempt_error = Some((server.clone(), error.clone()));
-                self.shared.changed.notify_all();
+                self.shared.notify_changed(core);
                 self.shared
                     .emit(Event::ReconnectAttemptFailed { server, error });
             }
@@ -260,13 +263,13 @@ impl EventLoop {
             ProtoEvent::FlushComplete(id) => {
                 if let Some(state) = core.flushes.get_mut(&id) {
                     *state = FlushState::Done;
-                    self.shared.changed.notify_all();
+                    self.shared.notify_changed(core);
                 }
             }
             ProtoEvent::FlushFailed(id) => {
                 if let Some(state) = core.flushes.get_mut(&id) {
                     *state = FlushState::Failed;
-                    self.shared.changed.notify_all();
+                    self.shared.notify_changed(core);
                 }
             }
             ProtoEvent::ServerError { error, sid } => {
