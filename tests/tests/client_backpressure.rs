@@ -212,3 +212,65 @@ fn a_publisher_waits_while_the_server_does_not_read_and_nothing_is_lost() {
         client.buffered()
     );
 }
+
+/// The async form: `publish(..).await` waits for room without blocking its executor
+/// thread; a publish future dropped while it waits has queued its message (it is sent)
+/// and leaves no registered wait behind; a task awaiting room resumes when the server
+/// reads again.
+#[test]
+fn an_async_publisher_awaits_room_and_can_be_dropped_while_it_waits() {
+    use futures_util::task::noop_waker_ref;
+    use std::future::Future;
+    use std::task::{Context, Poll};
+
+    let server = GatedServer::start();
+    let url = format!("nats://127.0.0.1:{}", server.port);
+    let client = futures_executor::block_on(natsy::aio::connect(url.as_str())).unwrap();
+    let mut cx = Context::from_waker(noop_waker_ref());
+    let deadline = Instant::now() + WAIT;
+    let mut sent = 0u64;
+    // Publish until a publish has to wait: its future stays pending.
+    let waiting = loop {
+        let mut fut = Box::pin(client.publish(SUBJECT, format!("{sent:016}")));
+        sent += 1;
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(r) => r.unwrap(),
+            Poll::Pending => break fut,
+        }
+        assert!(
+            Instant::now() < deadline && sent < UNBOUNDED,
+            "publish never had to wait: {sent} published"
+        );
+    };
+    assert!(client.buffered() > QUEUE_LIMIT);
+    assert_eq!(client.registered_waits(), 1, "the waiting publish");
+    // Still waiting a while later: nobody reads.
+    thread::sleep(STILL);
+    let mut waiting = waiting;
+    assert!(waiting.as_mut().poll(&mut cx).is_pending());
+    drop(waiting);
+    assert_eq!(client.registered_waits(), 0, "dropped, nothing left behind");
+
+    // A second waiter, on a real executor, resumes once the server reads again.
+    let blocked = {
+        let client = client.clone();
+        let first = sent;
+        thread::spawn(move || {
+            futures_executor::block_on(async {
+                for i in first..first + 50_000 {
+                    client.publish(SUBJECT, format!("{i:016}")).await.unwrap();
+                }
+            })
+        })
+    };
+    thread::sleep(STILL);
+    assert!(!blocked.is_finished(), "published 50,000 into a full queue");
+    server.gate.store(true, Ordering::Release);
+    blocked.join().unwrap();
+    sent += 50_000;
+    futures_executor::block_on(client.flush()).unwrap();
+    // The dropped future's message was queued before it waited: it was sent too.
+    let r = server.received.lock().unwrap();
+    assert_eq!(r.out_of_order, None, "a PUB out of order");
+    assert_eq!(r.pubs, sent, "PUBs the server got, of {sent} published");
+}
