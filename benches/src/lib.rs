@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 pub mod cli;
 pub mod compare;
 pub mod measure;
+pub mod natsy_async;
 pub mod natsy_client;
 pub mod pace;
 pub mod progress;
