@@ -25,7 +25,9 @@ impl Message {
 
     /// Publishes `payload` to this message's reply subject.
     ///
-    /// Fails with a validation error if the message has no reply subject.
+    /// Fails with a validation error if the message has no reply subject. Like every
+    /// publish it waits (blocking the thread) while the outgoing queue is full: async code
+    /// uses [`Message::respond_async`].
     pub fn respond(&self, payload: impl Into<Bytes>) -> Result<(), PublishError> {
         match self.inner.reply() {
             Some(reply) => self.client.publish(reply, payload),
@@ -56,6 +58,31 @@ impl Message {
     ) -> Result<(), PublishError> {
         match self.inner.reply() {
             Some(reply) => self.client.publish_with_headers(reply, headers, payload),
+            None => Err(PublishError::Validation(
+                natsy_proto::ValidationError::InvalidReply,
+            )),
+        }
+    }
+
+    /// [`Message::respond`] for async code: awaits room in the outgoing queue instead of
+    /// blocking the thread (see [`aio::Client::publish`](crate::aio::Client::publish)).
+    ///
+    /// ```no_run
+    /// # async fn run(client: natsy::aio::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::StreamExt;
+    /// let mut requests = client.subscribe("svc.echo").await?;
+    /// while let Some(req) = requests.next().await {
+    ///     req.respond_async(req.payload_bytes()).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "async")]
+    pub async fn respond_async(&self, payload: impl Into<Bytes>) -> Result<(), PublishError> {
+        match self.inner.reply() {
+            Some(reply) => {
+                let client = crate::aio::Client::from(self.client.clone());
+                client.publish(reply, payload).await
+            }
             None => Err(PublishError::Validation(
                 natsy_proto::ValidationError::InvalidReply,
             )),

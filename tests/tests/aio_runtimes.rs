@@ -25,13 +25,12 @@ async fn scenario(url: String, spawn: Spawn) {
     assert_eq!(msg.payload(), b"hello");
 
     let mut responder = client.subscribe("svc.echo").await.unwrap();
-    let replier = client.clone();
     client.flush().await.unwrap();
     spawn(Box::pin(async move {
         while let Some(req) = responder.next().await {
             let mut answer = b"re-".to_vec();
             answer.extend_from_slice(req.payload());
-            replier.publish(req.reply().unwrap(), answer).await.unwrap();
+            req.respond_async(answer).await.unwrap();
         }
     }));
     for i in 0..20 {

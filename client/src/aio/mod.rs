@@ -26,20 +26,30 @@
 //! assert_eq!(msg.payload(), b"hello");
 //!
 //! let responder = client.subscribe("echo").await?;
-//! let replier = client.clone();
 //! tokio::spawn(async move {
 //!     let mut responder = responder;
 //!     while let Some(req) = responder.next().await {
-//!         if let Some(reply) = req.reply() {
-//!             let _ = replier.publish(reply, req.payload_bytes()).await;
-//!         }
+//!         let _ = req.respond_async(req.payload_bytes()).await;
 //!     }
 //! });
 //! assert_eq!(client.request("echo", "ping").await?.payload(), b"ping");
 //! # Ok(()) }
 //! ```
 //!
-//! On smol the code is the same inside `smol::block_on(async { ... })`.
+//! On smol, the same calls inside `smol::block_on`:
+//!
+//! ```no_run
+//! use futures_util::StreamExt;
+//!
+//! smol::block_on(async {
+//!     let client = natsy::aio::connect("nats://127.0.0.1:4222").await?;
+//!     let mut sub = client.subscribe("greet.*").await?;
+//!     client.publish("greet.ann", "hi").await?;
+//!     println!("{:?}", sub.next().await.map(|m| m.payload_bytes()));
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ## Porting from async-nats
 //!
@@ -63,6 +73,7 @@
 //! | `ConnectOptions::event_callback(async closure)` | [`Client::events`] (a `Stream`), or the blocking callback option |
 //! | `tokio::time::timeout(d, fut)` | works; or [`Client::sleep`] for a runtime-free timer |
 //! | `message.reply` (a field) | `message.reply()` |
+//! | `client.publish(msg.reply.unwrap(), p)` | [`msg.respond_async(p).await`](crate::Message::respond_async) |
 //!
 //! Where the shapes differ on purpose:
 //! - A [`Subscriber`] that ends tells why ([`Subscriber::end_reason`]: unsubscribed,
