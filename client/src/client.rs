@@ -398,6 +398,62 @@ impl Client {
         Ok((Subscription::new(sid, q, self.clone()), core))
     }
 
+    /// Subscribes without waiting for room (a service's endpoints): the subscription and
+    /// its queue.
+    #[cfg(feature = "service")]
+    pub(crate) fn subscribe_now(
+        &self,
+        subject: &str,
+        queue: Option<&str>,
+    ) -> Result<(Subscription, Arc<SubQueue>), SubscribeError> {
+        let (sub, core) = self.queue_sub(subject, queue)?;
+        let q = core.subs.get(&sub.sid()).cloned();
+        drop(core);
+        let q = q.ok_or(SubscribeError::Closed)?;
+        Ok((sub, q))
+    }
+
+    /// Subscribes `subjects` for `responder`, answered on the loop thread.
+    #[cfg(feature = "service")]
+    pub(crate) fn add_responder(
+        &self,
+        subjects: &[String],
+        responder: Arc<dyn crate::core::Responder>,
+    ) -> Result<Vec<Sid>, SubscribeError> {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        let mut sids = Vec::with_capacity(subjects.len());
+        for subject in subjects {
+            match core.conn.subscribe(subject, None) {
+                Ok(sid) => {
+                    core.responders.insert(sid, responder.clone());
+                    sids.push(sid);
+                }
+                Err(e) => {
+                    for sid in sids {
+                        core.responders.remove(&sid);
+                        let _ = core.conn.unsubscribe(sid, None);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        shared.wake(&mut core);
+        Ok(sids)
+    }
+
+    /// Unsubscribes responder subscriptions.
+    #[cfg(feature = "service")]
+    pub(crate) fn remove_responders(&self, sids: &[Sid]) {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        for sid in sids {
+            core.responders.remove(sid);
+            let _ = core.conn.unsubscribe(*sid, None);
+        }
+        shared.wake(&mut core);
+    }
+
     /// Ends subscription `sid` if the server refuses a publish to `subject`.
     pub(crate) fn end_on_refused_publish(&self, sid: Sid, subject: &str) {
         let mut core = self.shared().lock();

@@ -54,6 +54,16 @@ pub(crate) struct Core {
     pub(crate) room_wakers: WakerSet,
     /// Deadlines of async waits, served by the loop thread.
     pub(crate) timers: Timers,
+    /// Subscriptions answered on the loop thread by natsy's own code (service discovery):
+    /// no reader, no thread, no user code.
+    pub(crate) responders: HashMap<Sid, Arc<dyn Responder>>,
+}
+
+/// Answers requests on the loop thread, under the lock: only natsy's own quick code (a
+/// snapshot serialised to JSON), never user code.
+pub(crate) trait Responder: Send + Sync {
+    /// The reply body for a request to `subject`, or `None` to stay silent.
+    fn answer(&self, subject: &str) -> Option<bytes::Bytes>;
 }
 
 impl Core {
@@ -74,6 +84,7 @@ impl Core {
             changed_wakers: WakerSet::default(),
             room_wakers: WakerSet::default(),
             timers: Timers::default(),
+            responders: HashMap::new(),
         }
     }
 

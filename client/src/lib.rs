@@ -76,6 +76,8 @@ mod options;
 mod reply_slot;
 mod request;
 mod routing;
+#[cfg(feature = "service")]
+pub mod service;
 mod shared;
 mod sub_queue;
 mod subscription;

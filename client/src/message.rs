@@ -23,6 +23,10 @@ impl Message {
         Message { inner, client }
     }
 
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Publishes `payload` to this message's reply subject.
     ///
     /// Fails with a validation error if the message has no reply subject. Like every

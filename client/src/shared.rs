@@ -86,6 +86,9 @@ impl Shared {
         messages: impl IntoIterator<Item = Message>,
     ) {
         let Some(q) = core.subs.get(&sid) else {
+            if let Some(responder) = core.responders.get(&sid).cloned() {
+                answer_all(core, responder.as_ref(), messages);
+            }
             return;
         };
         let mut drops = 0u64;
@@ -143,6 +146,21 @@ impl Shared {
         if let Some(tx) = &self.events {
             // The dispatcher only ends when the client is gone; nothing is listening then.
             let _ = tx.send(event);
+        }
+    }
+}
+
+/// Answers each request with a reply subject from `responder`; a reply that cannot be
+/// queued (closed, reconnect buffer full) is dropped: the asker times out, as for a
+/// responder that is gone.
+fn answer_all(
+    core: &mut Core,
+    responder: &dyn crate::core::Responder,
+    messages: impl IntoIterator<Item = Message>,
+) {
+    for msg in messages {
+        if let (Some(reply), Some(body)) = (msg.reply(), responder.answer(msg.subject())) {
+            let _ = core.conn.publish(reply, None, None, body);
         }
     }
 }

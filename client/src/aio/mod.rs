@@ -93,7 +93,7 @@ mod client;
 mod events;
 mod response;
 mod subscriber;
-mod wait;
+pub(crate) mod wait;
 
 pub use client::{connect, Client};
 pub use events::Events;

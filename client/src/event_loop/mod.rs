@@ -190,6 +190,10 @@ impl EventLoop {
             }
         }
         self.flush_batch(core);
+        if !core.responders.is_empty() {
+            // Routing may have queued answers (service discovery): send them now.
+            self.write_pending(core);
+        }
     }
 
     fn flush_batch(&mut self, core: &mut Core) {
