@@ -29,16 +29,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let reply = client.request("echo", "hello")?;
-    println!("echo answered {:?}", String::from_utf8_lossy(reply.payload()));
+    println!(
+        "echo answered {:?}",
+        String::from_utf8_lossy(reply.payload())
+    );
     let failed = client.request("echo", "")?;
     println!(
         "an empty request fails with {:?}",
-        failed.headers()?.and_then(|h| h.get(service::ERROR_HEADER).map(String::from))
+        failed
+            .headers()?
+            .and_then(|h| h.get(service::ERROR_HEADER).map(String::from))
     );
 
     let window = Duration::from_millis(500);
     for s in service::discover_info(&client, None, None, window)?.responses {
-        println!("found {} {} ({}): {}", s.name, s.version, s.id, s.description);
+        println!(
+            "found {} {} ({}): {}",
+            s.name, s.version, s.id, s.description
+        );
     }
     for s in service::discover_stats(&client, Some("echo"), None, window)?.responses {
         for e in s.endpoints {
