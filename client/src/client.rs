@@ -250,7 +250,7 @@ impl Client {
                         ConnectError::Credentials(e.clone())
                     }
                     (Some((server, error)), _) => ConnectError::Attempt {
-                        server: server.clone(),
+                        server: Box::new(server.clone()),
                         error: Box::new(error.clone()),
                     },
                     (None, _) => ConnectError::Closed(failure.1.clone()),

@@ -55,7 +55,7 @@ pub(crate) struct Dialed {
 /// What a dial thread hands back to the loop.
 pub(crate) enum Gathered {
     /// What a dial needs.
-    Dial(Dialed),
+    Dial(Box<Dialed>),
     /// A [`Signer`]'s signature of the nonce of the attempt of `generation`.
     Signature { generation: u64, signature: Vec<u8> },
 }
@@ -118,11 +118,11 @@ pub(crate) fn start(
                 None => auth.resolve().map(Some),
             };
             let addrs = resolver(&request.server.host, request.server.port);
-            let _ = done.send(Gathered::Dial(Dialed {
+            let _ = done.send(Gathered::Dial(Box::new(Dialed {
                 request,
                 auth,
                 addrs,
-            }));
+            })));
             if let Some(shared) = shared.upgrade() {
                 // A failed wake means the loop is gone: nobody wants the result.
                 let _ = shared.waker.wake();

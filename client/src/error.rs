@@ -25,9 +25,10 @@ pub enum ConnectError {
     /// Every server was tried and refused; this is the last attempt's error (an
     /// authentication failure is `Attempt { error: AttemptError::Auth(..), .. }`).
     Attempt {
-        /// The server of the last attempt.
-        server: ServerAddr,
-        /// Why it failed (boxed to keep `ConnectError` small).
+        /// The server of the last attempt (boxed, as the error, to keep `ConnectError`
+        /// small).
+        server: Box<ServerAddr>,
+        /// Why it failed.
         error: Box<AttemptError>,
     },
     /// The connection closed before it was established.

@@ -84,6 +84,7 @@ mod subscription;
 pub mod tls;
 mod transport;
 mod wakers;
+mod websocket;
 
 pub use client::{connect, Client, Statistics};
 pub use credentials::{CredentialsError, CredentialsProvider, Signer};

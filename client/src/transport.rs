@@ -1,8 +1,9 @@
-//! The socket: plain TCP or TLS (rustls) over a non-blocking mio `TcpStream`.
+//! The socket: plain TCP or TLS (rustls) over a non-blocking mio `TcpStream`, optionally
+//! with WebSocket framing on top (`ws://`, `wss://`).
 //!
 //! Owns connecting (completion is signalled by writability and a clean `take_error`), the
-//! TLS handshake, reads drained until `WouldBlock`, and vectored writes that keep partial
-//! progress. It knows nothing about NATS.
+//! TLS handshake, the WebSocket upgrade, reads drained until `WouldBlock`, and vectored
+//! writes that keep partial progress. It knows nothing about NATS.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use mio::net::TcpStream;
 use rustls::{ClientConfig, ClientConnection};
 
 use crate::tls::{self, TlsError};
+use crate::websocket::{WsLayer, WsRead};
 
 /// Where the socket stands.
 pub(crate) enum Phase {
@@ -20,6 +22,8 @@ pub(crate) enum Phase {
     /// TCP is up, TLS handshake running. `first`: TLS-first, so the NATS side has not
     /// been told about the transport yet.
     TlsHandshake { first: bool },
+    /// The WebSocket upgrade (after TCP, or after TLS for `wss://`) is running.
+    WsHandshake,
     /// Ready for NATS bytes.
     Open,
 }
@@ -33,6 +37,8 @@ pub(crate) struct Transport {
     pub(crate) write_blocked: bool,
     /// TLS-first: start the handshake as soon as TCP is up.
     pub(crate) tls_first: Option<String>,
+    /// WebSocket framing, for a `ws://` or `wss://` server.
+    pub(crate) ws: Option<Box<WsLayer>>,
 }
 
 /// What a read produced.
@@ -63,14 +69,65 @@ fn tls_error(e: rustls::Error) -> io::Error {
 }
 
 impl Transport {
-    pub(crate) fn new(stream: TcpStream, tls_first: Option<String>) -> Self {
+    pub(crate) fn new(stream: TcpStream, tls_first: Option<String>, ws: Option<WsLayer>) -> Self {
         Transport {
             stream,
             tls: None,
             phase: Phase::Connecting,
             write_blocked: false,
             tls_first,
+            ws: ws.map(Box::new),
         }
+    }
+
+    /// Starts the WebSocket upgrade (its request is already queued).
+    pub(crate) fn start_ws(&mut self) {
+        self.phase = Phase::WsHandshake;
+    }
+
+    /// Drives the WebSocket upgrade: writes the request, reads the response. `Ok(true)`
+    /// once upgraded.
+    pub(crate) fn drive_ws_handshake(&mut self) -> io::Result<bool> {
+        self.flush_tls()?;
+        loop {
+            let Some(ws) = self.ws.as_mut() else {
+                return Ok(true);
+            };
+            if ws.finish_handshake()? {
+                return Ok(true);
+            }
+            if ws.raw_in.len() > natsy_proto::websocket::MAX_RESPONSE_HEAD {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    natsy_proto::websocket::WsError::ResponseTooLarge,
+                ));
+            }
+            match self.read_into_ws()? {
+                ReadOutcome::Data(_) => {}
+                ReadOutcome::WouldBlock => return Ok(false),
+                ReadOutcome::Eof => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed during the websocket upgrade",
+                    ))
+                }
+            }
+        }
+    }
+
+    /// One raw read (through TLS if any) into the WebSocket layer's input.
+    fn read_into_ws(&mut self) -> io::Result<ReadOutcome> {
+        let Some(mut ws) = self.ws.take() else {
+            return Ok(ReadOutcome::WouldBlock);
+        };
+        let outcome = self.read_raw(ws.read_room());
+        let n = match &outcome {
+            Ok(ReadOutcome::Data(n)) => *n,
+            _ => 0,
+        };
+        ws.filled(n);
+        self.ws = Some(ws);
+        outcome
     }
 
     /// Checks whether the non-blocking connect finished. `Ok(true)`: connected.
@@ -146,8 +203,40 @@ impl Transport {
         }
     }
 
-    /// Reads application bytes into `buf`.
+    /// Reads application bytes into `buf`: NATS bytes, out of their WebSocket frames for
+    /// a WebSocket transport.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<ReadOutcome> {
+        if self.ws.is_none() {
+            return self.read_raw(buf);
+        }
+        loop {
+            let decoded = match self.ws.as_mut() {
+                Some(ws) => ws.decode(buf)?,
+                None => return Ok(ReadOutcome::Eof),
+            };
+            match decoded {
+                WsRead::Data(n) => {
+                    // A ping may have queued a pong.
+                    self.flush_tls()?;
+                    return Ok(ReadOutcome::Data(n));
+                }
+                WsRead::Closed => {
+                    self.flush_tls()?;
+                    return Ok(ReadOutcome::Eof);
+                }
+                WsRead::NeedInput => {
+                    self.flush_tls()?;
+                    match self.read_into_ws()? {
+                        ReadOutcome::Data(_) => {}
+                        other => return Ok(other),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads what the socket (or TLS) has into `buf`, without WebSocket decoding.
+    fn read_raw(&mut self, buf: &mut [u8]) -> io::Result<ReadOutcome> {
         match self.tls.as_mut() {
             None => loop {
                 match self.stream.read(buf) {
@@ -202,8 +291,29 @@ impl Transport {
     }
 
     /// Writes as much of `slices` as the socket takes; returns how many application bytes
-    /// were accepted. Sets `write_blocked` on `WouldBlock`.
+    /// were accepted. Sets `write_blocked` on `WouldBlock`. A WebSocket transport frames
+    /// all of `slices` into one binary frame once its previous frames are out.
     pub(crate) fn write(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        if let Some(ws) = self.ws.as_mut() {
+            if ws.has_output() {
+                self.flush_tls()?;
+                if self.ws.as_ref().is_some_and(|w| w.has_output()) {
+                    return Ok(0);
+                }
+            }
+            let parts: Vec<&[u8]> = slices.iter().map(|s| &s[..]).collect();
+            let accepted = parts.iter().map(|p| p.len()).sum();
+            if let Some(ws) = self.ws.as_mut() {
+                ws.frame(natsy_proto::websocket::Opcode::Binary, &parts);
+            }
+            self.flush_tls()?;
+            return Ok(accepted);
+        }
+        self.write_raw(slices)
+    }
+
+    /// Writes to the socket (or TLS), without WebSocket framing.
+    fn write_raw(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
         match self.tls.as_mut() {
             None => loop {
                 match self.stream.write_vectored(slices) {
@@ -218,14 +328,34 @@ impl Transport {
             },
             Some(tls) => {
                 let accepted = tls.writer().write_vectored(slices)?;
-                self.flush_tls()?;
+                self.flush_tls_records()?;
                 Ok(accepted)
             }
         }
     }
 
-    /// Pushes buffered TLS records to the socket.
+    /// Pushes buffered output to the socket: WebSocket frames (through TLS if any), then
+    /// TLS records.
     pub(crate) fn flush_tls(&mut self) -> io::Result<()> {
+        while let Some(mut ws) = self.ws.take() {
+            if !ws.has_output() {
+                self.ws = Some(ws);
+                break;
+            }
+            let result = self.write_raw(&[IoSlice::new(&ws.out[ws.out_at..])]);
+            let n = *result.as_ref().unwrap_or(&0);
+            ws.advance_output(n);
+            self.ws = Some(ws);
+            result?;
+            if n == 0 || self.write_blocked {
+                break;
+            }
+        }
+        self.flush_tls_records()
+    }
+
+    /// Pushes buffered TLS records to the socket.
+    fn flush_tls_records(&mut self) -> io::Result<()> {
         let Some(tls) = self.tls.as_mut() else {
             return Ok(());
         };
@@ -243,9 +373,10 @@ impl Transport {
         Ok(())
     }
 
-    /// TLS records are waiting to be written.
+    /// Buffered output (WebSocket frames, TLS records) is waiting to be written.
     pub(crate) fn tls_wants_write(&self) -> bool {
-        self.tls.as_ref().is_some_and(|t| t.wants_write())
+        self.ws.as_ref().is_some_and(|w| w.has_output())
+            || self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 }
 
@@ -260,7 +391,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let stream = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (peer, _) = listener.accept().expect("accept");
-        (Transport::new(stream, None), peer)
+        (Transport::new(stream, None, None), peer)
     }
 
     /// Reads until something other than `WouldBlock` comes (the socket is non-blocking).

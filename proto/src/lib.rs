@@ -112,6 +112,7 @@ pub mod server_error;
 pub mod server_op;
 pub mod subject;
 pub mod url;
+pub mod websocket;
 
 pub use backoff::ReconnectDelay;
 pub use client_op::{ClientOp, ClientOpParser};

@@ -425,6 +425,9 @@ impl ServerPool {
             addr.tls = self.tls;
             let mut tls_name = None;
             if let Some(cur) = &template {
+                // A WebSocket client is told of its cluster's WebSocket listeners.
+                addr.websocket = cur.websocket;
+                addr.path.clone_from(&cur.path);
                 if !addr.has_userinfo() {
                     addr.user.clone_from(&cur.user);
                     addr.pass.clone_from(&cur.pass);

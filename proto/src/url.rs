@@ -42,12 +42,18 @@ pub struct ServerAddr {
     pub pass: Option<Secret>,
     /// Token from `nats://token@host`, percent-decoded.
     pub token: Option<Secret>,
+    /// `ws://` or `wss://`: NATS over WebSocket (RFC 6455) to a server's `websocket`
+    /// listener; `tls` says which of the two.
+    pub websocket: bool,
+    /// The HTTP path of a WebSocket URL (`/` when none was given); empty otherwise.
+    pub path: String,
 }
 
 impl ServerAddr {
     /// Parses one URL. A missing scheme means `nats://`; a missing port means 4222.
     ///
-    /// Accepted: `[nats|tls://][user:pass@|token@]host[:port][/]`, the scheme
+    /// Accepted: `[nats|tls://][user:pass@|token@]host[:port][/]`, and
+    /// `ws|wss://[user:pass@|token@]host[:port][/path]` (default port 80 / 443), the scheme
     /// case-insensitive, surrounding whitespace ignored. `host` is a name, an IPv4 address
     /// or an IPv6 address in brackets. The user info is percent-decoded.
     ///
@@ -61,22 +67,31 @@ impl ServerAddr {
     /// does not decode to UTF-8.
     pub fn parse(url: &str) -> Result<Self, UrlError> {
         let url = url.trim();
-        let (tls, rest) = match url.find("://") {
+        let (tls, websocket, rest) = match url.find("://") {
             Some(i) => {
-                let scheme = &url[..i];
-                let tls = if scheme.eq_ignore_ascii_case("nats") {
-                    false
-                } else if scheme.eq_ignore_ascii_case("tls") {
-                    true
-                } else {
-                    return Err(UrlError::UnsupportedScheme(scheme.to_string()));
+                let scheme = url[..i].to_ascii_lowercase();
+                let (tls, websocket) = match scheme.as_str() {
+                    "nats" => (false, false),
+                    "tls" => (true, false),
+                    "ws" => (false, true),
+                    "wss" => (true, true),
+                    _ => return Err(UrlError::UnsupportedScheme(url[..i].to_string())),
                 };
-                (tls, &url[i + 3..])
+                (tls, websocket, &url[i + 3..])
             }
-            None => (false, url),
+            None => (false, false, url),
         };
-        let authority = rest.strip_suffix('/').unwrap_or(rest);
-        if authority.contains(['/', '?', '#']) {
+        // Only a WebSocket URL has a path (the HTTP request's).
+        let (authority, path) = match rest.find('/') {
+            Some(i) if websocket => (&rest[..i], rest[i..].to_string()),
+            _ => (rest.strip_suffix('/').unwrap_or(rest), String::new()),
+        };
+        let path = if websocket && path.is_empty() {
+            "/".to_string()
+        } else {
+            path
+        };
+        if authority.contains(['/', '?', '#']) || path.contains([' ', '#']) {
             return Err(UrlError::InvalidHost);
         }
         let (userinfo, host_port) = match authority.rfind('@') {
@@ -84,6 +99,16 @@ impl ServerAddr {
             None => (None, authority),
         };
         let (host, port) = split_host_port(host_port)?;
+        let explicit_port = match host_port.rfind(']') {
+            Some(i) => host_port[i + 1..].starts_with(':'),
+            None => host_port.contains(':'),
+        };
+        // nats.go's WebSocket default ports, when none is given.
+        let port = match (websocket, tls, explicit_port) {
+            (true, false, false) => 80,
+            (true, true, false) => 443,
+            _ => port,
+        };
         let mut addr = ServerAddr {
             tls,
             host,
@@ -91,6 +116,8 @@ impl ServerAddr {
             user: None,
             pass: None,
             token: None,
+            websocket,
+            path,
         };
         match userinfo {
             None | Some("") => {}
@@ -157,8 +184,17 @@ impl ServerAddr {
 
 impl fmt::Display for ServerAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.tls { "tls" } else { "nats" };
-        write!(f, "{scheme}://{}", self.host_port())
+        let scheme = match (self.websocket, self.tls) {
+            (false, false) => "nats",
+            (false, true) => "tls",
+            (true, false) => "ws",
+            (true, true) => "wss",
+        };
+        write!(f, "{scheme}://{}", self.host_port())?;
+        if self.websocket && self.path != "/" {
+            f.write_str(&self.path)?;
+        }
+        Ok(())
     }
 }
 
@@ -291,7 +327,7 @@ mod tests {
     #[test]
     fn typed_errors() {
         let cases: &[(&str, UrlError)] = &[
-            ("ws://host", UrlError::UnsupportedScheme("ws".into())),
+            ("http://host", UrlError::UnsupportedScheme("http".into())),
             ("http://host:80", UrlError::UnsupportedScheme("http".into())),
             ("://host", UrlError::UnsupportedScheme(String::new())),
             ("nats://", UrlError::MissingHost),
@@ -378,6 +414,30 @@ mod tests {
     }
 
     #[test]
+    fn websocket_urls_have_paths_and_default_ports() {
+        let cases = [
+            ("ws://h.example:8080", false, 8080, "/"),
+            ("wss://h.example", true, 443, "/"),
+            ("ws://[::1]/nats/ws", false, 80, "/nats/ws"),
+            ("WSS://u:p@h.example:9443/x", true, 9443, "/x"),
+        ];
+        for (url, tls, port, path) in cases {
+            let a = parse(url);
+            assert!(a.websocket, "{url}");
+            assert_eq!((a.tls, a.port, a.path.as_str()), (tls, port, path), "{url}");
+        }
+        assert_eq!(parse("ws://h:1/p").to_string(), "ws://h:1/p");
+        assert_eq!(parse("wss://h").to_string(), "wss://h:443");
+        assert!(!parse("nats://h:1").websocket);
+        assert_eq!(parse("nats://h:1").path, "");
+        // Only WebSocket URLs have paths.
+        assert_eq!(
+            ServerAddr::parse("nats://h:1/p"),
+            Err(UrlError::InvalidHost)
+        );
+    }
+
+    #[test]
     fn host_port_brackets_ipv6_and_round_trips() {
         for url in ["nats://[::1]:4222", "tls://h.example:9", "nats://1.2.3.4:5"] {
             let a = parse(url);
@@ -410,8 +470,8 @@ mod tests {
         assert_eq!(ServerAddr::parse_list(""), Err(UrlError::Empty));
         assert_eq!(ServerAddr::parse_list(" , ,"), Err(UrlError::Empty));
         assert_eq!(
-            ServerAddr::parse_list("a, ws://b"),
-            Err(UrlError::UnsupportedScheme("ws".into()))
+            ServerAddr::parse_list("a, http://b"),
+            Err(UrlError::UnsupportedScheme("http".into()))
         );
     }
 

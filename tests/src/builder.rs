@@ -16,6 +16,8 @@ pub(crate) struct Layout {
     pub(crate) port: u16,
     /// Monitoring (HTTP) port, if enabled.
     pub(crate) monitor_port: Option<u16>,
+    /// WebSocket port, if enabled.
+    pub(crate) ws_port: Option<u16>,
     /// Cluster name, route port, and the route ports of the other nodes.
     pub(crate) cluster: Option<ClusterLayout>,
 }
@@ -61,6 +63,8 @@ pub struct ServerBuilder {
     pub(crate) monitoring: bool,
     pub(crate) trace: bool,
     pub(crate) raw_config: Vec<String>,
+    /// A `websocket` listener: `Some(None)` plain (`no_tls`), `Some(Some(tls))` with TLS.
+    pub(crate) websocket: Option<Option<TlsOptions>>,
 }
 
 /// Writes a duration the way the config parser reads one ("1500ms").
@@ -203,6 +207,19 @@ impl ServerBuilder {
         !self.tls.as_ref().is_some_and(|t| t.handshake_first)
     }
 
+    /// Adds a plain-text `websocket` listener (`no_tls: true`) on its own port, with the
+    /// server's authorization: see [`NatsServer::ws_url`].
+    pub fn websocket(mut self) -> Self {
+        self.websocket = Some(None);
+        self
+    }
+
+    /// Adds a `websocket` listener with TLS: see [`NatsServer::wss_url`].
+    pub fn websocket_tls(mut self, tls: TlsOptions) -> Self {
+        self.websocket = Some(Some(tls));
+        self
+    }
+
     /// Starts the server and waits until it is ready (see [`NatsServer`]).
     pub fn start(self) -> Result<NatsServer, HarnessError> {
         NatsServer::start_with(self)
@@ -286,6 +303,15 @@ impl ServerBuilder {
             let _ = writeln!(c, "  routes: [{}]", routes.join(", "));
             c.push_str("}\n");
         }
+        if let (Some(ws), Some(port)) = (&self.websocket, layout.ws_port) {
+            c.push_str("websocket {\n");
+            let _ = writeln!(c, "  listen: \"127.0.0.1:{port}\"");
+            match ws {
+                None => c.push_str("  no_tls: true\n"),
+                Some(tls) => c.push_str(&tls.render()),
+            }
+            c.push_str("}\n");
+        }
         for raw in &self.raw_config {
             c.push_str(raw);
             if !raw.ends_with('\n') {
@@ -304,6 +330,7 @@ mod tests {
         Layout {
             port: 4000,
             monitor_port: None,
+            ws_port: None,
             cluster: None,
         }
     }
@@ -331,6 +358,7 @@ mod tests {
                 &Layout {
                     port: 4000,
                     monitor_port: Some(8000),
+                    ws_port: None,
                     cluster: Some(ClusterLayout {
                         name: "c".into(),
                         port: 6000,

@@ -67,6 +67,7 @@ impl NatsCluster {
             let layout = Layout {
                 port: ports[i * 3],
                 monitor_port: Some(ports[i * 3 + 1]),
+                ws_port: None,
                 cluster: Some(ClusterLayout {
                     name: name.to_string(),
                     port: route_ports[i],

@@ -66,11 +66,14 @@ impl NatsServer {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let wanted = if builder.monitoring { 2 } else { 1 };
+            let wanted =
+                1 + usize::from(builder.monitoring) + usize::from(builder.websocket.is_some());
             let ports = free_ports(wanted)?;
+            let mut extra = ports[1..].iter().copied();
             let layout = Layout {
                 port: ports[0],
-                monitor_port: ports.get(1).copied(),
+                monitor_port: builder.monitoring.then(|| extra.next()).flatten(),
+                ws_port: builder.websocket.is_some().then(|| extra.next()).flatten(),
                 cluster: None,
             };
             let mut server = NatsServer::prepare(&bin, &builder, layout)?;
@@ -192,6 +195,20 @@ impl NatsServer {
     /// `tls://127.0.0.1:<port>`, for clients that should insist on TLS.
     pub fn tls_url(&self) -> String {
         format!("tls://127.0.0.1:{}", self.layout.port)
+    }
+
+    /// `ws://127.0.0.1:<websocket port>` (with [`ServerBuilder::websocket`]).
+    ///
+    /// [`ServerBuilder::websocket`]: crate::ServerBuilder::websocket
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.layout.ws_port.unwrap_or(0))
+    }
+
+    /// `wss://127.0.0.1:<websocket port>` (with [`ServerBuilder::websocket_tls`]).
+    ///
+    /// [`ServerBuilder::websocket_tls`]: crate::ServerBuilder::websocket_tls
+    pub fn wss_url(&self) -> String {
+        format!("wss://127.0.0.1:{}", self.layout.ws_port.unwrap_or(0))
     }
 
     /// The client port on 127.0.0.1.

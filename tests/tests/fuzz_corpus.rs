@@ -103,3 +103,8 @@ fn every_target_is_replayed() {
         "add a replay test for each new fuzz target"
     );
 }
+
+#[test]
+fn websocket() {
+    replay("websocket", targets::websocket);
+}

@@ -11,13 +11,14 @@ use super::{EventLoop, SOCKET};
 use crate::dialer::{self, Dialed, Gathered};
 use crate::shared::Core;
 use crate::transport::{self, Transport};
+use crate::websocket::WsLayer;
 
 impl EventLoop {
     /// Feeds what dial threads sent back; results of attempts proto gave up are dropped.
     pub(super) fn take_gathered(&mut self, core: &mut Core) {
         while let Ok(gathered) = self.dialed_rx.try_recv() {
             match gathered {
-                Gathered::Dial(dialed) => self.finish_dial(core, dialed),
+                Gathered::Dial(dialed) => self.finish_dial(core, *dialed),
                 Gathered::Signature {
                     generation,
                     signature,
@@ -99,10 +100,15 @@ impl EventLoop {
                 );
                 match registered {
                     Ok(()) => {
-                        let tls_first = dialed.request.tls_first;
+                        let request = dialed.request;
+                        let server = &request.server;
+                        let ws = server
+                            .websocket
+                            .then(|| WsLayer::new(&server.host, server.port, &server.path));
                         self.transport = Some(Transport::new(
                             stream,
-                            tls_first.then_some(dialed.request.tls_name),
+                            request.tls_first.then_some(request.tls_name),
+                            ws,
                         ))
                     }
                     Err(e) => core

@@ -47,7 +47,7 @@ impl EventLoop {
                     let mut core = shared.lock();
                     match tls_first {
                         Some(name) => self.start_tls(&mut core, &name, true),
-                        None => core.conn.handle_transport_connected(Instant::now()),
+                        None => self.transport_up(&mut core),
                     }
                     self.drive(&mut core);
                 }
@@ -58,6 +58,12 @@ impl EventLoop {
                 let shared = self.shared.clone();
                 let mut core = shared.lock();
                 self.step_handshake(&mut core);
+                self.drive(&mut core);
+            }
+            Phase::WsHandshake => {
+                let shared = self.shared.clone();
+                let mut core = shared.lock();
+                self.step_ws_handshake(&mut core);
                 self.drive(&mut core);
             }
             Phase::Open => {
@@ -83,6 +89,16 @@ impl EventLoop {
                     let shared = self.shared.clone();
                     let mut core = shared.lock();
                     self.step_handshake(&mut core);
+                    self.drive(&mut core);
+                    drop(core);
+                    if !matches!(self.transport.as_ref().map(|t| &t.phase), Some(Phase::Open)) {
+                        return;
+                    }
+                }
+                Phase::WsHandshake => {
+                    let shared = self.shared.clone();
+                    let mut core = shared.lock();
+                    self.step_ws_handshake(&mut core);
                     self.drive(&mut core);
                     drop(core);
                     if !matches!(self.transport.as_ref().map(|t| &t.phase), Some(Phase::Open)) {

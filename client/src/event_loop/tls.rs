@@ -1,5 +1,5 @@
-//! TLS over the current transport, for TLS-first dials and for upgrades after INFO
-//! alike: one way to start it and one to step the handshake.
+//! The transport's handshakes: TLS (for TLS-first dials and for upgrades after INFO
+//! alike: one way to start it and one to step it) and the WebSocket upgrade after it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -46,7 +46,7 @@ impl EventLoop {
                 t.phase = Phase::Open;
                 let now = Instant::now();
                 if first {
-                    core.conn.handle_transport_connected(now);
+                    self.transport_up(core);
                 } else {
                     core.conn.handle_tls_established(now);
                 }
@@ -55,6 +55,39 @@ impl EventLoop {
             }
             Ok(false) => {}
             Err(e) => self.fail_transport(core, TransportError::io(TransportOp::Tls, &e)),
+        }
+    }
+
+    /// The transport is up (TCP, and TLS if TLS-first): upgrade it to WebSocket for a
+    /// WebSocket server, else tell proto.
+    pub(super) fn transport_up(&mut self, core: &mut Core) {
+        match self.transport.as_mut() {
+            Some(t) if t.ws.is_some() => {
+                t.start_ws();
+                self.step_ws_handshake(core);
+            }
+            Some(_) => core.conn.handle_transport_connected(Instant::now()),
+            None => {}
+        }
+    }
+
+    /// Moves the WebSocket upgrade on; once it is done, proto hears the transport is up.
+    pub(super) fn step_ws_handshake(&mut self, core: &mut Core) {
+        let Some(t) = self.transport.as_mut() else {
+            return;
+        };
+        if !matches!(t.phase, Phase::WsHandshake) {
+            return;
+        }
+        match t.drive_ws_handshake() {
+            Ok(true) => {
+                t.phase = Phase::Open;
+                core.conn.handle_transport_connected(Instant::now());
+                // Frames that came with the response (the INFO) are already read.
+                self.read_more = true;
+            }
+            Ok(false) => {}
+            Err(e) => self.fail_transport(core, TransportError::io(TransportOp::Connect, &e)),
         }
     }
 

@@ -60,13 +60,17 @@ pub enum Event {
     /// Driver: open a transport (TCP) to `server` now; with `tls_first`, do the TLS
     /// handshake (verifying `tls_name`) before calling
     /// [`handle_transport_connected`](super::Connection::handle_transport_connected).
+    /// For a WebSocket server (`server.websocket`), do the upgrade after TCP (and TLS,
+    /// for `wss://`) and before that call, and carry every byte in frames
+    /// ([`crate::websocket`]).
     /// Every `Dial` is later matched by exactly one [`Event::CloseTransport`].
     Dial {
         /// Where to connect.
         server: ServerAddr,
         /// The name to verify the server certificate against.
         tls_name: String,
-        /// Do the TLS handshake right after TCP connect (server `handshake_first`).
+        /// Do the TLS handshake right after TCP connect (server `handshake_first`, or a
+        /// `wss://` server).
         tls_first: bool,
     },
     /// Driver: run a TLS handshake over the current transport, verifying `tls_name`, then

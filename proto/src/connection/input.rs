@@ -78,11 +78,21 @@ impl Connection {
 
     /// The first INFO of a transport: store it, then upgrade to TLS or send CONNECT.
     pub(super) fn handshake_info(&mut self, now: Instant, info: ServerInfo) {
-        let step = handshake::tls_step(self.want_tls, self.tls_active, &info);
+        let websocket = self.attempt.as_ref().is_some_and(|a| a.server.websocket);
+        let step = if websocket {
+            // Over WebSocket, TLS is the URL's (`wss://`, done before the upgrade); the
+            // INFO's TLS fields describe the server's NATS port, not this one.
+            match (self.tls_active, self.want_tls) {
+                (false, true) => TlsStep::Unavailable,
+                _ => TlsStep::Proceed,
+            }
+        } else {
+            handshake::tls_step(self.want_tls, self.tls_active, &info)
+        };
         // Once any server of this client required TLS, none may be spoken to in plain
         // text again: an impostor's INFO without `tls_required` on a later attempt must
         // not get our CONNECT and credentials (nats.go marks the connection secure).
-        self.want_tls |= info.tls_required;
+        self.want_tls |= info.tls_required && !websocket;
         self.apply_info(info);
         match step {
             TlsStep::Proceed => self.send_connect(now),

@@ -53,7 +53,7 @@ impl Connection {
         let event = Event::Dial {
             server: attempt.server.clone(),
             tls_name: attempt.tls_name.clone(),
-            tls_first: self.config.tls_first,
+            tls_first: self.dial_tls_first(),
         };
         self.reset_transport_state();
         self.phase = Phase::Dialing;

@@ -416,8 +416,18 @@ impl Connection {
         let _ = now;
         if self.phase == Phase::Dialing {
             self.phase = Phase::AwaitInfo;
-            self.tls_active = self.config.tls_first;
+            self.tls_active = self.dial_tls_first();
         }
+    }
+
+    /// Whether the current attempt's transport does TLS before anything else: TLS-first,
+    /// or a `wss://` server (TLS under the WebSocket upgrade).
+    pub(crate) fn dial_tls_first(&self) -> bool {
+        self.config.tls_first
+            || self
+                .attempt
+                .as_ref()
+                .is_some_and(|a| a.server.websocket && a.server.tls)
     }
 
     /// The signature asked for by [`Event::SignNonce`]: CONNECT is queued with it.

@@ -1,0 +1,130 @@
+//! The WebSocket layer of a `ws://` / `wss://` transport: proto's sans-IO handshake and
+//! frame codec (`natsy_proto::websocket`) with the buffers the socket needs around them.
+//! The transport moves bytes; this decides what they mean.
+
+use bytes::{Buf, BytesMut};
+use natsy_proto::websocket::{encode_frame, ClientHandshake, Decoded, FrameDecoder, Opcode};
+use natsy_proto::Status;
+use rand::Rng;
+
+/// Bytes per raw socket read of a WebSocket transport.
+const RAW_READ: usize = 64 * 1024;
+
+/// One WebSocket connection's state.
+pub(crate) struct WsLayer {
+    handshake: ClientHandshake,
+    /// The upgrade is done.
+    pub(crate) open: bool,
+    /// Raw bytes read and not yet decoded (the handshake response, then frames).
+    pub(crate) raw_in: BytesMut,
+    decoder: FrameDecoder,
+    /// Framed bytes not yet taken by the socket (the upgrade request, frames, pongs).
+    pub(crate) out: Vec<u8>,
+    pub(crate) out_at: usize,
+    /// The server closed: nothing more will be decoded.
+    pub(crate) closed: bool,
+}
+
+/// What [`WsLayer::decode`] found in the raw input.
+pub(crate) enum WsRead {
+    /// Plain NATS bytes were written to the buffer.
+    Data(usize),
+    /// More raw input is needed.
+    NeedInput,
+    /// The server closed the WebSocket.
+    Closed,
+}
+
+impl WsLayer {
+    /// A layer whose upgrade request for `host`:`port``path` is queued to be written.
+    pub(crate) fn new(host: &str, port: u16, path: &str) -> Self {
+        let handshake = ClientHandshake::new(rand::rng().random());
+        let mut out = Vec::new();
+        handshake.request(host, port, path, &mut out);
+        WsLayer {
+            handshake,
+            open: false,
+            raw_in: BytesMut::new(),
+            decoder: FrameDecoder::default(),
+            out,
+            out_at: 0,
+            closed: false,
+        }
+    }
+
+    /// Framed bytes are waiting for the socket.
+    pub(crate) fn has_output(&self) -> bool {
+        self.out_at < self.out.len()
+    }
+
+    /// The socket took `n` more bytes of the output.
+    pub(crate) fn advance_output(&mut self, n: usize) {
+        self.out_at += n;
+        if self.out_at >= self.out.len() {
+            self.out.clear();
+            self.out_at = 0;
+        }
+    }
+
+    /// The spare room raw reads land in: the caller reads into it, then calls
+    /// [`WsLayer::filled`] with the count.
+    pub(crate) fn read_room(&mut self) -> &mut [u8] {
+        let len = self.raw_in.len();
+        self.raw_in.resize(len + RAW_READ, 0);
+        &mut self.raw_in[len..]
+    }
+
+    /// `n` bytes were read into [`WsLayer::read_room`] (the rest is given back).
+    pub(crate) fn filled(&mut self, n: usize) {
+        let len = self.raw_in.len() - RAW_READ + n;
+        self.raw_in.truncate(len);
+    }
+
+    /// Checks the server's upgrade response in the raw input: `Ok(true)` once upgraded
+    /// (frames that came with it stay in the input).
+    pub(crate) fn finish_handshake(&mut self) -> std::io::Result<bool> {
+        match self.handshake.parse_response(&self.raw_in) {
+            Ok(Status::Complete(n)) => {
+                self.raw_in.advance(n);
+                self.open = true;
+                Ok(true)
+            }
+            Ok(Status::Partial) => Ok(false),
+            Err(e) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        }
+    }
+
+    /// Decodes frames into `buf`: NATS bytes, or the close; pings are answered by queuing
+    /// a pong.
+    pub(crate) fn decode(&mut self, buf: &mut [u8]) -> std::io::Result<WsRead> {
+        if self.closed {
+            return Ok(WsRead::Closed);
+        }
+        loop {
+            let decoded = self
+                .decoder
+                .decode(&mut self.raw_in, buf)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            match decoded {
+                Decoded::Data(0) => continue,
+                Decoded::Data(n) => return Ok(WsRead::Data(n)),
+                Decoded::Ping(payload) => self.frame(Opcode::Pong, &[&payload]),
+                Decoded::Pong => {}
+                Decoded::Close(code) => {
+                    // Echo the close (RFC 6455 §5.5.1), then the transport ends.
+                    let echo = code.map(u16::to_be_bytes);
+                    let body: &[u8] = echo.as_ref().map_or(&[], |c| c.as_slice());
+                    self.frame(Opcode::Close, &[body]);
+                    self.closed = true;
+                    return Ok(WsRead::Closed);
+                }
+                Decoded::Partial => return Ok(WsRead::NeedInput),
+            }
+        }
+    }
+
+    /// Queues one frame of `payload`, masked with a fresh key (RFC 6455 §5.3).
+    pub(crate) fn frame(&mut self, opcode: Opcode, payload: &[&[u8]]) {
+        encode_frame(opcode, payload, Some(rand::rng().random()), &mut self.out);
+    }
+}

@@ -1,0 +1,598 @@
+//! WebSocket (RFC 6455) for `ws://` and `wss://` servers, sans-IO: the client's opening
+//! handshake ([`ClientHandshake`]), the frame decoder for what the server sends
+//! ([`FrameDecoder`]: fragmentation, ping, pong, close) and the frame encoder
+//! ([`encode_frame`]: client frames are masked with a key the caller draws from its
+//! RNG). NATS rides on binary frames as a byte stream: message boundaries carry no
+//! meaning, so the decoder hands out payload bytes as they arrive, never buffering a
+//! whole frame (a large frame costs no memory).
+//!
+//! Per-message compression (`permessage-deflate`) is not offered in the handshake, so a
+//! server never compresses; a frame with the compression bit set is an error.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use natsy_proto::websocket::{encode_frame, ClientHandshake, Decoded, FrameDecoder, Opcode};
+//! use natsy_proto::Status;
+//!
+//! let hs = ClientHandshake::new([7; 16]);
+//! let mut request = Vec::new();
+//! hs.request("example.com", 8080, "/", &mut request);
+//! let response = format!(
+//!     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+//!      Sec-WebSocket-Accept: {}\r\n\r\n",
+//!     hs.expected_accept()
+//! );
+//! assert_eq!(hs.parse_response(response.as_bytes()).unwrap(), Status::Complete(response.len()));
+//!
+//! // A server frame (unmasked) carrying "PING\r\n", decoded into plain bytes.
+//! let mut wire = Vec::new();
+//! encode_frame(Opcode::Binary, &[b"PING\r\n"], None, &mut wire);
+//! let mut input = BytesMut::from(&wire[..]);
+//! let mut out = [0u8; 64];
+//! let mut decoder = FrameDecoder::default();
+//! assert_eq!(decoder.decode(&mut input, &mut out).unwrap(), Decoded::Data(6));
+//! assert_eq!(&out[..6], b"PING\r\n");
+//! ```
+
+use std::fmt;
+
+use base64::Engine;
+use bytes::{Buf, BytesMut};
+use sha1::{Digest, Sha1};
+
+use crate::server_op::Status;
+
+/// The GUID of RFC 6455 §1.3, hashed with the key into `Sec-WebSocket-Accept`.
+const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+/// The largest handshake response accepted.
+pub const MAX_RESPONSE_HEAD: usize = 8 * 1024;
+/// The largest control frame payload (RFC 6455 §5.5).
+const MAX_CONTROL: usize = 125;
+
+/// A WebSocket failure: the handshake was refused or a frame broke the protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WsError {
+    /// The response was not `101 Switching Protocols` (the status, if it had one).
+    NotSwitching(Option<u16>),
+    /// The response lacked `Upgrade: websocket` or `Connection: Upgrade`.
+    NotUpgraded,
+    /// `Sec-WebSocket-Accept` was missing or wrong: not a WebSocket server for our key.
+    BadAccept,
+    /// The response head was larger than [`MAX_RESPONSE_HEAD`].
+    ResponseTooLarge,
+    /// A server frame was masked (RFC 6455 §5.1 forbids it).
+    MaskedFrame,
+    /// A frame used reserved bits (compression or an extension never negotiated).
+    ReservedBits,
+    /// A frame had an opcode RFC 6455 does not define.
+    UnknownOpcode(u8),
+    /// A control frame was fragmented or longer than 125 bytes.
+    BadControlFrame,
+    /// A continuation without a message, or a new message inside a fragmented one.
+    BadFragmentation,
+    /// A frame length with the top bit set (RFC 6455 §5.2).
+    BadLength,
+}
+
+impl fmt::Display for WsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotSwitching(Some(s)) => write!(f, "websocket upgrade refused with HTTP {s}"),
+            Self::NotSwitching(None) => f.write_str("websocket upgrade: not an HTTP response"),
+            Self::NotUpgraded => f.write_str("websocket upgrade: the response did not upgrade"),
+            Self::BadAccept => f.write_str("websocket upgrade: wrong Sec-WebSocket-Accept"),
+            Self::ResponseTooLarge => f.write_str("websocket upgrade: response head too large"),
+            Self::MaskedFrame => f.write_str("websocket: the server sent a masked frame"),
+            Self::ReservedBits => f.write_str("websocket: a frame used reserved bits"),
+            Self::UnknownOpcode(op) => write!(f, "websocket: unknown opcode {op:#x}"),
+            Self::BadControlFrame => f.write_str("websocket: a fragmented or long control frame"),
+            Self::BadFragmentation => f.write_str("websocket: broken message fragmentation"),
+            Self::BadLength => f.write_str("websocket: invalid frame length"),
+        }
+    }
+}
+
+impl std::error::Error for WsError {}
+
+/// The client's opening handshake, for one key (16 random bytes the caller draws).
+#[derive(Debug, Clone)]
+pub struct ClientHandshake {
+    key: String,
+    accept: String,
+}
+
+impl ClientHandshake {
+    /// A handshake for `key` (draw it from the connection's RNG).
+    pub fn new(key: [u8; 16]) -> Self {
+        let key = base64::engine::general_purpose::STANDARD.encode(key);
+        let mut sha = Sha1::new();
+        sha.update(key.as_bytes());
+        sha.update(ACCEPT_GUID.as_bytes());
+        let accept = base64::engine::general_purpose::STANDARD.encode(sha.finalize());
+        ClientHandshake { key, accept }
+    }
+
+    /// The `Sec-WebSocket-Accept` a real server answers with.
+    pub fn expected_accept(&self) -> &str {
+        &self.accept
+    }
+
+    /// Appends the HTTP upgrade request for `host`:`port` and `path` (`/` if empty).
+    pub fn request(&self, host: &str, port: u16, path: &str, out: &mut Vec<u8>) {
+        let path = if path.is_empty() { "/" } else { path };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        };
+        out.extend_from_slice(
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                self.key
+            )
+            .as_bytes(),
+        );
+    }
+
+    /// Checks the server's response: `Complete(n)` when the first `n` bytes of `input`
+    /// were a valid upgrade (what follows is frames), `Partial` when more is needed.
+    pub fn parse_response(&self, input: &[u8]) -> Result<Status<usize>, WsError> {
+        let Some(end) = memchr::memmem::find(input, b"\r\n\r\n") else {
+            return if input.len() > MAX_RESPONSE_HEAD {
+                Err(WsError::ResponseTooLarge)
+            } else {
+                Ok(Status::Partial)
+            };
+        };
+        if end > MAX_RESPONSE_HEAD {
+            return Err(WsError::ResponseTooLarge);
+        }
+        let head = String::from_utf8_lossy(&input[..end]);
+        let mut lines = head.split("\r\n");
+        let status = lines.next().unwrap_or_default();
+        let code = status
+            .strip_prefix("HTTP/1.1 ")
+            .or_else(|| status.strip_prefix("HTTP/1.0 "))
+            .and_then(|rest| rest.get(..3))
+            .and_then(|c| c.parse::<u16>().ok());
+        if code != Some(101) {
+            return Err(WsError::NotSwitching(code));
+        }
+        let (mut upgrade, mut connection, mut accept) = (false, false, false);
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "upgrade" => upgrade |= value.eq_ignore_ascii_case("websocket"),
+                "connection" => {
+                    connection |= value
+                        .split(',')
+                        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+                }
+                "sec-websocket-accept" => accept |= value == self.accept,
+                _ => {}
+            }
+        }
+        if !upgrade || !connection {
+            return Err(WsError::NotUpgraded);
+        }
+        if !accept {
+            return Err(WsError::BadAccept);
+        }
+        Ok(Status::Complete(end + 4))
+    }
+}
+
+/// A frame's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opcode {
+    /// More of a fragmented message.
+    Continuation,
+    /// A text message (treated as bytes: NATS is not text).
+    Text,
+    /// A binary message: how NATS travels.
+    Binary,
+    /// The peer closes.
+    Close,
+    /// A ping, to be answered with a pong carrying the same payload.
+    Ping,
+    /// A pong.
+    Pong,
+}
+
+impl Opcode {
+    fn from_bits(bits: u8) -> Result<Self, WsError> {
+        Ok(match bits {
+            0x0 => Self::Continuation,
+            0x1 => Self::Text,
+            0x2 => Self::Binary,
+            0x8 => Self::Close,
+            0x9 => Self::Ping,
+            0xA => Self::Pong,
+            other => return Err(WsError::UnknownOpcode(other)),
+        })
+    }
+
+    fn bits(self) -> u8 {
+        match self {
+            Self::Continuation => 0x0,
+            Self::Text => 0x1,
+            Self::Binary => 0x2,
+            Self::Close => 0x8,
+            Self::Ping => 0x9,
+            Self::Pong => 0xA,
+        }
+    }
+
+    fn is_control(self) -> bool {
+        matches!(self, Self::Close | Self::Ping | Self::Pong)
+    }
+}
+
+/// What [`FrameDecoder::decode`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// This many payload bytes were written to the output.
+    Data(usize),
+    /// A ping: answer with a pong carrying this payload.
+    Ping(Vec<u8>),
+    /// A pong (nothing to do).
+    Pong,
+    /// The server closes: its status code, if it sent one. Answer with a close and
+    /// end the transport.
+    Close(Option<u16>),
+    /// Nothing complete yet: read more.
+    Partial,
+}
+
+/// Where the decoder is in the frame stream.
+#[derive(Debug, Clone, Default)]
+enum State {
+    /// Between frames.
+    #[default]
+    Header,
+    /// Inside a data frame's payload, with this much left.
+    Payload(u64),
+}
+
+/// Decodes the server's frames, handing out the payload of data frames as it arrives.
+#[derive(Debug, Clone, Default)]
+pub struct FrameDecoder {
+    state: State,
+    /// A fragmented message is in progress (its first frame had no FIN).
+    in_message: bool,
+    /// The frame being read is its message's last.
+    fin: bool,
+}
+
+impl FrameDecoder {
+    /// Decodes from `input` (consuming what it used) into `out`. Call again while it
+    /// returns anything but `Partial`.
+    pub fn decode(&mut self, input: &mut BytesMut, out: &mut [u8]) -> Result<Decoded, WsError> {
+        loop {
+            match self.state {
+                State::Payload(0) => {
+                    self.state = State::Header;
+                    self.in_message = !self.fin;
+                }
+                State::Payload(left) => {
+                    if input.is_empty() || out.is_empty() {
+                        return Ok(Decoded::Partial);
+                    }
+                    let n = usize::try_from(left)
+                        .unwrap_or(usize::MAX)
+                        .min(input.len())
+                        .min(out.len());
+                    out[..n].copy_from_slice(&input[..n]);
+                    input.advance(n);
+                    self.state = State::Payload(left - n as u64);
+                    return Ok(Decoded::Data(n));
+                }
+                State::Header => {
+                    let Some(header) = parse_header(input)? else {
+                        return Ok(Decoded::Partial);
+                    };
+                    if header.opcode.is_control() {
+                        // Whole control frames only: they are at most 125 bytes.
+                        let total = header.len + header.payload as usize;
+                        if input.len() < total {
+                            return Ok(Decoded::Partial);
+                        }
+                        input.advance(header.len);
+                        let payload = input.split_to(header.payload as usize);
+                        return Ok(match header.opcode {
+                            Opcode::Ping => Decoded::Ping(payload.to_vec()),
+                            Opcode::Pong => Decoded::Pong,
+                            _ => Decoded::Close(
+                                (payload.len() >= 2)
+                                    .then(|| u16::from_be_bytes([payload[0], payload[1]])),
+                            ),
+                        });
+                    }
+                    match (header.opcode, self.in_message) {
+                        (Opcode::Continuation, false) => return Err(WsError::BadFragmentation),
+                        (Opcode::Text | Opcode::Binary, true) => {
+                            return Err(WsError::BadFragmentation)
+                        }
+                        _ => {}
+                    }
+                    input.advance(header.len);
+                    self.fin = header.fin;
+                    self.in_message = true;
+                    self.state = State::Payload(header.payload);
+                }
+            }
+        }
+    }
+}
+
+struct Header {
+    fin: bool,
+    opcode: Opcode,
+    /// Header bytes.
+    len: usize,
+    payload: u64,
+}
+
+/// Parses a frame header at the start of `input` (without consuming it).
+fn parse_header(input: &[u8]) -> Result<Option<Header>, WsError> {
+    let (Some(&b0), Some(&b1)) = (input.first(), input.get(1)) else {
+        return Ok(None);
+    };
+    if b0 & 0x70 != 0 {
+        return Err(WsError::ReservedBits);
+    }
+    if b1 & 0x80 != 0 {
+        return Err(WsError::MaskedFrame);
+    }
+    let opcode = Opcode::from_bits(b0 & 0x0F)?;
+    let fin = b0 & 0x80 != 0;
+    let (len, payload) = match b1 & 0x7F {
+        126 => match input.get(2..4) {
+            Some(b) => (4, u64::from(u16::from_be_bytes([b[0], b[1]]))),
+            None => return Ok(None),
+        },
+        127 => match input.get(2..10) {
+            Some(b) => {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                let n = u64::from_be_bytes(a);
+                if n >> 63 != 0 {
+                    return Err(WsError::BadLength);
+                }
+                (10, n)
+            }
+            None => return Ok(None),
+        },
+        n => (2, u64::from(n)),
+    };
+    if opcode.is_control() && (!fin || payload > MAX_CONTROL as u64) {
+        return Err(WsError::BadControlFrame);
+    }
+    Ok(Some(Header {
+        fin,
+        opcode,
+        len,
+        payload,
+    }))
+}
+
+/// Appends one frame (FIN set) carrying the concatenation of `payload` to `out`: masked
+/// with `mask` as a client must (draw it from the RNG per frame), or unmasked with `None`
+/// (what a server sends; for tests).
+pub fn encode_frame(opcode: Opcode, payload: &[&[u8]], mask: Option<[u8; 4]>, out: &mut Vec<u8>) {
+    let len: usize = payload.iter().map(|p| p.len()).sum();
+    out.push(0x80 | opcode.bits());
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    match len {
+        0..=125 => out.push(mask_bit | len as u8),
+        126..=0xFFFF => {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        None => {
+            for p in payload {
+                out.extend_from_slice(p);
+            }
+        }
+        Some(key) => {
+            out.extend_from_slice(&key);
+            out.reserve(len);
+            let mut i = 0usize;
+            for p in payload {
+                out.extend(p.iter().map(|b| {
+                    let masked = b ^ key[i & 3];
+                    i += 1;
+                    masked
+                }));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unmasks a client frame the way a server does: (opcode, payload).
+    fn unmask(frame: &[u8]) -> (u8, Vec<u8>) {
+        let (len, at) = match frame[1] & 0x7F {
+            126 => (u16::from_be_bytes([frame[2], frame[3]]) as usize, 4),
+            127 => (
+                u64::from_be_bytes(frame[2..10].try_into().unwrap()) as usize,
+                10,
+            ),
+            n => (n as usize, 2),
+        };
+        assert_eq!(frame[1] & 0x80, 0x80, "client frames are masked");
+        let key = &frame[at..at + 4];
+        let data = frame[at + 4..at + 4 + len]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[i % 4])
+            .collect();
+        (frame[0] & 0x0F, data)
+    }
+
+    fn decode_all(
+        decoder: &mut FrameDecoder,
+        wire: &[u8],
+        chunk: usize,
+    ) -> (Vec<u8>, Vec<Decoded>) {
+        let mut input = BytesMut::new();
+        let (mut data, mut control) = (Vec::new(), Vec::new());
+        let mut out = [0u8; 7];
+        for piece in wire.chunks(chunk.max(1)) {
+            input.extend_from_slice(piece);
+            loop {
+                match decoder.decode(&mut input, &mut out).unwrap() {
+                    Decoded::Partial => break,
+                    Decoded::Data(n) => data.extend_from_slice(&out[..n]),
+                    other => control.push(other),
+                }
+            }
+        }
+        (data, control)
+    }
+
+    #[test]
+    fn the_accept_key_is_rfc_6455s_example() {
+        // RFC 6455 §1.3: key "dGhlIHNhbXBsZSBub25jZQ==" gives "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".
+        let key: [u8; 16] = *b"the sample nonce";
+        let hs = ClientHandshake::new(key);
+        assert_eq!(hs.expected_accept(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        let mut req = Vec::new();
+        hs.request("::1", 8080, "", &mut req);
+        let req = String::from_utf8(req).unwrap();
+        assert!(
+            req.starts_with("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n"),
+            "{req}"
+        );
+        assert!(req.contains("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"));
+    }
+
+    #[test]
+    fn handshake_responses_are_checked() {
+        let hs = ClientHandshake::new([1; 16]);
+        let good = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\nXX",
+            hs.expected_accept()
+        );
+        assert_eq!(
+            hs.parse_response(good.as_bytes()).unwrap(),
+            Status::Complete(good.len() - 2)
+        );
+        assert_eq!(
+            hs.parse_response(&good.as_bytes()[..20]).unwrap(),
+            Status::Partial
+        );
+        let cases: [(&str, WsError); 4] = [
+            ("HTTP/1.1 403 Forbidden\r\n\r\n", WsError::NotSwitching(Some(403))),
+            ("SSH-2.0\r\n\r\n", WsError::NotSwitching(None)),
+            ("HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: x\r\n\r\n", WsError::NotUpgraded),
+            (
+                "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Accept: wrong\r\n\r\n",
+                WsError::BadAccept,
+            ),
+        ];
+        for (response, want) in cases {
+            assert_eq!(
+                hs.parse_response(response.as_bytes()),
+                Err(want),
+                "{response}"
+            );
+        }
+        let huge = vec![b'a'; MAX_RESPONSE_HEAD + 1];
+        assert_eq!(hs.parse_response(&huge), Err(WsError::ResponseTooLarge));
+    }
+
+    #[test]
+    fn client_frames_are_masked_at_every_length_class() {
+        for len in [0usize, 5, 125, 126, 65_535, 65_536, 200_000] {
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let (a, b) = payload.split_at(len / 3);
+            let mut frame = Vec::new();
+            encode_frame(Opcode::Binary, &[a, b], Some([9, 8, 7, 6]), &mut frame);
+            assert_eq!(frame[0], 0x82);
+            assert_eq!(unmask(&frame), (2, payload), "length {len}");
+        }
+    }
+
+    #[test]
+    fn fragmented_messages_and_interleaved_control_frames_decode_at_any_split() {
+        let mut wire = Vec::new();
+        // "INFO" in three fragments with a ping between, then a whole frame, a pong and a close.
+        let mut first = Vec::new();
+        encode_frame(Opcode::Binary, &[b"IN"], None, &mut first);
+        first[0] &= 0x7F; // no FIN
+        wire.extend_from_slice(&first);
+        encode_frame(Opcode::Ping, &[b"hi"], None, &mut wire);
+        let mut middle = Vec::new();
+        encode_frame(Opcode::Continuation, &[b"F"], None, &mut middle);
+        middle[0] &= 0x7F;
+        wire.extend_from_slice(&middle);
+        encode_frame(Opcode::Continuation, &[b"O "], None, &mut wire);
+        let big = vec![b'x'; 70_000];
+        encode_frame(Opcode::Text, &[&big], None, &mut wire);
+        encode_frame(Opcode::Pong, &[], None, &mut wire);
+        encode_frame(
+            Opcode::Close,
+            &[&1000u16.to_be_bytes(), b"bye"],
+            None,
+            &mut wire,
+        );
+        for chunk in [1, 2, 3, 7, 100, wire.len()] {
+            let (data, control) = decode_all(&mut FrameDecoder::default(), &wire, chunk);
+            assert_eq!(&data[..6], b"INFO x");
+            assert_eq!(data.len(), 5 + 70_000, "chunk {chunk}");
+            assert_eq!(
+                control,
+                [
+                    Decoded::Ping(b"hi".to_vec()),
+                    Decoded::Pong,
+                    Decoded::Close(Some(1000))
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn protocol_violations_are_typed_errors() {
+        let cases: [(&[u8], WsError); 7] = [
+            (&[0x82, 0x81, 0, 0, 0, 0, 0], WsError::MaskedFrame),
+            (&[0xC2, 0x00], WsError::ReservedBits),
+            (&[0x83, 0x00], WsError::UnknownOpcode(3)),
+            (&[0x09, 0x00], WsError::BadControlFrame),
+            (&[0x89, 126, 0, 200], WsError::BadControlFrame),
+            (&[0x80, 0x00], WsError::BadFragmentation),
+            (&[0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0], WsError::BadLength),
+        ];
+        for (wire, want) in cases {
+            let mut input = BytesMut::from(wire);
+            let mut out = [0u8; 8];
+            assert_eq!(
+                FrameDecoder::default().decode(&mut input, &mut out),
+                Err(want)
+            );
+        }
+        // A new message inside a fragmented one.
+        let mut input = BytesMut::from(&[0x02, 0x01, b'a', 0x82, 0x00][..]);
+        let mut out = [0u8; 8];
+        let mut d = FrameDecoder::default();
+        assert_eq!(d.decode(&mut input, &mut out), Ok(Decoded::Data(1)));
+        assert_eq!(
+            d.decode(&mut input, &mut out),
+            Err(WsError::BadFragmentation)
+        );
+    }
+}
