@@ -97,6 +97,7 @@ fn every_target_is_replayed() {
         "encode_roundtrip",
         "headers",
         "server_ops",
+        "websocket",
     ];
     assert_eq!(
         targets, replayed,
