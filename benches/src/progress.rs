@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use indicatif::{ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::{ProgressDrawTarget, ProgressState, ProgressStyle, TermLike};
 
 use crate::report::thousands;
 
@@ -70,6 +70,54 @@ pub fn rate_text(per_sec: f64) -> String {
     }
 }
 
+/// stderr as indicatif's terminal, three columns narrower than it is: indicatif pads its
+/// line with spaces to the width it is told, and on the real full width the `^C` that a
+/// terminal echoes would wrap to a new line, leaving the bar above it uncleared.
+#[derive(Debug)]
+struct Stderr(console::Term);
+
+impl TermLike for Stderr {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(3).max(1)
+    }
+
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// The bar being drawn, for [`clear_active`].
 static ACTIVE: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
 
@@ -77,7 +125,10 @@ static ACTIVE: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
 pub fn clear_active() {
     let bar = ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(bar) = bar {
+        // The bar clears the lines it drew (a line as wide as the terminal takes two);
+        // hidden afterwards, so that a redraw already under way puts nothing back.
         bar.finish_and_clear();
+        bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     let mut err = std::io::stderr();
     if err.is_terminal() {
@@ -104,14 +155,17 @@ impl ProgressBar {
         let thread = style.map(|style| {
             let bar = indicatif::ProgressBar::with_draw_target(
                 Some(total),
-                ProgressDrawTarget::stderr_with_hz(10),
+                ProgressDrawTarget::term_like_with_hz(
+                    Box::new(Stderr(console::Term::stderr())),
+                    10,
+                ),
             )
             .with_style(style)
             .with_prefix(label);
             *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
             let stop = stop.clone();
             std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
+                while !stop.load(Ordering::Relaxed) && !crate::interrupt::interrupted() {
                     bar.set_position(progress.get().min(total));
                     std::thread::sleep(Duration::from_millis(100));
                 }
