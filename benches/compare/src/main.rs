@@ -46,6 +46,10 @@ impl BenchClient for AsyncNats {
         "async-nats"
     }
 
+    fn supports(&self, scenario: Scenario) -> bool {
+        scenario != Scenario::Memory
+    }
+
     fn run(&mut self, scenario: Scenario, ctx: &RunCtx<'_>) -> Res<Outcome> {
         self.rt.block_on(async {
             match scenario {
