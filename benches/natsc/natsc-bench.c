@@ -543,7 +543,8 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Nearest rank, as natsy-bench's Percentiles::of. */
+/* Nearest rank over every sample; natsy-bench and the async-nats peer use an HDR
+ * histogram (measure::Latencies, 3 significant digits), which agrees within 0.1%. */
 static double rank(const double *sorted, int64_t n, int64_t permille) {
     int64_t r = (permille * n + 999) / 1000;
     if (r < 1) r = 1;

@@ -1,8 +1,16 @@
-//! Command-line flags of the benchmark programs: a small hand-written parser shared by
+//! Command-line flags of the benchmark programs, parsed with `clap` and shared by
 //! `natsy-bench` and the async-nats peer in `benches/compare/`, so both take the same flags.
+//!
+//! A flag given twice takes its last value (`natsy-compare` appends a case's `--msgs` and
+//! `--rate` after the user's flags). The helper processes' hidden subcommands
+//! (`_publisher`, `_responder`) have parsers of their own, not shown in `--help`.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
+
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, ValueEnum};
 
 /// One benchmark scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,18 +39,34 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    /// Every scenario `all` runs, in order (`memory` is run only when named).
-    pub const ALL: [Scenario; 9] = [
+    /// Every scenario `all` runs, in order: grouped by [`Kind`], so the table has one
+    /// header per kind.
+    pub const ALL: [Scenario; 10] = [
         Scenario::Pub,
         Scenario::Sub,
         Scenario::PubSub,
-        Scenario::Req,
         Scenario::Fanout,
         Scenario::Queue,
-        Scenario::JsPubSync,
         Scenario::JsPubAsync,
         Scenario::JsFetch,
+        Scenario::Req,
+        Scenario::JsPubSync,
+        Scenario::Memory,
     ];
+
+    /// The scenario of a name in results (`None` for a name no program of ours uses).
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Which table the scenario's rows go in.
+    pub fn kind(self) -> Kind {
+        match self {
+            Scenario::Req | Scenario::JsPubSync => Kind::Latency,
+            Scenario::Memory => Kind::Memory,
+            _ => Kind::Throughput,
+        }
+    }
 
     /// The name on the command line and in results.
     pub fn name(self) -> &'static str {
@@ -60,26 +84,6 @@ impl Scenario {
         }
     }
 
-    /// Parses a name; `js-pub` and `all` expand to several scenarios.
-    pub fn parse_list(name: &str) -> Option<Vec<Scenario>> {
-        let one = match name {
-            "all" => return Some(Scenario::ALL.to_vec()),
-            "js-pub" => return Some(vec![Scenario::JsPubSync, Scenario::JsPubAsync]),
-            "pub" => Scenario::Pub,
-            "sub" => Scenario::Sub,
-            "pubsub" => Scenario::PubSub,
-            "req" => Scenario::Req,
-            "fanout" => Scenario::Fanout,
-            "queue" => Scenario::Queue,
-            "js-pub-sync" => Scenario::JsPubSync,
-            "js-pub-async" => Scenario::JsPubAsync,
-            "js-fetch" => Scenario::JsFetch,
-            "memory" => Scenario::Memory,
-            _ => return None,
-        };
-        Some(vec![one])
-    }
-
     /// Whether `--rate` applies: `sub` (its publisher process is paced) and `req` (the
     /// requester is paced; the responder becomes a separate process).
     pub fn supports_rate(self) -> bool {
@@ -88,7 +92,7 @@ impl Scenario {
 
     /// Whether each message is timed one by one (latency percentiles are reported).
     pub fn has_latency(self) -> bool {
-        matches!(self, Scenario::Req | Scenario::JsPubSync)
+        self.kind() == Kind::Latency
     }
 
     /// The default message count for a payload of `size` bytes: a million for the
@@ -111,10 +115,84 @@ impl fmt::Display for Scenario {
     }
 }
 
+/// The kinds of scenario, each with its own table columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Messages as fast as they go: msgs/s, MB/s, CPU per message.
+    Throughput,
+    /// One message at a time, each timed: msgs/s, CPU per message, latency percentiles.
+    Latency,
+    /// The `memory` scenario: throughput of what was published at a stopped subscriber,
+    /// and its resident memory in the note.
+    Memory,
+}
+
+/// A scenario name on the command line: one scenario or a group of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ScenarioArg {
+    /// Publish only (then flush: the timer stops at the server's PONG).
+    Pub,
+    /// Receive from a separate publisher process.
+    Sub,
+    /// Publisher and subscriber on two connections in one process.
+    Pubsub,
+    /// Sequential request/reply latency (p50, p90, p99, p99.9, max).
+    Req,
+    /// One publisher, --subs subscribers each receiving everything.
+    Fanout,
+    /// --subs queue subscribers sharing the work.
+    Queue,
+    /// Both js-pub-sync and js-pub-async.
+    JsPub,
+    /// JetStream publish, waiting for each ack (latency per publish).
+    JsPubSync,
+    /// JetStream publish with --window acks outstanding.
+    JsPubAsync,
+    /// Durable pull consumer: fetch --batch at a time, ack each message.
+    JsFetch,
+    /// A subscriber that stops reading while 1 GiB is published at it: resident memory
+    /// must stay within its pending limits + 16 MiB (natsy only).
+    Memory,
+    /// Every scenario above, memory included.
+    All,
+}
+
+impl ScenarioArg {
+    fn expand(self) -> Vec<Scenario> {
+        let one = match self {
+            ScenarioArg::All => return Scenario::ALL.to_vec(),
+            ScenarioArg::JsPub => return vec![Scenario::JsPubSync, Scenario::JsPubAsync],
+            ScenarioArg::Pub => Scenario::Pub,
+            ScenarioArg::Sub => Scenario::Sub,
+            ScenarioArg::Pubsub => Scenario::PubSub,
+            ScenarioArg::Req => Scenario::Req,
+            ScenarioArg::Fanout => Scenario::Fanout,
+            ScenarioArg::Queue => Scenario::Queue,
+            ScenarioArg::JsPubSync => Scenario::JsPubSync,
+            ScenarioArg::JsPubAsync => Scenario::JsPubAsync,
+            ScenarioArg::JsFetch => Scenario::JsFetch,
+            ScenarioArg::Memory => Scenario::Memory,
+        };
+        vec![one]
+    }
+}
+
+/// How results are printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table per kind of scenario, for people (at most 100 columns).
+    Table,
+    /// One CSV record per run, after a header record.
+    Csv,
+    /// One JSON object per run and line (what `natsy-compare` reads).
+    Json,
+}
+
 /// JetStream storage of the benchmark streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Storage {
     /// Memory storage (the default: measures the client, not the disk).
+    #[value(alias = "mem")]
     Memory,
     /// File storage.
     File,
@@ -137,10 +215,14 @@ pub struct Config {
     pub subs: usize,
     /// Repetitions of each scenario.
     pub reps: usize,
-    /// JSON lines instead of the table.
-    pub json: bool,
-    /// Draw a progress bar (only ever on a terminal).
+    /// How results are printed.
+    pub format: Format,
+    /// Draw a progress bar (only ever on a terminal, and only with the table).
     pub progress: bool,
+    /// `--quiet`: nothing on stderr but errors (no progress bar, no server line).
+    pub quiet: bool,
+    /// `--verbose`: the started server's pid and store, and each run, on stderr.
+    pub verbose: bool,
     /// Outstanding acks of `js-pub-async`.
     pub window: usize,
     /// Batch size of `js-fetch`.
@@ -170,8 +252,10 @@ impl Default for Config {
             pubs: 1,
             subs: 4,
             reps: 1,
-            json: false,
+            format: Format::Table,
             progress: true,
+            quiet: false,
+            verbose: false,
             window: 256,
             batch: 500,
             storage: Storage::Memory,
@@ -203,8 +287,6 @@ impl Config {
 pub enum Command {
     /// Run benchmarks.
     Run(Config),
-    /// Print the usage text.
-    Help,
     /// The internal publisher process of `sub` and `memory` (not for users).
     Publisher(PublisherArgs),
     /// The internal responder process of `req --rate` (not for users).
@@ -268,65 +350,261 @@ pub const PUBLISHER_SUBCOMMAND: &str = "_publisher";
 /// The name of the hidden subcommand that runs the responder process.
 pub const RESPONDER_SUBCOMMAND: &str = "_responder";
 
-/// The usage text; `program` is the binary's name.
-pub fn usage(program: &str) -> String {
-    format!(
-        "usage: {program} [SCENARIO...] [FLAGS]
+/// The notes printed after the flags by `--help`.
+const AFTER_HELP: &str = "\
+Every run checks that nothing was lost: a run that did not deliver every message exactly \
+is reported as FAILED, never as a fast one.
 
-Scenarios (default: pub):
-  pub           publish only (then flush: the timer stops at the server's PONG)
-  sub           receive from a separate publisher process
-  pubsub        publisher and subscriber on two connections in one process
-  req           sequential request/reply latency (p50, p90, p99, p99.9, max)
-  fanout        one publisher, --subs subscribers each receiving everything
-  queue         --subs queue subscribers sharing the work
-  js-pub        both js-pub-sync (ack per publish) and js-pub-async (--window)
-  js-fetch      durable pull consumer: fetch --batch at a time, ack each message
-  all           every scenario above
-  memory        a subscriber that stops reading while 1 GiB is published at it;
-                checks resident memory stays within its pending limits + 16 MiB
-                (with --busy, next to a busy subscription on the same connection)
+CPU is user + system time of this process (all threads, CLOCK_PROCESS_CPUTIME_ID) over \
+the timed part, per message; helper processes (sub's publisher, req --rate's responder) \
+and the server are not in it. Latency percentiles come from an HDR histogram (3 \
+significant digits, constant memory whatever --msgs is).
 
-Flags:
-  --url URL           server to use (default: start a local nats-server, installing
-                      the pinned one with tests/install-nats-server if missing)
-  --msgs N            messages per run (default: 1M capped at 512 MiB of payload;
-                      req and js-pub-sync 20k; js-pub-async and js-fetch 100k)
-  --size N[,N...]     payload bytes, e.g. 16,128,4k (default 128)
-  --pubs N            publishers for pub and pubsub (default 1)
-  --subs N            subscribers for fanout and queue (default 4)
-  --reps N            repetitions of each scenario (default 1)
-  --window N          outstanding acks of js-pub-async (default 256)
-  --batch N           fetch batch of js-fetch (default 500)
-  --storage S         memory or file, for JetStream streams (default memory)
-  --pending-bytes N   pending-bytes limit of the memory scenario (default 64m)
-  --busy N            memory: a busy subscription on the same connection gets an N-byte
-                      message after each one to the unread one (default 0: none)
-  --rate N            fixed rate instead of flat out, sub and req only: operation i
-                      (from 0) is due at start + i/N and waited for by sleeping, never
-                      spinning; one that is late goes at once and the schedule does not
-                      move. sub: the separate publisher process publishes N msgs/s.
-                      req: N sequential requests/s, answered by a separate responder
-                      process (natsy, echoing the payload) instead of a responder
-                      connection in this process. Either way the process measured, and
-                      whose CPU is reported, holds only the client under test.
-                      Latency is from each request's start; the note says how many
-                      started more than 1/N s late. Default --msgs: 5 s worth (N x 5).
-  --json              one JSON object per run on stdout instead of the table
-  --no-progress       no progress bar (there is none unless stdout is a terminal)
-  -h, --help          this text
+Ctrl-C stops the run: the nats-server this program started is killed and its temporary \
+JetStream store removed; the exit status is 130.";
 
-Every run checks that nothing was lost: a run that did not deliver every message
-exactly is reported as FAILED, never as a fast one.
-
-CPU is user + system time of this process (all threads, CLOCK_PROCESS_CPUTIME_ID) over
-the timed part, per message; helper processes (sub's publisher, req --rate's responder)
-and the server are not in it. With --rate there is no progress bar (its redraws would
-be charged to the process measured)."
-    )
+/// The flags of a benchmark run, as clap parses them (turned into a [`Config`]).
+#[derive(Debug, Parser)]
+#[command(
+    about = "Throughput and latency of a NATS client against a real nats-server.",
+    args_override_self = true,
+    after_long_help = AFTER_HELP
+)]
+struct RunArgs {
+    /// Scenarios to run, in order (default: pub).
+    #[arg(value_enum, value_name = "SCENARIO")]
+    scenarios: Vec<ScenarioArg>,
+    /// Server to use (default: start a local nats-server).
+    ///
+    /// Without it, a local nats-server is started with JetStream on a free loopback port
+    /// and a temporary store, installing the pinned one with tests/install-nats-server if
+    /// none is found ($NATS_SERVER_BIN, the repository's .nats-server/, then PATH).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// Messages per run, e.g. 20k or 1m (default: depends on the scenario).
+    ///
+    /// Defaults: 1M capped at 512 MiB of payload; req and js-pub-sync 20k; js-pub-async
+    /// and js-fetch 100k; memory 1 GiB's worth; with --rate, 5 s worth.
+    #[arg(short = 'n', long, value_name = "N", value_parser = parse_msgs)]
+    msgs: Option<u64>,
+    /// Payload bytes, one or more, e.g. 16,128,4k [default: 128].
+    #[arg(short = 's', long = "size", value_name = "N[,N...]", value_parser = parse_sizes)]
+    sizes: Option<Sizes>,
+    /// Publishers of pub and pubsub.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_positive)]
+    pubs: usize,
+    /// Subscribers of fanout and queue.
+    #[arg(long, value_name = "N", default_value = "4", value_parser = parse_positive)]
+    subs: usize,
+    /// Repetitions of each scenario (the table adds a median row).
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_positive)]
+    reps: usize,
+    /// Outstanding acks of js-pub-async.
+    #[arg(long, value_name = "N", default_value = "256", value_parser = parse_positive)]
+    window: usize,
+    /// Fetch batch of js-fetch.
+    #[arg(long, value_name = "N", default_value = "500", value_parser = parse_positive)]
+    batch: usize,
+    /// Storage of the JetStream streams.
+    #[arg(long, value_enum, value_name = "S", default_value = "memory")]
+    storage: Storage,
+    /// Pending-bytes limit of the memory scenario's subscriber.
+    #[arg(long, value_name = "N", default_value = "64m", value_parser = parse_size_arg)]
+    pending_bytes: usize,
+    /// memory: N-byte messages to a busy subscription next to the unread one (0: none).
+    ///
+    /// A busy subscription on the same connection, whose reader keeps up, gets an N-byte
+    /// message after each one to the unread subscription.
+    #[arg(long = "busy", value_name = "N", default_value = "0", value_parser = parse_size_arg)]
+    busy_bytes: usize,
+    /// Operations per second on a fixed schedule instead of flat out (sub and req only).
+    ///
+    /// Operation i (from 0) is due at start + i/N and waited for by sleeping, never
+    /// spinning; one that is late goes at once and the schedule does not move. sub: the
+    /// separate publisher process publishes N msgs/s. req: N sequential requests/s,
+    /// answered by a separate responder process, so the process measured holds only the
+    /// client under test. Latency is from each request's start; the note says how many
+    /// started more than 1/N s late. No progress bar (its redraws would be charged to the
+    /// process measured). Default --msgs: 5 s worth (N x 5).
+    #[arg(long, value_name = "N", value_parser = parse_positive_u64)]
+    rate: Option<u64>,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
-/// A flag the parser did not accept.
+/// How and how much to print.
+#[derive(Debug, Args)]
+struct OutputArgs {
+    /// How to print results on stdout.
+    #[arg(long, value_enum, value_name = "F", conflicts_with_all = ["json", "csv"])]
+    format: Option<Format>,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Same as --format csv.
+    #[arg(long)]
+    csv: bool,
+    /// No progress bar (there is one only on a terminal, with the table).
+    #[arg(long)]
+    no_progress: bool,
+    /// Nothing on stderr but errors: no progress bar, no line about the server started.
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// On stderr: the started server's pid and store, and each run as it starts.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// The payload sizes of `--size`, parsed as one list so that a later `--size` replaces
+/// an earlier one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sizes(Vec<usize>);
+
+fn parse_sizes(text: &str) -> Result<Sizes, String> {
+    let sizes = text
+        .split(',')
+        .map(|s| parse_size(s).map_err(|e| e.0))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Sizes(sizes))
+}
+
+fn parse_size_arg(text: &str) -> Result<usize, String> {
+    parse_size(text).map_err(|e| e.0)
+}
+
+fn parse_msgs(text: &str) -> Result<u64, String> {
+    match parse_count(text)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+fn parse_positive_u64(text: &str) -> Result<u64, String> {
+    parse_msgs(text)
+}
+
+fn parse_positive(text: &str) -> Result<usize, String> {
+    usize::try_from(parse_msgs(text)?).map_err(|_| format!("too large: {text:?}"))
+}
+
+/// The flags of the hidden publisher subcommand.
+#[derive(Debug, Parser)]
+#[command(name = PUBLISHER_SUBCOMMAND, no_binary_name = true)]
+struct PublisherFlags {
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    subject: String,
+    #[arg(long, value_parser = parse_count)]
+    msgs: u64,
+    #[arg(long, value_parser = parse_size_arg)]
+    size: usize,
+    #[arg(long, requires = "busy_size")]
+    busy_subject: Option<String>,
+    #[arg(long, requires = "busy_subject", value_parser = parse_size_arg)]
+    busy_size: Option<usize>,
+    #[arg(long, value_parser = parse_positive_u64)]
+    rate: Option<u64>,
+}
+
+/// The flags of the hidden responder subcommand.
+#[derive(Debug, Parser)]
+#[command(name = RESPONDER_SUBCOMMAND, no_binary_name = true)]
+struct ResponderFlags {
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    subject: String,
+}
+
+/// The clap command of a benchmark run (for `--help` and for errors in its style).
+pub fn command() -> clap::Command {
+    RunArgs::command()
+}
+
+/// Parses a whole command line, the program's name first. `Err` is clap's error, also
+/// for `--help` and `--version`: [`clap::Error::exit`] prints it where it belongs and
+/// exits with its status (0 for help, 2 for a usage error).
+pub fn parse<I, T>(args: I) -> Result<Command, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some(PUBLISHER_SUBCOMMAND) => {
+            let f = PublisherFlags::try_parse_from(&args[2..])?;
+            return Ok(Command::Publisher(PublisherArgs {
+                url: f.url,
+                subject: f.subject,
+                msgs: f.msgs,
+                size: f.size,
+                busy: f.busy_subject.zip(f.busy_size),
+                rate: f.rate,
+            }));
+        }
+        Some(RESPONDER_SUBCOMMAND) => {
+            let f = ResponderFlags::try_parse_from(&args[2..])?;
+            return Ok(Command::Responder(ResponderArgs {
+                url: f.url,
+                subject: f.subject,
+            }));
+        }
+        _ => {}
+    }
+    let a = RunArgs::try_parse_from(args)?;
+    let mut config = Config::default();
+    let mut scenarios: Vec<Scenario> = a.scenarios.iter().flat_map(|s| s.expand()).collect();
+    let mut seen = Vec::new();
+    scenarios.retain(|s| {
+        let new = !seen.contains(s);
+        seen.push(*s);
+        new
+    });
+    if !scenarios.is_empty() {
+        config.scenarios = scenarios;
+    }
+    config.url = a.url;
+    config.msgs = a.msgs;
+    if let Some(Sizes(sizes)) = a.sizes {
+        config.sizes = sizes;
+    }
+    config.pubs = a.pubs;
+    config.subs = a.subs;
+    config.reps = a.reps;
+    config.window = a.window;
+    config.batch = a.batch;
+    config.storage = a.storage;
+    config.pending_bytes = a.pending_bytes;
+    config.busy_bytes = a.busy_bytes;
+    config.rate = a.rate;
+    let o = a.output;
+    config.format = match (o.format, o.json, o.csv) {
+        (Some(f), _, _) => f,
+        (None, true, _) => Format::Json,
+        (None, false, true) => Format::Csv,
+        (None, false, false) => Format::Table,
+    };
+    config.progress = !o.no_progress && !o.quiet;
+    config.quiet = o.quiet;
+    config.verbose = o.verbose;
+    if config.rate.is_some() {
+        if let Some(s) = config.scenarios.iter().find(|s| !s.supports_rate()) {
+            let hint = if *s == Scenario::PubSub {
+                " (pubsub's publisher shares the process measured: use sub)"
+            } else {
+                ""
+            };
+            return Err(command().error(
+                ErrorKind::ArgumentConflict,
+                format!("--rate applies to sub and req only, not {s}{hint}"),
+            ));
+        }
+    }
+    Ok(Command::Run(config))
+}
+
+/// A size or count that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageError(pub String);
 
@@ -371,7 +649,8 @@ pub fn parse_size(text: &str) -> Result<usize, UsageError> {
         .ok_or_else(|| UsageError(format!("size too large: {text:?}")))
 }
 
-fn parse_count(flag: &str, text: &str) -> Result<u64, UsageError> {
+/// Parses a count such as `500`, `20k`, `1m` or `1_000` (decimal multiples).
+fn parse_count(text: &str) -> Result<u64, String> {
     let lower = text.trim().to_ascii_lowercase().replace('_', "");
     let (digits, mul) = if let Some(d) = lower.strip_suffix('k') {
         (d.to_string(), 1_000)
@@ -384,180 +663,7 @@ fn parse_count(flag: &str, text: &str) -> Result<u64, UsageError> {
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(mul))
-        .ok_or_else(|| UsageError(format!("{flag}: not a count: {text:?}")))
-}
-
-fn positive(flag: &str, text: &str) -> Result<usize, UsageError> {
-    let n = parse_count(flag, text)?;
-    usize::try_from(n)
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| UsageError(format!("{flag} must be at least 1")))
-}
-
-/// Parses the arguments after the program name.
-pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageError> {
-    let mut args = args.into_iter().peekable();
-    if args.peek().map(String::as_str) == Some(PUBLISHER_SUBCOMMAND) {
-        args.next();
-        return parse_publisher(args);
-    }
-    if args.peek().map(String::as_str) == Some(RESPONDER_SUBCOMMAND) {
-        args.next();
-        return parse_responder(args);
-    }
-    let mut config = Config::default();
-    let mut scenarios = Vec::new();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String, UsageError> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => args
-                    .next()
-                    .ok_or_else(|| UsageError(format!("{name} needs a value"))),
-            }
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "--url" => config.url = Some(value("--url")?),
-            "--msgs" | "-n" => config.msgs = Some(parse_count("--msgs", &value("--msgs")?)?),
-            "--size" | "-s" => {
-                let v = value("--size")?;
-                config.sizes = v
-                    .split(',')
-                    .map(parse_size)
-                    .collect::<Result<Vec<_>, _>>()?;
-                if config.sizes.is_empty() {
-                    return Err(UsageError("--size needs at least one size".into()));
-                }
-            }
-            "--pubs" => config.pubs = positive("--pubs", &value("--pubs")?)?,
-            "--subs" => config.subs = positive("--subs", &value("--subs")?)?,
-            "--reps" => config.reps = positive("--reps", &value("--reps")?)?,
-            "--window" => config.window = positive("--window", &value("--window")?)?,
-            "--batch" => config.batch = positive("--batch", &value("--batch")?)?,
-            "--pending-bytes" => config.pending_bytes = parse_size(&value("--pending-bytes")?)?,
-            "--busy" => config.busy_bytes = parse_size(&value("--busy")?)?,
-            "--rate" => config.rate = Some(positive("--rate", &value("--rate")?)? as u64),
-            "--storage" => {
-                config.storage = match value("--storage")?.as_str() {
-                    "memory" | "mem" => Storage::Memory,
-                    "file" => Storage::File,
-                    other => {
-                        return Err(UsageError(format!(
-                            "--storage: memory or file, not {other:?}"
-                        )))
-                    }
-                }
-            }
-            "--json" => config.json = true,
-            "--no-progress" => config.progress = false,
-            f if f.starts_with('-') => return Err(UsageError(format!("unknown flag {f}"))),
-            name => match Scenario::parse_list(name) {
-                Some(list) => scenarios.extend(list),
-                None => return Err(UsageError(format!("unknown scenario {name:?}"))),
-            },
-        }
-    }
-    if !scenarios.is_empty() {
-        let mut seen = Vec::new();
-        scenarios.retain(|s| {
-            let new = !seen.contains(s);
-            seen.push(*s);
-            new
-        });
-        config.scenarios = scenarios;
-    }
-    if config.msgs == Some(0) {
-        return Err(UsageError("--msgs must be at least 1".into()));
-    }
-    if config.rate.is_some() {
-        if let Some(s) = config.scenarios.iter().find(|s| !s.supports_rate()) {
-            let hint = if *s == Scenario::PubSub {
-                " (pubsub's publisher shares the process measured: use sub)"
-            } else {
-                ""
-            };
-            return Err(UsageError(format!(
-                "--rate applies to sub and req only, not {s}{hint}"
-            )));
-        }
-    }
-    Ok(Command::Run(config))
-}
-
-fn parse_publisher<I: Iterator<Item = String>>(mut args: I) -> Result<Command, UsageError> {
-    let mut url = None;
-    let mut subject = None;
-    let mut msgs = None;
-    let mut size = None;
-    let mut busy_subject = None;
-    let mut busy_size = None;
-    let mut rate = None;
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| UsageError(format!("{flag} needs a value")))?;
-        match flag.as_str() {
-            "--url" => url = Some(value),
-            "--subject" => subject = Some(value),
-            "--msgs" => msgs = Some(parse_count("--msgs", &value)?),
-            "--size" => size = Some(parse_size(&value)?),
-            "--busy-subject" => busy_subject = Some(value),
-            "--busy-size" => busy_size = Some(parse_size(&value)?),
-            "--rate" => rate = Some(positive("--rate", &value)? as u64),
-            other => return Err(UsageError(format!("unknown flag {other}"))),
-        }
-    }
-    let busy = match (busy_subject, busy_size) {
-        (Some(subject), Some(size)) => Some((subject, size)),
-        (None, None) => None,
-        _ => {
-            return Err(UsageError(
-                "--busy-subject and --busy-size go together".into(),
-            ))
-        }
-    };
-    match (url, subject, msgs, size) {
-        (Some(url), Some(subject), Some(msgs), Some(size)) => {
-            Ok(Command::Publisher(PublisherArgs {
-                url,
-                subject,
-                msgs,
-                size,
-                busy,
-                rate,
-            }))
-        }
-        _ => Err(UsageError(format!(
-            "{PUBLISHER_SUBCOMMAND} needs --url, --subject, --msgs and --size"
-        ))),
-    }
-}
-
-fn parse_responder<I: Iterator<Item = String>>(mut args: I) -> Result<Command, UsageError> {
-    let mut url = None;
-    let mut subject = None;
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| UsageError(format!("{flag} needs a value")))?;
-        match flag.as_str() {
-            "--url" => url = Some(value),
-            "--subject" => subject = Some(value),
-            other => return Err(UsageError(format!("unknown flag {other}"))),
-        }
-    }
-    match (url, subject) {
-        (Some(url), Some(subject)) => Ok(Command::Responder(ResponderArgs { url, subject })),
-        _ => Err(UsageError(format!(
-            "{RESPONDER_SUBCOMMAND} needs --url and --subject"
-        ))),
-    }
+        .ok_or_else(|| format!("not a count: {text:?}"))
 }
 
 /// Where the internal helper program (its `_publisher` and `_responder` subcommands)
@@ -575,11 +681,25 @@ pub fn publisher_exe() -> std::io::Result<PathBuf> {
 mod tests {
     use super::*;
 
-    fn run(args: &[&str]) -> Result<Config, UsageError> {
-        match parse(args.iter().map(|s| s.to_string()))? {
+    fn args(rest: &[&str]) -> Vec<String> {
+        std::iter::once("natsy-bench")
+            .chain(rest.iter().copied())
+            .map(String::from)
+            .collect()
+    }
+
+    fn run(rest: &[&str]) -> Result<Config, clap::Error> {
+        match parse(args(rest))? {
             Command::Run(c) => Ok(c),
             other => panic!("expected Run, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_clap_command_is_consistent() {
+        command().debug_assert();
+        PublisherFlags::command().debug_assert();
+        ResponderFlags::command().debug_assert();
     }
 
     #[test]
@@ -608,6 +728,10 @@ mod tests {
             "100",
             "--storage",
             "file",
+            "--pending-bytes",
+            "1m",
+            "--busy",
+            "16k",
         ])
         .unwrap();
         assert_eq!(c.scenarios, vec![Scenario::PubSub, Scenario::Req]);
@@ -615,9 +739,50 @@ mod tests {
         assert_eq!(c.msgs, Some(2000));
         assert_eq!(c.sizes, vec![16, 128, 4096]);
         assert_eq!((c.pubs, c.subs, c.reps), (2, 3, 5));
-        assert!(c.json && !c.progress);
+        assert_eq!(c.format, Format::Json);
+        assert!(!c.progress);
         assert_eq!((c.window, c.batch), (64, 100));
         assert_eq!(c.storage, Storage::File);
+        assert_eq!((c.pending_bytes, c.busy_bytes), (1 << 20, 16 << 10));
+        assert_eq!(run(&["--storage", "mem"]).unwrap().storage, Storage::Memory);
+    }
+
+    #[test]
+    fn a_repeated_flag_takes_its_last_value() {
+        // natsy-compare appends a case's --msgs and --rate after the user's flags.
+        let c = run(&[
+            "sub",
+            "--msgs",
+            "1000",
+            "--rate",
+            "10",
+            "--msgs",
+            "50",
+            "--rate=20",
+        ])
+        .unwrap();
+        assert_eq!((c.msgs, c.rate), (Some(50), Some(20)));
+        let c = run(&["--size", "16,32", "--size", "64", "--json", "--json"]).unwrap();
+        assert_eq!(c.sizes, vec![64]);
+    }
+
+    #[test]
+    fn output_formats() {
+        assert_eq!(run(&[]).unwrap().format, Format::Table);
+        assert_eq!(run(&["--csv"]).unwrap().format, Format::Csv);
+        assert_eq!(run(&["--format", "csv"]).unwrap().format, Format::Csv);
+        assert_eq!(run(&["--format=json"]).unwrap().format, Format::Json);
+        let q = run(&["-q"]).unwrap();
+        assert!(q.quiet && !q.progress && !q.verbose);
+        assert!(run(&["--verbose"]).unwrap().verbose);
+        for bad in [
+            &["--json", "--csv"][..],
+            &["--format", "table", "--json"],
+            &["--format", "xml"],
+            &["-q", "-v"],
+        ] {
+            assert!(run(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 
     #[test]
@@ -628,10 +793,17 @@ mod tests {
             [Scenario::JsPubSync, Scenario::JsPubAsync]
         );
         assert_eq!(c.scenarios.len(), Scenario::ALL.len());
+        assert!(c.scenarios.contains(&Scenario::Memory));
         for s in Scenario::ALL {
-            assert_eq!(Scenario::parse_list(s.name()), Some(vec![s]));
+            assert_eq!(run(&[s.name()]).unwrap().scenarios, vec![s]);
+            assert_eq!(Scenario::from_name(s.name()), Some(s));
         }
-        assert_eq!(Scenario::parse_list("memory"), Some(vec![Scenario::Memory]));
+        assert_eq!(Scenario::from_name("nope"), None);
+        // `all` is grouped by kind, so the table has one header per kind.
+        let kinds: Vec<Kind> = Scenario::ALL.iter().map(|s| s.kind()).collect();
+        let mut changes = kinds.windows(2).filter(|w| w[0] != w[1]).count();
+        changes += 1;
+        assert_eq!(changes, 3, "{kinds:?}");
     }
 
     #[test]
@@ -647,9 +819,20 @@ mod tests {
             &["--frobnicate"],
             &["pubz"],
         ] {
-            assert!(run(bad).is_err(), "{bad:?} should be refused");
+            let e = run(bad).expect_err(&format!("{bad:?} should be refused"));
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
         }
-        assert_eq!(parse(["-h".to_string()]).unwrap(), Command::Help);
+        let help = parse(args(&["-h"])).unwrap_err();
+        assert_eq!(help.kind(), ErrorKind::DisplayHelp);
+        assert_eq!(help.exit_code(), 0);
+    }
+
+    #[test]
+    fn mistyped_flags_and_scenarios_get_a_suggestion() {
+        let e = run(&["--mgs", "10"]).unwrap_err().render().to_string();
+        assert!(e.contains("--msgs"), "{e}");
+        let e = run(&["pubz"]).unwrap_err().render().to_string();
+        assert!(e.contains("'pub'"), "{e}");
     }
 
     #[test]
@@ -658,6 +841,7 @@ mod tests {
         assert_eq!(parse_size("4k").unwrap(), 4096);
         assert_eq!(parse_size("1MiB").unwrap(), 1 << 20);
         assert_eq!(parse_size("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_count("1_000").unwrap(), 1000);
         assert_eq!(Scenario::Pub.default_msgs(16), 1_000_000);
         assert_eq!(Scenario::Pub.default_msgs(4096), 131_072);
         assert_eq!(Scenario::Pub.default_msgs(1 << 20), 10_000);
@@ -670,9 +854,13 @@ mod tests {
         assert_eq!(c.msgs_for(Scenario::Pub, 16), 1_000_000);
     }
 
+    fn helper(words: &[&str]) -> Result<Command, clap::Error> {
+        parse(args(words))
+    }
+
     #[test]
     fn publisher_subcommand() {
-        let args = [
+        let words = [
             "_publisher",
             "--url",
             "nats://h:1",
@@ -684,7 +872,7 @@ mod tests {
             "16",
         ];
         assert_eq!(
-            parse(args.iter().map(|s| s.to_string())).unwrap(),
+            helper(&words).unwrap(),
             Command::Publisher(PublisherArgs {
                 url: "nats://h:1".into(),
                 subject: "a.b".into(),
@@ -694,23 +882,15 @@ mod tests {
                 rate: None,
             })
         );
-        let busy: Vec<String> = args
-            .iter()
-            .chain(&["--busy-subject", "c", "--busy-size", "16k"])
-            .map(|s| s.to_string())
-            .collect();
+        let busy = [&words[..], &["--busy-subject", "c", "--busy-size", "16k"]].concat();
         assert!(matches!(
-            parse(busy),
+            helper(&busy),
             Ok(Command::Publisher(PublisherArgs { busy: Some((s, 16384)), .. })) if s == "c"
         ));
-        let half: Vec<String> = args
-            .iter()
-            .chain(&["--busy-size", "16"])
-            .map(|s| s.to_string())
-            .collect();
-        assert!(parse(half).is_err());
-        assert!(parse(["_publisher".to_string(), "--url".to_string()]).is_err());
-        assert!(parse(["_publisher".to_string()]).is_err());
+        let half = [&words[..], &["--busy-size", "16"]].concat();
+        assert!(helper(&half).is_err());
+        assert!(helper(&["_publisher", "--url"]).is_err());
+        assert!(helper(&["_publisher"]).is_err());
     }
 
     #[test]
@@ -724,29 +904,27 @@ mod tests {
                 busy,
                 rate,
             };
-            let args = std::iter::once(PUBLISHER_SUBCOMMAND.to_string()).chain(p.to_args());
-            assert_eq!(parse(args).unwrap(), Command::Publisher(p));
+            let line = ["natsy-bench".to_string(), PUBLISHER_SUBCOMMAND.to_string()]
+                .into_iter()
+                .chain(p.to_args());
+            assert_eq!(parse(line).unwrap(), Command::Publisher(p));
         }
-        let zero = ["_publisher", "--url", "u", "--subject", "s", "--msgs", "1"]
-            .iter()
-            .chain(&["--size", "1", "--rate", "0"])
-            .map(|s| s.to_string());
-        assert!(parse(zero).is_err());
+        let zero = ["_publisher", "--url", "u", "--subject", "s", "--msgs", "1"];
+        assert!(helper(&[&zero[..], &["--size", "1", "--rate", "0"]].concat()).is_err());
     }
 
     #[test]
     fn responder_subcommand() {
-        let args = ["_responder", "--url", "nats://h:1", "--subject", "a.b"];
+        let words = ["_responder", "--url", "nats://h:1", "--subject", "a.b"];
         assert_eq!(
-            parse(args.iter().map(|s| s.to_string())).unwrap(),
+            helper(&words).unwrap(),
             Command::Responder(ResponderArgs {
                 url: "nats://h:1".into(),
                 subject: "a.b".into(),
             })
         );
-        assert!(parse(args[..3].iter().map(|s| s.to_string())).is_err());
-        let extra = args.iter().chain(&["--size", "1"]).map(|s| s.to_string());
-        assert!(parse(extra).is_err());
+        assert!(helper(&words[..3]).is_err());
+        assert!(helper(&[&words[..], &["--size", "1"]].concat()).is_err());
     }
 
     #[test]
@@ -769,8 +947,12 @@ mod tests {
         ] {
             assert!(run(bad).is_err(), "{bad:?} should be refused");
         }
-        let e = run(&["pubsub", "--rate", "10"]).unwrap_err();
-        assert!(e.0.contains("use sub"), "{e}");
-        assert!(usage("x").contains("--rate N"));
+        let e = run(&["pubsub", "--rate", "10"]).unwrap_err().to_string();
+        assert!(e.contains("use sub"), "{e}");
+        let help = command().render_long_help().to_string();
+        assert!(
+            help.contains("--rate <N>") && help.contains("memory included"),
+            "{help}"
+        );
     }
 }

@@ -15,7 +15,7 @@ use natsy::ConnectOptions;
 use tokio::runtime::Runtime;
 
 use crate::cli::Scenario;
-use crate::measure::{Measured, Meter, Percentiles};
+use crate::measure::{Latencies, Measured, Meter};
 use crate::pace::Pacer;
 use crate::progress::{Progress, STEP};
 use crate::publisher::PublisherChild;
@@ -341,7 +341,7 @@ async fn timed_requests(
             .await
             .map_err(|e| format!("warm-up request: {e}"))?;
     }
-    let mut samples = Vec::with_capacity(ctx.msgs as usize);
+    let mut latencies = Latencies::new();
     let meter = Meter::start();
     let mut pacer = rate.map(Pacer::new);
     for i in 1..=ctx.msgs {
@@ -359,7 +359,7 @@ async fn timed_requests(
             .request(subject, payload.clone())
             .await
             .map_err(|e| format!("request {i}: {e}"))?;
-        samples.push(t.elapsed());
+        latencies.record(t.elapsed());
         if reply.payload().len() != ctx.size {
             return Err(format!("reply {i} has {} bytes", reply.payload().len()));
         }
@@ -369,7 +369,7 @@ async fn timed_requests(
     }
     let measured = meter.stop();
     let mut o = outcome(ctx.msgs, ctx.size, measured);
-    o.latency = Percentiles::of(&mut samples);
+    o.latency = latencies.percentiles();
     o.note = pacer.map(|p| format!("{}; responder in its own process", p.summary()));
     Ok(o)
 }

@@ -19,7 +19,7 @@ use natsy_jetstream::{
 };
 
 use crate::cli::{Scenario, Storage};
-use crate::measure::{resident_bytes, Measured, Meter, Percentiles};
+use crate::measure::{resident_bytes, Latencies, Measured, Meter};
 use crate::pace::Pacer;
 use crate::progress::{Progress, STEP};
 use crate::publisher::PublisherChild;
@@ -447,7 +447,7 @@ fn timed_requests(
             .request(subject, payload.clone())
             .map_err(|e| format!("warm-up request: {e}"))?;
     }
-    let mut samples = Vec::with_capacity(ctx.msgs as usize);
+    let mut latencies = Latencies::new();
     let meter = Meter::start();
     let mut pacer = rate.map(Pacer::new);
     for i in 1..=ctx.msgs {
@@ -458,7 +458,7 @@ fn timed_requests(
         let reply = client
             .request(subject, payload.clone())
             .map_err(|e| format!("request {i}: {e}"))?;
-        samples.push(t.elapsed());
+        latencies.record(t.elapsed());
         if reply.payload().len() != ctx.size {
             return Err(format!("reply {i} has {} bytes", reply.payload().len()));
         }
@@ -468,7 +468,7 @@ fn timed_requests(
     }
     let measured = meter.stop();
     let mut o = outcome(ctx.msgs, ctx.size, measured);
-    o.latency = Percentiles::of(&mut samples);
+    o.latency = latencies.percentiles();
     o.note = pacer.map(|p| format!("{}; responder in its own process", p.summary()));
     Ok(o)
 }
@@ -520,7 +520,7 @@ fn bench_js_pub_sync(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
     let (_client, js) = js_setup(ctx, &subject)?;
     let payload = payload(ctx.size);
     let result = (|| {
-        let mut samples = Vec::with_capacity(ctx.msgs as usize);
+        let mut latencies = Latencies::new();
         let mut sequences = Vec::with_capacity(ctx.msgs as usize);
         let meter = Meter::start();
         for i in 1..=ctx.msgs {
@@ -528,7 +528,7 @@ fn bench_js_pub_sync(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
             let ack = js
                 .publish(&subject, payload.clone())
                 .map_err(|e| format!("publish {i}: {e}"))?;
-            samples.push(t.elapsed());
+            latencies.record(t.elapsed());
             sequences.push(ack.sequence);
             if i % STEP == 0 {
                 ctx.progress.add(STEP);
@@ -537,7 +537,7 @@ fn bench_js_pub_sync(ctx: &RunCtx<'_>) -> Result<Outcome, String> {
         let measured = meter.stop();
         js_check_stored(&js, ctx, sequences)?;
         let mut o = outcome(ctx.msgs, ctx.size, measured);
-        o.latency = Percentiles::of(&mut samples);
+        o.latency = latencies.percentiles();
         Ok(o)
     })();
     let _ = js.delete_stream(&ctx.stream_name());

@@ -1,14 +1,21 @@
-//! The progress bar drawn while a run goes on, only when stdout is a terminal.
+//! The progress bar drawn on stderr while a run goes on (`indicatif`): done/total with
+//! thousands separators, the rate in msgs/s and the time left.
 //!
 //! Scenarios report progress through a [`Progress`] counter (a relaxed atomic add every
 //! few thousand messages, so it costs nothing measurable); a [`ProgressBar`] thread reads
-//! it ten times a second and redraws one line, which it clears when dropped.
+//! it ten times a second and hands it to the bar, which it clears when dropped. The bar
+//! being drawn is also known to [`clear_active`], so that Ctrl-C can clear it and give the
+//! cursor back before the process exits.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use indicatif::{ProgressDrawTarget, ProgressState, ProgressStyle, TermLike};
+
+use crate::report::thousands;
 
 /// How many messages a scenario reports at once.
 pub const STEP: u64 = 4096;
@@ -36,42 +43,135 @@ impl Progress {
     }
 }
 
-/// Draws `[#####.....]  48%  480000/1000000  pubsub 128 B` until dropped.
+/// The bar's template: `natsy pub 128B [#####>....]  48% 480,000/1,000,000 1,234,567 msgs/s ETA 3s`.
+pub const TEMPLATE: &str = "{prefix} [{bar:30}] {percent:>3}% {done}/{total} {rate} ETA {eta}";
+
+/// The bar's style, with the keys [`TEMPLATE`] uses beyond indicatif's own.
+pub fn style() -> Result<ProgressStyle, indicatif::style::TemplateError> {
+    Ok(ProgressStyle::with_template(TEMPLATE)?
+        .progress_chars("#>.")
+        .with_key("done", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&thousands(s.pos()));
+        })
+        .with_key("total", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&thousands(s.len().unwrap_or(0)));
+        })
+        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{} msgs/s", rate_text(s.per_sec()));
+        }))
+}
+
+/// `1,234,567` for a rate (0 for a rate not known yet).
+pub fn rate_text(per_sec: f64) -> String {
+    if per_sec.is_finite() && per_sec > 0.0 {
+        thousands(per_sec.round() as u64)
+    } else {
+        "0".into()
+    }
+}
+
+/// stderr as indicatif's terminal, three columns narrower than it is: indicatif pads its
+/// line with spaces to the width it is told, and on the real full width the `^C` that a
+/// terminal echoes would wrap to a new line, leaving the bar above it uncleared.
+#[derive(Debug)]
+struct Stderr(console::Term);
+
+impl TermLike for Stderr {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(3).max(1)
+    }
+
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// The bar being drawn, for [`clear_active`].
+static ACTIVE: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
+/// Clears the bar being drawn, if any, and shows the cursor again (for Ctrl-C).
+pub fn clear_active() {
+    let bar = ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(bar) = bar {
+        // The bar clears the lines it drew (a line as wide as the terminal takes two);
+        // hidden afterwards, so that a redraw already under way puts nothing back.
+        bar.finish_and_clear();
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let mut err = std::io::stderr();
+    if err.is_terminal() {
+        // Show the cursor, in case anything hid it.
+        let _ = write!(err, "\r\x1b[2K\x1b[?25h");
+        let _ = err.flush();
+    }
+}
+
+/// Draws the bar on stderr until dropped.
 #[derive(Debug)]
 pub struct ProgressBar {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-/// One line of the bar (without the leading carriage return).
-pub fn render(label: &str, done: u64, total: u64, width: usize) -> String {
-    let total = total.max(1);
-    let done = done.min(total);
-    let filled = (done as u128 * width as u128 / total as u128) as usize;
-    let percent = done as u128 * 100 / total as u128;
-    format!(
-        "[{}{}] {percent:>3}%  {done}/{total}  {label}",
-        "#".repeat(filled),
-        ".".repeat(width - filled)
-    )
-}
-
 impl ProgressBar {
-    /// Starts drawing if `enabled`; otherwise does nothing.
+    /// Starts drawing if `enabled` and stderr is a terminal; otherwise does nothing.
     pub fn start(enabled: bool, label: String, progress: Progress, total: u64) -> ProgressBar {
         let stop = Arc::new(AtomicBool::new(false));
-        let thread = enabled.then(|| {
+        let style = style()
+            .ok()
+            .filter(|_| enabled && std::io::stderr().is_terminal());
+        let thread = style.map(|style| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(total),
+                ProgressDrawTarget::term_like_with_hz(
+                    Box::new(Stderr(console::Term::stderr())),
+                    10,
+                ),
+            )
+            .with_style(style)
+            .with_prefix(label);
+            *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar.clone());
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let mut out = std::io::stdout();
-                while !stop.load(Ordering::Relaxed) {
-                    let _ = write!(out, "\r{}", render(&label, progress.get(), total, 30));
-                    let _ = out.flush();
+                while !stop.load(Ordering::Relaxed) && !crate::interrupt::interrupted() {
+                    bar.set_position(progress.get().min(total));
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                // Clear the line for the table row that follows.
-                let _ = write!(out, "\r\x1b[2K");
-                let _ = out.flush();
+                ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).take();
+                // Cleared for the table row that follows.
+                bar.finish_and_clear();
             })
         });
         ProgressBar { stop, thread }
@@ -92,16 +192,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bar_fills_with_progress() {
-        assert_eq!(render("x", 0, 10, 10), "[..........]   0%  0/10  x");
-        assert_eq!(render("x", 5, 10, 10), "[#####.....]  50%  5/10  x");
-        // Overshoot and a zero total never overflow the bar.
-        assert_eq!(render("x", 20, 10, 4), "[####] 100%  10/10  x");
-        assert_eq!(render("x", 0, 0, 4), "[....]   0%  0/1  x");
+    fn the_bar_shows_counts_rate_and_eta() {
+        assert!(style().is_ok());
+        for key in ["{done}", "{total}", "{rate}", "{eta}", "{bar:30}"] {
+            assert!(TEMPLATE.contains(key), "{key}");
+        }
+        assert_eq!(rate_text(1_234_567.4), "1,234,567");
+        assert_eq!(rate_text(f64::NAN), "0");
+        assert_eq!(rate_text(0.0), "0");
+    }
+
+    #[test]
+    fn the_counter_adds_up_and_a_disabled_bar_draws_nothing() {
         let p = Progress::new();
         p.add(3);
         p.clone().add(4);
         assert_eq!(p.get(), 7);
-        drop(ProgressBar::start(false, "x".into(), p, 10));
+        let bar = ProgressBar::start(false, "x".into(), p, 10);
+        assert!(bar.thread.is_none());
+        drop(bar);
+        clear_active();
     }
 }

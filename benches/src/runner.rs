@@ -1,14 +1,13 @@
 //! The main loop shared by `natsy-bench` and the async-nats peer: parse flags, start a
 //! local server if no URL was given, run every scenario × size × repetition, print the
-//! table (or JSON lines), and exit non-zero if any run failed.
+//! table (or CSV, or JSON lines), and exit non-zero if any run failed.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::cli::{self, Command, Config, Scenario};
+use crate::cli::{self, Command, Config, Format, Scenario};
 use crate::progress::{Progress, ProgressBar};
-use crate::report::{human_size, Outcome, RunResult};
+use crate::report::{human_size, thousands, CsvOut, Outcome, RunResult, Table};
 use crate::server::{find_or_install_nats_server, LocalServer};
 
 /// What one run of one scenario gets to know.
@@ -48,6 +47,13 @@ pub trait BenchClient {
     /// Runs `scenario` once. `Err` is a failed run: lost, extra or wrong messages, an
     /// error from the client, or a scenario the client does not implement.
     fn run(&mut self, scenario: Scenario, ctx: &RunCtx<'_>) -> Result<Outcome, String>;
+
+    /// Whether the client implements `scenario`; the others are skipped with a line on
+    /// stderr (so `all` runs everything the client has). Default: all of them.
+    fn supports(&self, scenario: Scenario) -> bool {
+        let _ = scenario;
+        true
+    }
 }
 
 /// Splits `total` into `parts` shares that differ by at most one.
@@ -79,17 +85,59 @@ fn unique_id() -> String {
     )
 }
 
+/// Where results go, in the configured format.
+enum Output {
+    Table(Table),
+    Csv(Box<CsvOut<std::io::Stdout>>),
+    Json,
+}
+
+impl Output {
+    fn new(config: &Config, client: &str) -> Output {
+        match config.format {
+            Format::Table => Output::Table(Table::new(client)),
+            Format::Csv => Output::Csv(Box::new(CsvOut::new(std::io::stdout()))),
+            Format::Json => Output::Json,
+        }
+    }
+
+    /// Prints one run (a median only in the table).
+    fn print(&mut self, r: &RunResult) {
+        if crate::interrupt::interrupted() {
+            return;
+        }
+        match self {
+            Output::Table(t) => {
+                for line in t.lines(r) {
+                    println!("{line}");
+                }
+            }
+            Output::Csv(out) if r.rep != 0 => {
+                if let Err(e) = out.write(r) {
+                    eprintln!("error: writing CSV: {e}");
+                }
+            }
+            Output::Json if r.rep != 0 => println!("{}", r.to_json()),
+            _ => {}
+        }
+    }
+}
+
 /// Runs every configured run against `url` and returns the results.
 pub fn run_all<C: BenchClient>(client: &mut C, config: &Config, url: &str) -> Vec<RunResult> {
-    // No bar at a fixed rate: its redraws would be charged to the process measured.
+    // Only with the table, and no bar at a fixed rate: its redraws would be charged to the
+    // process measured. (ProgressBar also checks that stderr is a terminal.)
     let show_progress =
-        config.progress && !config.json && config.rate.is_none() && std::io::stdout().is_terminal();
-    let print_table = !config.json;
-    if print_table {
-        println!("{}", RunResult::header());
-    }
+        config.progress && !config.quiet && config.format == Format::Table && config.rate.is_none();
+    let mut output = Output::new(config, client.name());
     let mut all = Vec::new();
     for &scenario in &config.scenarios {
+        if !client.supports(scenario) {
+            if !config.quiet {
+                eprintln!("{}: skipping {scenario}: not implemented", client.name());
+            }
+            continue;
+        }
         for &size in &config.sizes {
             let msgs = config.msgs_for(scenario, size);
             let mut runs = Vec::new();
@@ -103,22 +151,25 @@ pub fn run_all<C: BenchClient>(client: &mut C, config: &Config, url: &str) -> Ve
                     progress: progress.clone(),
                     id: unique_id(),
                 };
+                if config.verbose {
+                    eprintln!(
+                        "run: {scenario} {} rep {rep}, {} msgs",
+                        human_size(size),
+                        thousands(msgs)
+                    );
+                }
                 let label = format!("{} {scenario} {}", client.name(), human_size(size));
                 let bar = ProgressBar::start(show_progress, label, progress, msgs);
                 let outcome = client.run(scenario, &ctx);
                 drop(bar);
                 let mut result = RunResult::new(client.name(), scenario.name(), size, rep, outcome);
                 result.rate = config.rate;
-                if config.json {
-                    println!("{}", result.to_json());
-                } else {
-                    println!("{}", result.row());
-                }
+                output.print(&result);
                 runs.push(result);
             }
-            if config.reps > 1 && print_table {
+            if config.reps > 1 {
                 if let Some(m) = RunResult::median_of(&runs) {
-                    println!("{}", m.row());
+                    output.print(&m);
                 }
             }
             all.extend(runs);
@@ -137,23 +188,27 @@ fn helper_exit(result: Result<(), String>) -> ExitCode {
     }
 }
 
-/// The whole program: flags from the command line, then [`run_all`].
+/// The whole program: flags from the command line, then [`run_all`]. A usage error exits
+/// with status 2 (with clap's suggestion for a mistyped flag), Ctrl-C with 130, a failed
+/// run with 1.
 pub fn main<C: BenchClient>(mut client: C) -> ExitCode {
-    let mut args = std::env::args();
-    let program = args.next().unwrap_or_else(|| "natsy-bench".into());
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let program = args
+        .first()
+        .and_then(|p| std::path::Path::new(p).file_name())
+        .map_or_else(
+            || client.name().to_string(),
+            |p| p.to_string_lossy().into_owned(),
+        );
     let config = match cli::parse(args) {
         Ok(Command::Run(c)) => c,
-        Ok(Command::Help) => {
-            println!("{}", cli::usage(&program));
-            return ExitCode::SUCCESS;
-        }
         Ok(Command::Publisher(p)) => return helper_exit(crate::publisher::run_child(&p)),
         Ok(Command::Responder(r)) => return helper_exit(crate::responder::run_child(&r)),
-        Err(e) => {
-            eprintln!("error: {e}\n\n{}", cli::usage(&program));
-            return ExitCode::from(2);
-        }
+        Err(e) => e.exit(),
     };
+    if let Err(e) = crate::interrupt::install(&program) {
+        eprintln!("{program}: warning: no Ctrl-C handler ({e}): a started server may outlive an interrupted run");
+    }
     let mut _server = None;
     let url = match &config.url {
         Some(u) => u.clone(),
@@ -162,8 +217,14 @@ pub fn main<C: BenchClient>(mut client: C) -> ExitCode {
             match started {
                 Ok(s) => {
                     let url = s.url();
-                    if !config.json {
-                        println!("started a local nats-server at {url} (stopped at exit)");
+                    if config.verbose {
+                        eprintln!(
+                            "started nats-server pid {} at {url}, store {} (stopped at exit)",
+                            s.pid(),
+                            s.dir().display()
+                        );
+                    } else if !config.quiet && config.format == Format::Table {
+                        eprintln!("started a local nats-server at {url} (stopped at exit)");
                     }
                     _server = Some(s);
                     url

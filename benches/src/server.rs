@@ -1,6 +1,7 @@
 //! A local `nats-server` for benchmarks run without `--url`: found (or installed with
 //! `tests/install-nats-server`), started with JetStream on a free loopback port and a
-//! temporary store directory, and killed when dropped.
+//! temporary store directory, and killed when dropped — or, on Ctrl-C, by
+//! [`stop_started_servers`], which knows every server started and not yet dropped.
 //!
 //! Lookup order, the same as the test harness and `tests/install-nats-server`:
 //! `$NATS_SERVER_BIN`, the repository's `.nats-server/`, then `PATH`.
@@ -10,6 +11,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Why no server could be started.
@@ -106,7 +108,47 @@ pub fn find_or_install_nats_server() -> Result<PathBuf, ServerError> {
 pub struct LocalServer {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+/// A server process this program started, and its temporary directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// The server's process id.
+    pub pid: u32,
+    /// Its temporary directory (the JetStream store and the log).
+    pub dir: PathBuf,
+}
+
+/// Every server started and not yet stopped.
+static STARTED: Mutex<Vec<Started>> = Mutex::new(Vec::new());
+
+fn started() -> MutexGuard<'static, Vec<Started>> {
+    STARTED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn forget(pid: u32) {
+    started().retain(|s| s.pid != pid);
+}
+
+/// Kills every server this program started and has not stopped (SIGKILL, then waits for
+/// it), removes their directories, and returns what it stopped. Meant for Ctrl-C: the
+/// registry stays locked until the returned guard is dropped, so a [`LocalServer`]
+/// dropped meanwhile on another thread waits instead of killing a pid already reaped.
+pub fn stop_started_servers() -> (Vec<Started>, MutexGuard<'static, Vec<Started>>) {
+    let mut guard = started();
+    let stopped = std::mem::take(&mut *guard);
+    for s in &stopped {
+        if let Some(pid) = i32::try_from(s.pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+        }
+        let _ = std::fs::remove_dir_all(&s.dir);
+    }
+    (stopped, guard)
 }
 
 fn free_port() -> Result<u16, ServerError> {
@@ -153,16 +195,17 @@ impl LocalServer {
                 .stderr(Stdio::null())
                 .spawn()
                 .map_err(|e| ServerError(format!("cannot start {}: {e}", binary.display())))?;
+            started().push(Started {
+                pid: child.id(),
+                dir: dir.path().to_path_buf(),
+            });
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
                 if answers_info(port) {
-                    return Ok(LocalServer {
-                        child,
-                        port,
-                        _dir: dir,
-                    });
+                    return Ok(LocalServer { child, port, dir });
                 }
                 if let Ok(Some(status)) = child.try_wait() {
+                    forget(child.id());
                     let text = std::fs::read_to_string(&log).unwrap_or_default();
                     last = format!("nats-server exited ({status}): {}", text.trim());
                     break;
@@ -170,6 +213,7 @@ impl LocalServer {
                 if Instant::now() >= deadline {
                     let _ = child.kill();
                     let _ = child.wait();
+                    forget(child.id());
                     last = format!("nats-server did not accept clients on port {port} in 10 s");
                     break;
                 }
@@ -183,12 +227,28 @@ impl LocalServer {
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its temporary directory: the JetStream store (`js/`) and the log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 impl Drop for LocalServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut guard = started();
+        let pid = self.child.id();
+        // Not in the registry: already killed and reaped by stop_started_servers.
+        if guard.iter().any(|s| s.pid == pid) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            guard.retain(|s| s.pid != pid);
+        }
     }
 }
 
@@ -200,6 +260,12 @@ mod tests {
     fn the_repo_root_holds_the_install_script() {
         assert!(repo_root().join("tests/install-nats-server").is_file());
         assert!(repo_root().join("benches/Cargo.toml").is_file());
+    }
+
+    #[test]
+    fn stopping_with_nothing_started_stops_nothing() {
+        let (stopped, _guard) = stop_started_servers();
+        assert!(stopped.is_empty());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use async_nats::{Client, Subject, Subscriber};
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
 use natsy_benches::cli::{Scenario, Storage};
-use natsy_benches::measure::{Measured, Meter, Percentiles};
+use natsy_benches::measure::{Latencies, Measured, Meter};
 use natsy_benches::pace::Pacer;
 use natsy_benches::progress::{Progress, STEP};
 use natsy_benches::publisher::PublisherChild;
@@ -44,6 +44,10 @@ struct AsyncNats {
 impl BenchClient for AsyncNats {
     fn name(&self) -> &'static str {
         "async-nats"
+    }
+
+    fn supports(&self, scenario: Scenario) -> bool {
+        scenario != Scenario::Memory
     }
 
     fn run(&mut self, scenario: Scenario, ctx: &RunCtx<'_>) -> Res<Outcome> {
@@ -474,7 +478,7 @@ async fn timed_requests(
             .await
             .map_err(|e| format!("warm-up request: {e}"))?;
     }
-    let mut samples = Vec::with_capacity(ctx.msgs as usize);
+    let mut latencies = Latencies::new();
     let meter = Meter::start();
     let mut pacer = rate.map(Pacer::new);
     for i in 1..=ctx.msgs {
@@ -489,7 +493,7 @@ async fn timed_requests(
             .request(subject.clone(), payload.clone())
             .await
             .map_err(|e| format!("request {i}: {e}"))?;
-        samples.push(t.elapsed());
+        latencies.record(t.elapsed());
         if reply.payload.len() != ctx.size {
             return Err(format!("reply {i} has {} bytes", reply.payload.len()));
         }
@@ -499,7 +503,7 @@ async fn timed_requests(
     }
     let measured = meter.stop();
     let mut o = outcome(ctx.msgs, ctx.size, measured);
-    o.latency = Percentiles::of(&mut samples);
+    o.latency = latencies.percentiles();
     o.note = pacer.map(|p| format!("{}; responder in its own process", p.summary()));
     Ok(o)
 }
@@ -558,7 +562,7 @@ async fn bench_js_pub_sync(ctx: &RunCtx<'_>) -> Res<Outcome> {
     let (_client, js) = js_setup(ctx, &subject).await?;
     let payload = payload(ctx.size);
     let result = async {
-        let mut samples = Vec::with_capacity(ctx.msgs as usize);
+        let mut latencies = Latencies::new();
         let mut sequences = Vec::with_capacity(ctx.msgs as usize);
         let meter = Meter::start();
         for i in 1..=ctx.msgs {
@@ -569,7 +573,7 @@ async fn bench_js_pub_sync(ctx: &RunCtx<'_>) -> Res<Outcome> {
                 .map_err(|e| format!("publish {i}: {e}"))?
                 .await
                 .map_err(|e| format!("ack {i}: {e}"))?;
-            samples.push(t.elapsed());
+            latencies.record(t.elapsed());
             sequences.push(ack.sequence);
             if i.is_multiple_of(STEP) {
                 ctx.progress.add(STEP);
@@ -578,7 +582,7 @@ async fn bench_js_pub_sync(ctx: &RunCtx<'_>) -> Res<Outcome> {
         let measured = meter.stop();
         js_check_stored(&js, ctx, sequences).await?;
         let mut o = outcome(ctx.msgs, ctx.size, measured);
-        o.latency = Percentiles::of(&mut samples);
+        o.latency = latencies.percentiles();
         Ok(o)
     }
     .await;
