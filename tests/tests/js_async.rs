@@ -115,6 +115,7 @@ fn account_streams_and_consumers() {
         let config = StreamConfig {
             subjects: vec!["orders.>".into()],
             storage: StorageType::Memory,
+            allow_direct: true,
             ..StreamConfig::new("ORDERS")
         };
         let s = js.create_stream(&config).await.unwrap();
@@ -187,6 +188,19 @@ fn account_streams_and_consumers() {
         // Purge and delete.
         js.publish("orders.eu", "1").await.unwrap().await.unwrap();
         js.publish("orders.us", "2").await.unwrap().await.unwrap();
+        let first = s.get_message(1).await.unwrap();
+        assert_eq!(
+            (first.subject.as_str(), &first.payload[..]),
+            ("orders.eu", &b"1"[..])
+        );
+        let last = s.get_last_message("orders.us").await.unwrap();
+        assert_eq!(last.sequence, 2);
+        assert_eq!(
+            s.get_message(99).await.unwrap_err().api_kind(),
+            Some(ApiErrorKind::NoMessageFound)
+        );
+        assert_eq!(s.direct_get(1).await.unwrap().subject, "orders.eu");
+        assert_eq!(s.direct_get_last("orders.us").await.unwrap().sequence, 2);
         assert_eq!(
             s.purge_with(&natsy_jetstream::PurgeOptions::new().filter("orders.eu"))
                 .await

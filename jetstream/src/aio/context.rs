@@ -13,6 +13,7 @@ use crate::consumer::{
 };
 use crate::context::ApiCall;
 use crate::error::Error;
+use crate::stored::{direct_get_request, from_direct_reply, msg_get_call, StoredMessage};
 use crate::stream::{
     check_subject_filter, create_stream_call, delete_stream_call, exists_otherwise, page_call,
     purge_stream_call, stream_info_call, update_stream_call, Pager, PurgeOptions,
@@ -331,6 +332,42 @@ impl Stream {
         self.context
             .call(purge_stream_call(&self.name, options)?)
             .await
+    }
+
+    /// The message with sequence `seq`: see [`crate::Stream::get_message`].
+    pub async fn get_message(&self, seq: u64) -> Result<StoredMessage, Error> {
+        self.context
+            .call(msg_get_call(&self.name, Some(seq), None)?)
+            .await
+    }
+
+    /// The newest message on `subject`: see [`crate::Stream::get_last_message`].
+    pub async fn get_last_message(&self, subject: &str) -> Result<StoredMessage, Error> {
+        self.context
+            .call(msg_get_call(&self.name, None, Some(subject))?)
+            .await
+    }
+
+    /// The message with sequence `seq` by direct get: see [`crate::Stream::direct_get`].
+    pub async fn direct_get(&self, seq: u64) -> Result<StoredMessage, Error> {
+        self.direct(direct_get_request(&self.name, Some(seq), None)?)
+            .await
+    }
+
+    /// The newest message on `subject` by direct get: see
+    /// [`crate::Stream::direct_get_last`].
+    pub async fn direct_get_last(&self, subject: &str) -> Result<StoredMessage, Error> {
+        self.direct(direct_get_request(&self.name, None, Some(subject))?)
+            .await
+    }
+
+    async fn direct(&self, (endpoint, body): (String, Bytes)) -> Result<StoredMessage, Error> {
+        let ctx = &self.context;
+        let reply = ctx
+            .client()
+            .request_timeout(ctx.api_subject(&endpoint), body, ctx.timeout())
+            .await?;
+        from_direct_reply(&reply)
     }
 
     /// Deletes this stream.
