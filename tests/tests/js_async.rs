@@ -535,6 +535,35 @@ fn dropped_futures_leave_nothing_behind() {
             let _ = tokio::time::timeout(cut, async { js.publish("x.p", "t").await?.await }).await;
             assert_clean(&js, &server, subs, &format!("timeout {ms} ms")).await;
         }
+        // The window: a publish cut while it awaits room sends nothing; a cut wait_all
+        // takes nothing, and the next call returns every outcome.
+        let quiet = js.client().subscribe("silent.y").await.unwrap();
+        js.client().flush().await.unwrap();
+        let slow = js.clone().with_timeout(Duration::from_millis(400));
+        let mut publisher = slow.async_publisher(AsyncPublishOptions {
+            window: 1,
+            when_full: WhenFull::Block,
+        });
+        drop(publisher.publish("silent.y", "1").await.unwrap());
+        for polls in 0..5 {
+            assert!(poll_then_drop(publisher.publish("silent.y", "2"), polls).is_none());
+            assert_eq!(
+                publisher.in_flight(),
+                1,
+                "nothing sent while waiting for room"
+            );
+            assert_eq!(js.client().pending_requests(), 1);
+        }
+        assert!(poll_then_drop(publisher.wait_all(), 3).is_none());
+        let outcomes = publisher.wait_all().await;
+        assert_eq!(
+            outcomes,
+            vec![Err(Error::Request(natsy::RequestError::TimedOut))]
+        );
+        drop(publisher);
+        drop(quiet);
+        assert_clean(&js, &server, subs, "the window").await;
+
         // A double ack cut before its confirmation leaves the message unacknowledged.
         let msg = c.fetch(fetch(1, 2000)).await.unwrap().remove(0);
         poll_then_drop(msg.double_ack(), 0);
