@@ -564,6 +564,61 @@ mod tests {
     }
 
     #[test]
+    fn create_calls_are_built_and_checked_once_for_both_apis() {
+        let endpoint = |config: &ConsumerConfig| {
+            create_consumer_call("S", config, "create")
+                .map(|c| c.endpoint)
+                .map_err(|e| format!("{e}"))
+        };
+        assert_eq!(
+            endpoint(&ConsumerConfig::default()).unwrap(),
+            "CONSUMER.CREATE.S"
+        );
+        let named = ConsumerConfig {
+            durable_name: Some("d".into()),
+            ..Default::default()
+        };
+        assert_eq!(endpoint(&named).unwrap(), "CONSUMER.CREATE.S.d");
+        let filtered = ConsumerConfig {
+            filter_subjects: vec!["a.>".into()],
+            ..named.clone()
+        };
+        assert_eq!(endpoint(&filtered).unwrap(), "CONSUMER.CREATE.S.d.a.>");
+        let both = ConsumerConfig {
+            filter_subject: Some("a".into()),
+            filter_subjects: vec!["b".into()],
+            ..named.clone()
+        };
+        assert!(endpoint(&both).is_err());
+        let differ = ConsumerConfig {
+            name: Some("x".into()),
+            ..named
+        };
+        assert!(endpoint(&differ).is_err());
+        let body = create_consumer_call("S", &ConsumerConfig::default(), "update")
+            .unwrap()
+            .body;
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["stream_name"], "S");
+        assert_eq!(body["action"], "update");
+
+        let delete = delete_consumer_call("S", "d").unwrap();
+        assert_eq!(delete.endpoint, "CONSUMER.DELETE.S.d");
+        assert_eq!((delete.parse)(br#"{"success":true}"#), Ok(()));
+        assert!(matches!(
+            (delete.parse)(br#"{"success":false}"#),
+            Err(Error::InvalidResponse(_))
+        ));
+        let names = consumer_names_call("S", 3).unwrap();
+        assert_eq!(&names.body[..], br#"{"offset":3}"#);
+        assert_eq!(
+            (names.parse)(br#"{"total":5,"consumers":["a"]}"#).unwrap(),
+            (vec!["a".to_string()], 5)
+        );
+        assert!(consumer_info_call("S", "a.b").is_err());
+    }
+
+    #[test]
     fn rfc3339_formats_utc() {
         let t = std::time::UNIX_EPOCH + Duration::new(1_706_702_400, 1);
         use crate::rfc3339;
