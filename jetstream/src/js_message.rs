@@ -245,6 +245,7 @@ impl JsMessage {
     }
 
     /// The context acks go through.
+    #[cfg(feature = "async")]
     pub(crate) fn context(&self) -> &Context {
         &self.context
     }

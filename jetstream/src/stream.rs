@@ -151,6 +151,7 @@ impl<T> Pager<T> {
 
 impl<T> Page<T> {
     /// The items of this page and the listing's total.
+    #[cfg(feature = "async")]
     pub(crate) fn into_parts(self) -> (Vec<T>, u64) {
         (self.streams, self.total)
     }
