@@ -588,6 +588,51 @@ fn dropped_futures_leave_nothing_behind() {
     });
 }
 
+/// A pull the server refuses fails at once with the typed refusal, for fetch and for
+/// `messages()` (which then ends), as in the blocking API.
+#[test]
+fn refused_pulls_fail_at_once() {
+    use natsy_test_harness::{Permissions, User};
+    let no_pull = Permissions {
+        publish_allow: vec!["$JS.API.>".into()],
+        publish_deny: vec!["$JS.API.CONSUMER.MSG.NEXT.>".into()],
+        subscribe_allow: vec!["_INBOX.>".into()],
+        ..Default::default()
+    };
+    let server = NatsServer::builder()
+        .jetstream()
+        .with_user(User::password("admin", "a"))
+        .with_user(User::password("worker", "w").with_permissions(no_pull))
+        .start()
+        .expect("server");
+    runtime().block_on(async {
+        let connect = |user: &'static str, password: &'static str| {
+            natsy::ConnectOptions::new()
+                .user_and_password(user, password)
+                .connect_async(server.url())
+        };
+        let admin = aio::new(connect("admin", "a").await.unwrap());
+        let s = stream(&admin, "W", &["w.>"]).await;
+        s.create_consumer(durable("c")).await.unwrap();
+        admin.publish("w.1", "job").await.unwrap().await.unwrap();
+
+        let worker =
+            aio::new(connect("worker", "w").await.unwrap()).with_timeout(Duration::from_secs(30));
+        let c = worker.get_consumer("W", "c").await.unwrap();
+        let started = Instant::now();
+        let err = c.fetch(fetch(1, 20_000)).await.unwrap_err();
+        assert!(err.is_permission_error(), "{err:?}");
+        let mut messages = c.messages().await.unwrap();
+        let err = messages.next().await.unwrap().unwrap_err();
+        assert!(err.is_permission_error(), "{err:?}");
+        assert!(messages.next().await.is_none());
+        assert!(started.elapsed() < Duration::from_secs(10), "not at expiry");
+        drop(messages);
+        assert_eq!(worker.client().registered_waits(), 0);
+        assert_eq!(worker.client().pending_requests(), 0);
+    });
+}
+
 /// The same pull and ack path on smol: no tokio anywhere.
 #[test]
 fn smol_runs_it_too() {
