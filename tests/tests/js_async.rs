@@ -331,7 +331,7 @@ fn fetch_and_every_ack_kind() {
         let s = stream(&js, "A", &["a.>"]).await;
         let c = s
             .create_consumer(ConsumerConfig {
-                ack_wait: Some(Duration::from_secs(1)),
+                ack_wait: Some(Duration::from_secs(2)),
                 ..durable("acks")
             })
             .await
@@ -368,9 +368,10 @@ fn fetch_and_every_ack_kind() {
         assert_eq!((meta.stream_sequence, meta.delivered), (3, 2));
         again[0].ack().await.unwrap();
 
-        // in_progress holds message 5 past its ack wait.
-        for _ in 0..4 {
-            js.client().sleep(Duration::from_millis(400)).await;
+        // in_progress holds message 5 past its ack wait (2 s; a progress every 0.5 s
+        // leaves room for a loaded machine).
+        for _ in 0..5 {
+            js.client().sleep(Duration::from_millis(500)).await;
             batch[4].in_progress().await.unwrap();
         }
         assert!(c.fetch(fetch(5, 300)).await.unwrap().is_empty());
