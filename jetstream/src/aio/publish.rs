@@ -1,7 +1,7 @@
 //! Publishing from async code: [`Context::publish`] returning a [`PubAckFuture`], and the
 //! [`AsyncPublisher`] whose bounded window awaits room instead of blocking. Headers,
-//! options, ack parsing, the window's options and its in-flight count are the blocking
-//! publisher's ([`crate::publish`](crate::PublishOptions)).
+//! [`PublishOptions`], ack parsing, [`AsyncPublishOptions`] and the window's in-flight
+//! count are the blocking publisher's; only the waits are async.
 
 use std::collections::VecDeque;
 use std::future::Future;
