@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use crate::context::Context;
+use crate::context::{ApiCall, Context};
 use crate::error::Error;
 
 /// The account's JetStream usage, limits and API statistics (nats.go `AccountInfo`).
@@ -126,8 +126,13 @@ impl Context {
     /// [`Error::Api`] with [`ApiErrorKind::NotEnabledForAccount`](crate::ApiErrorKind::NotEnabledForAccount)
     /// when the account has no JetStream.
     pub fn account_info(&self) -> Result<AccountInfo, Error> {
-        self.request::<(), AccountInfo>("INFO", None)
+        self.call(account_info_call())
     }
+}
+
+/// `$JS.API.INFO`, shared by the blocking and async contexts.
+pub(crate) fn account_info_call() -> ApiCall<AccountInfo> {
+    ApiCall::empty("INFO".to_string())
 }
 
 #[cfg(test)]

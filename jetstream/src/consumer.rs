@@ -18,9 +18,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::ClusterInfo;
-use crate::context::Context;
+use crate::context::{parse_response, ApiCall, Context};
 use crate::error::Error;
-use crate::stream::Stream;
+use crate::stream::{Pager, Stream};
 use crate::wire::nanos;
 
 /// Where in the stream a new consumer starts.
@@ -294,6 +294,92 @@ impl Consumer {
     }
 }
 
+/// `CONSUMER.CREATE` of `config` on `stream` with `action` (`create`, `update` or `""`):
+/// checked here, before anything is sent.
+pub(crate) fn create_consumer_call(
+    stream: &str,
+    config: &ConsumerConfig,
+    action: &str,
+) -> Result<ApiCall<ConsumerInfo>, Error> {
+    check_name(stream, "stream name")?;
+    if config.filter_subject.is_some() && !config.filter_subjects.is_empty() {
+        return Err(Error::InvalidArgument(
+            "filter_subject and filter_subjects are exclusive",
+        ));
+    }
+    if let (Some(n), Some(d)) = (&config.name, &config.durable_name) {
+        if n != d {
+            return Err(Error::InvalidArgument("name and durable_name differ"));
+        }
+    }
+    let endpoint = match config.consumer_name() {
+        Some(name) => {
+            check_name(name, "consumer name")?;
+            // The filter form lets subject permissions see the filter.
+            let single = config
+                .filter_subject
+                .as_deref()
+                .or(match config.filter_subjects.as_slice() {
+                    [one] => Some(one.as_str()),
+                    _ => None,
+                })
+                .filter(|f| !f.is_empty());
+            match single {
+                Some(filter) => format!("CONSUMER.CREATE.{stream}.{name}.{filter}"),
+                None => format!("CONSUMER.CREATE.{stream}.{name}"),
+            }
+        }
+        None => format!("CONSUMER.CREATE.{stream}"),
+    };
+    let request = CreateRequest {
+        stream_name: stream,
+        config,
+        action,
+    };
+    ApiCall::json(endpoint, Some(&request))
+}
+
+/// `CONSUMER.INFO` of `name` on `stream`.
+pub(crate) fn consumer_info_call(stream: &str, name: &str) -> Result<ApiCall<ConsumerInfo>, Error> {
+    check_name(stream, "stream name")?;
+    check_name(name, "consumer name")?;
+    Ok(ApiCall::empty(format!("CONSUMER.INFO.{stream}.{name}")))
+}
+
+/// `CONSUMER.DELETE` of `name` on `stream`.
+pub(crate) fn delete_consumer_call(stream: &str, name: &str) -> Result<ApiCall<()>, Error> {
+    check_name(stream, "stream name")?;
+    check_name(name, "consumer name")?;
+    let call = ApiCall::<DeleteResponse>::empty(format!("CONSUMER.DELETE.{stream}.{name}"));
+    Ok(call.parse_with(|body| {
+        let r: DeleteResponse = parse_response(body)?;
+        if r.success {
+            Ok(())
+        } else {
+            Err(Error::InvalidResponse(
+                "consumer delete answered without success".into(),
+            ))
+        }
+    }))
+}
+
+/// One page of `CONSUMER.NAMES.<stream>` at `offset`: the names and the total.
+pub(crate) fn consumer_names_call(
+    stream: &str,
+    offset: u64,
+) -> Result<ApiCall<(Vec<String>, u64)>, Error> {
+    check_name(stream, "stream name")?;
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+    let call = ApiCall::<NamesResponse>::json(
+        format!("CONSUMER.NAMES.{stream}"),
+        Some(&NamesRequest { offset }),
+    )?;
+    Ok(call.parse_with(|body| {
+        let page: NamesResponse = parse_response(body)?;
+        Ok((page.consumers.unwrap_or_default(), page.total as u64))
+    }))
+}
+
 impl Context {
     fn create_consumer_action(
         &self,
@@ -301,42 +387,7 @@ impl Context {
         config: &ConsumerConfig,
         action: &str,
     ) -> Result<Consumer, Error> {
-        check_name(stream, "stream name")?;
-        if config.filter_subject.is_some() && !config.filter_subjects.is_empty() {
-            return Err(Error::InvalidArgument(
-                "filter_subject and filter_subjects are exclusive",
-            ));
-        }
-        if let (Some(n), Some(d)) = (&config.name, &config.durable_name) {
-            if n != d {
-                return Err(Error::InvalidArgument("name and durable_name differ"));
-            }
-        }
-        let endpoint = match config.consumer_name() {
-            Some(name) => {
-                check_name(name, "consumer name")?;
-                // The filter form lets subject permissions see the filter.
-                let single = config
-                    .filter_subject
-                    .as_deref()
-                    .or(match config.filter_subjects.as_slice() {
-                        [one] => Some(one.as_str()),
-                        _ => None,
-                    })
-                    .filter(|f| !f.is_empty());
-                match single {
-                    Some(filter) => format!("CONSUMER.CREATE.{stream}.{name}.{filter}"),
-                    None => format!("CONSUMER.CREATE.{stream}.{name}"),
-                }
-            }
-            None => format!("CONSUMER.CREATE.{stream}"),
-        };
-        let request = CreateRequest {
-            stream_name: stream,
-            config,
-            action,
-        };
-        let info: ConsumerInfo = self.request(&endpoint, Some(&request))?;
+        let info = self.call(create_consumer_call(stream, config, action)?)?;
         Ok(Consumer {
             context: self.clone(),
             stream: stream.to_string(),
@@ -382,45 +433,23 @@ impl Context {
 
     /// The current info of consumer `name` on `stream`.
     pub fn consumer_info(&self, stream: &str, name: &str) -> Result<ConsumerInfo, Error> {
-        check_name(stream, "stream name")?;
-        check_name(name, "consumer name")?;
-        self.request::<(), ConsumerInfo>(&format!("CONSUMER.INFO.{stream}.{name}"), None)
+        self.call(consumer_info_call(stream, name)?)
     }
 
     /// Deletes consumer `name` on `stream`. Pull requests waiting on it end with
     /// [`PullError::ConsumerDeleted`](crate::PullError::ConsumerDeleted).
     pub fn delete_consumer(&self, stream: &str, name: &str) -> Result<(), Error> {
-        check_name(stream, "stream name")?;
-        check_name(name, "consumer name")?;
-        let r: DeleteResponse =
-            self.request::<(), _>(&format!("CONSUMER.DELETE.{stream}.{name}"), None)?;
-        if r.success {
-            Ok(())
-        } else {
-            Err(Error::InvalidResponse(
-                "consumer delete answered without success".into(),
-            ))
-        }
+        self.call(delete_consumer_call(stream, name)?)
     }
 
     /// The names of every consumer on `stream` (all pages).
     pub fn consumer_names(&self, stream: &str) -> Result<Vec<String>, Error> {
-        check_name(stream, "stream name")?;
-        let mut names = Vec::new();
-        loop {
-            let page: NamesResponse = self.request(
-                &format!("CONSUMER.NAMES.{stream}"),
-                Some(&NamesRequest {
-                    offset: names.len(),
-                }),
-            )?;
-            let got = page.consumers.unwrap_or_default();
-            let empty = got.is_empty();
-            names.extend(got);
-            if empty || names.len() >= page.total {
-                return Ok(names);
-            }
+        let mut pager = Pager::new();
+        while let Some(offset) = pager.offset() {
+            let (names, total) = self.call(consumer_names_call(stream, offset)?)?;
+            pager.add(names, total);
         }
+        Ok(pager.finish())
     }
 }
 
@@ -532,6 +561,61 @@ mod tests {
             );
         }
         check_name("processor-ready_1", "consumer name").unwrap();
+    }
+
+    #[test]
+    fn create_calls_are_built_and_checked_once_for_both_apis() {
+        let endpoint = |config: &ConsumerConfig| {
+            create_consumer_call("S", config, "create")
+                .map(|c| c.endpoint)
+                .map_err(|e| format!("{e}"))
+        };
+        assert_eq!(
+            endpoint(&ConsumerConfig::default()).unwrap(),
+            "CONSUMER.CREATE.S"
+        );
+        let named = ConsumerConfig {
+            durable_name: Some("d".into()),
+            ..Default::default()
+        };
+        assert_eq!(endpoint(&named).unwrap(), "CONSUMER.CREATE.S.d");
+        let filtered = ConsumerConfig {
+            filter_subjects: vec!["a.>".into()],
+            ..named.clone()
+        };
+        assert_eq!(endpoint(&filtered).unwrap(), "CONSUMER.CREATE.S.d.a.>");
+        let both = ConsumerConfig {
+            filter_subject: Some("a".into()),
+            filter_subjects: vec!["b".into()],
+            ..named.clone()
+        };
+        assert!(endpoint(&both).is_err());
+        let differ = ConsumerConfig {
+            name: Some("x".into()),
+            ..named
+        };
+        assert!(endpoint(&differ).is_err());
+        let body = create_consumer_call("S", &ConsumerConfig::default(), "update")
+            .unwrap()
+            .body;
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["stream_name"], "S");
+        assert_eq!(body["action"], "update");
+
+        let delete = delete_consumer_call("S", "d").unwrap();
+        assert_eq!(delete.endpoint, "CONSUMER.DELETE.S.d");
+        assert_eq!((delete.parse)(br#"{"success":true}"#), Ok(()));
+        assert!(matches!(
+            (delete.parse)(br#"{"success":false}"#),
+            Err(Error::InvalidResponse(_))
+        ));
+        let names = consumer_names_call("S", 3).unwrap();
+        assert_eq!(&names.body[..], br#"{"offset":3}"#);
+        assert_eq!(
+            (names.parse)(br#"{"total":5,"consumers":["a"]}"#).unwrap(),
+            (vec!["a".to_string()], 5)
+        );
+        assert!(consumer_info_call("S", "a.b").is_err());
     }
 
     #[test]

@@ -99,14 +99,64 @@ impl Context {
         endpoint: &str,
         body: Option<&Req>,
     ) -> Result<Resp, Error> {
+        self.call(ApiCall::json(endpoint.to_string(), body)?)
+    }
+
+    /// Sends a built call and parses its reply: the blocking wait of every API call.
+    pub(crate) fn call<R>(&self, call: ApiCall<R>) -> Result<R, Error> {
+        let reply = self.request_raw(&call.endpoint, call.body)?;
+        (call.parse)(&reply)
+    }
+}
+
+/// One JetStream API call, built and checked but not sent: the endpoint, the JSON body,
+/// and how to read the reply. Every API call is built once here and sent by either the
+/// blocking [`Context`] or the async [`aio::Context`](crate::aio::Context), so both
+/// validate, encode and decode the same way; only the wait differs.
+pub(crate) struct ApiCall<R> {
+    /// The endpoint after the API prefix, e.g. `STREAM.INFO.orders`.
+    pub(crate) endpoint: String,
+    pub(crate) body: Bytes,
+    pub(crate) parse: fn(&[u8]) -> Result<R, Error>,
+}
+
+impl<R: DeserializeOwned> ApiCall<R> {
+    /// A call with `body` as JSON (or an empty body), whose reply parses as `R`.
+    pub(crate) fn json<Req: Serialize>(
+        endpoint: String,
+        body: Option<&Req>,
+    ) -> Result<Self, Error> {
         let body = match body {
             Some(b) => Bytes::from(
                 serde_json::to_vec(b).map_err(|e| Error::InvalidResponse(e.to_string()))?,
             ),
             None => Bytes::new(),
         };
-        let reply = self.request_raw(endpoint, body)?;
-        parse_response(&reply)
+        Ok(ApiCall {
+            endpoint,
+            body,
+            parse: parse_response::<R>,
+        })
+    }
+
+    /// A call without a body.
+    pub(crate) fn empty(endpoint: String) -> Self {
+        ApiCall {
+            endpoint,
+            body: Bytes::new(),
+            parse: parse_response::<R>,
+        }
+    }
+}
+
+impl<R> ApiCall<R> {
+    /// The same call, reading its reply with `parse` instead.
+    pub(crate) fn parse_with<S>(self, parse: fn(&[u8]) -> Result<S, Error>) -> ApiCall<S> {
+        ApiCall {
+            endpoint: self.endpoint,
+            body: self.body,
+            parse,
+        }
     }
 }
 

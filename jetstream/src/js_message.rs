@@ -223,30 +223,39 @@ impl JsMessage {
         self.acked.load(Ordering::Acquire)
     }
 
-    fn reply(&self) -> Result<&str, Error> {
-        self.message.reply().ok_or(Error::Ack(AckError::NoReply))
-    }
-
-    /// Claims the terminal ack: fails if one was already sent.
-    fn claim(&self) -> Result<(), Error> {
-        if self.acked.swap(true, Ordering::AcqRel) {
-            return Err(Error::Ack(AckError::AlreadyAcked));
-        }
-        Ok(())
-    }
-
-    fn send(&self, body: Bytes, terminal: bool) -> Result<(), Error> {
-        let reply = self.reply()?;
+    /// Checks that an ack of this kind may be sent and claims the terminal ack: returns
+    /// the subject to send it to. The first half of every ack, blocking or async; if
+    /// sending then fails, [`JsMessage::unclaim`].
+    pub(crate) fn begin_ack(&self, terminal: bool) -> Result<&str, Error> {
+        let reply = self.message.reply().ok_or(Error::Ack(AckError::NoReply))?;
         if terminal {
-            self.claim()?;
+            if self.acked.swap(true, Ordering::AcqRel) {
+                return Err(Error::Ack(AckError::AlreadyAcked));
+            }
         } else if self.is_acked() {
             return Err(Error::Ack(AckError::AlreadyAcked));
         }
-        let result = self.context.client().publish(reply, body);
-        if let Err(e) = result {
+        Ok(reply)
+    }
+
+    /// The terminal ack claimed by [`JsMessage::begin_ack`] was not sent (or not
+    /// confirmed): the message may still be acknowledged.
+    pub(crate) fn unclaim(&self) {
+        self.acked.store(false, Ordering::Release);
+    }
+
+    /// The context acks go through.
+    #[cfg(feature = "async")]
+    pub(crate) fn context(&self) -> &Context {
+        &self.context
+    }
+
+    fn send(&self, kind: AckKind<'_>) -> Result<(), Error> {
+        let terminal = kind.is_terminal();
+        let reply = self.begin_ack(terminal)?;
+        if let Err(e) = self.context.client().publish(reply, kind.body()) {
             if terminal {
-                // Not sent: the message may still be acknowledged.
-                self.acked.store(false, Ordering::Release);
+                self.unclaim();
             }
             return Err(Error::Ack(AckError::Publish(e)));
         }
@@ -255,23 +264,22 @@ impl JsMessage {
 
     /// Acknowledges the message (`+ACK`), without waiting for the server.
     pub fn ack(&self) -> Result<(), Error> {
-        self.send(Bytes::from_static(b"+ACK"), true)
+        self.send(AckKind::Ack)
     }
 
     /// Acknowledges the message as a request and waits (up to the context's timeout) for
     /// the server's empty reply, which confirms the ack is stored. A timeout or failure
     /// is [`AckError::NotConfirmed`]; the message then counts as not acknowledged.
     pub fn double_ack(&self) -> Result<(), Error> {
-        let reply = self.reply()?;
-        self.claim()?;
-        match self
-            .context
-            .client()
-            .request_timeout(reply, "+ACK", self.context.timeout())
-        {
+        let reply = self.begin_ack(true)?;
+        match self.context.client().request_timeout(
+            reply,
+            AckKind::Ack.body(),
+            self.context.timeout(),
+        ) {
             Ok(_) => Ok(()),
             Err(e) => {
-                self.acked.store(false, Ordering::Release);
+                self.unclaim();
                 Err(Error::Ack(AckError::NotConfirmed(e)))
             }
         }
@@ -279,34 +287,65 @@ impl JsMessage {
 
     /// Negatively acknowledges the message (`-NAK`): the server redelivers it at once.
     pub fn nak(&self) -> Result<(), Error> {
-        self.send(Bytes::from_static(b"-NAK"), true)
+        self.send(AckKind::Nak(None))
     }
 
     /// Negatively acknowledges the message, asking for redelivery no earlier than `delay`
     /// (`-NAK {"delay":<ns>}`).
     pub fn nak_with_delay(&self, delay: Duration) -> Result<(), Error> {
-        let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
-        self.send(Bytes::from(format!("-NAK {{\"delay\":{nanos}}}")), true)
+        self.send(AckKind::Nak(Some(delay)))
     }
 
     /// Tells the server the message is still being worked on (`+WPI`), which restarts its
     /// ack timer. May be sent repeatedly; not terminal.
     pub fn in_progress(&self) -> Result<(), Error> {
-        self.send(Bytes::from_static(b"+WPI"), false)
+        self.send(AckKind::Progress)
     }
 
     /// Terminates the message (`+TERM`): never redelivered.
     pub fn term(&self) -> Result<(), Error> {
-        self.send(Bytes::from_static(b"+TERM"), true)
+        self.send(AckKind::Term(""))
     }
 
     /// Terminates the message with a reason that the server puts into its advisory
     /// (`+TERM <reason>`).
     pub fn term_with_reason(&self, reason: &str) -> Result<(), Error> {
-        if reason.is_empty() {
-            return self.term();
+        self.send(AckKind::Term(reason))
+    }
+}
+
+/// The acknowledgements and their bodies, shared by the blocking and async messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AckKind<'a> {
+    /// `+ACK`.
+    Ack,
+    /// `-NAK`, or `-NAK {"delay":<ns>}`.
+    Nak(Option<Duration>),
+    /// `+WPI`: not terminal.
+    Progress,
+    /// `+TERM`, or `+TERM <reason>` when the reason is not empty.
+    Term(&'a str),
+}
+
+impl AckKind<'_> {
+    /// Whether this ack ends the message's delivery (all but `+WPI`).
+    pub(crate) fn is_terminal(&self) -> bool {
+        !matches!(self, AckKind::Progress)
+    }
+
+    /// The body to publish to the ack subject.
+    pub(crate) fn body(&self) -> Bytes {
+        match *self {
+            AckKind::Ack => Bytes::from_static(b"+ACK"),
+            AckKind::Nak(None) => Bytes::from_static(b"-NAK"),
+            AckKind::Nak(Some(delay)) => {
+                let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+                Bytes::from(format!("-NAK {{\"delay\":{nanos}}}"))
+            }
+            AckKind::Progress => Bytes::from_static(b"+WPI"),
+            AckKind::Term("") => Bytes::from_static(b"+TERM"),
+            AckKind::Term(reason) => Bytes::from(format!("+TERM {reason}")),
         }
-        self.send(Bytes::from(format!("+TERM {reason}")), true)
     }
 }
 

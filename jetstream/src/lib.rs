@@ -38,13 +38,21 @@
 //! re-pulls after heartbeats go missing, reconnects and leadership changes, and ends with a
 //! typed error when the consumer is deleted.
 //!
+//! ## Async
+//!
+//! [`aio`] (feature `async`, on by default) is the same API for async code over
+//! [`natsy::aio::Client`], on any executor: `natsy_jetstream::aio::new(client)`. It
+//! shares every request, parser, ack and the pull machine with the blocking API.
+//!
 //! ## Dependencies
 //!
 //! `natsy` (the client), `serde`/`serde_json` (the JSON API), `base64` (stored messages'
-//! headers and data), `bytes`.
+//! headers and data), `bytes`; with `async`, `futures-core` (the `Stream` trait).
 #![forbid(unsafe_code)]
 
 mod account;
+#[cfg(feature = "async")]
+pub mod aio;
 mod cluster;
 mod consumer;
 mod context;

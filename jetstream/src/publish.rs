@@ -18,9 +18,9 @@ use crate::context::{parse_response, Context};
 use crate::error::Error;
 
 /// How many times a publish that got "no responders" is retried (nats.go, ADR-22).
-const NO_RESPONDERS_RETRIES: usize = 2;
+pub(crate) const NO_RESPONDERS_RETRIES: usize = 2;
 /// The pause before each such retry.
-const NO_RESPONDERS_WAIT: Duration = Duration::from_millis(250);
+pub(crate) const NO_RESPONDERS_WAIT: Duration = Duration::from_millis(250);
 
 /// The stream's acknowledgement of a published message.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -117,6 +117,15 @@ impl PublishOptions {
         self
     }
 
+    /// The headers to send and the ack timeout (`default` unless set): what every
+    /// publish, blocking or async, checks and builds before sending.
+    pub(crate) fn prepare(
+        &self,
+        default: Duration,
+    ) -> Result<(Option<HeaderMap>, Duration), Error> {
+        Ok((self.header_map()?, self.timeout.unwrap_or(default)))
+    }
+
     /// The headers to send: the caller's plus the option headers, or `None` if empty.
     fn header_map(&self) -> Result<Option<HeaderMap>, Error> {
         let mut h = self.headers.clone().unwrap_or_default();
@@ -142,8 +151,8 @@ impl PublishOptions {
     }
 }
 
-/// Turns the reply to a publish into its ack or a typed error.
-fn ack_from_reply(reply: Result<natsy::Message, RequestError>) -> Result<PubAck, Error> {
+/// Turns the reply to a publish into its ack or a typed error (blocking and async).
+pub(crate) fn ack_from_reply(reply: Result<natsy::Message, RequestError>) -> Result<PubAck, Error> {
     match reply {
         Ok(msg) => parse_response(msg.payload()),
         Err(RequestError::NoResponders) => Err(Error::NoStreamResponse),
@@ -175,8 +184,7 @@ impl Context {
         options: &PublishOptions,
     ) -> Result<PubAck, Error> {
         let payload = payload.into();
-        let headers = options.header_map()?;
-        let timeout = options.timeout.unwrap_or(self.timeout());
+        let (headers, timeout) = options.prepare(self.timeout())?;
         let mut attempt = 0;
         loop {
             let reply =
@@ -236,20 +244,20 @@ impl Default for AsyncPublishOptions {
 
 /// The number of outstanding acks, shared by the publisher and its handles.
 #[derive(Debug, Default)]
-struct InFlight {
+pub(crate) struct InFlight {
     count: Mutex<usize>,
 }
 
 impl InFlight {
-    fn get(&self) -> usize {
+    pub(crate) fn get(&self) -> usize {
         *lock(&self.count)
     }
 
-    fn add(&self) {
+    pub(crate) fn add(&self) {
         *lock(&self.count) += 1;
     }
 
-    fn release(&self) {
+    pub(crate) fn release(&self) {
         let mut c = lock(&self.count);
         *c = c.saturating_sub(1);
     }
@@ -411,9 +419,8 @@ impl AsyncPublisher {
         payload: impl Into<Bytes>,
         options: &PublishOptions,
     ) -> Result<PubAckHandle, Error> {
-        let headers = options.header_map()?;
+        let (headers, timeout) = options.prepare(self.context.timeout())?;
         self.make_room()?;
-        let timeout = options.timeout.unwrap_or(self.context.timeout());
         let handle =
             self.context
                 .client()

@@ -168,13 +168,98 @@ impl Default for ConsumeOptions {
     }
 }
 
-impl Consumer {
-    /// The subject pull requests go to.
-    fn next_subject(&self) -> String {
-        self.context
-            .api_subject(&format!("CONSUMER.MSG.NEXT.{}.{}", self.stream, self.name))
+impl FetchOptions {
+    /// The machine of one fetch with these options, checked before anything is sent
+    /// (blocking and async).
+    pub(crate) fn machine(&self, api_timeout: Duration) -> Result<PullMachine, Error> {
+        if self.expires.is_none() && !self.no_wait {
+            return Err(Error::InvalidArgument("a fetch needs expires or no_wait"));
+        }
+        let idle_heartbeat = self.idle_heartbeat.or_else(|| match self.expires {
+            Some(e) if !self.no_wait && e >= Duration::from_secs(10) => {
+                Some(Duration::from_secs(5))
+            }
+            _ => None,
+        });
+        let request = PullRequest {
+            batch: self.batch,
+            expires: self.expires.filter(|e| !e.is_zero()),
+            max_bytes: self.max_bytes,
+            no_wait: self.no_wait,
+            idle_heartbeat,
+        };
+        request.validate()?;
+        let timeout = fetch_timeout(&request, api_timeout);
+        Ok(PullMachine::fetch(request, timeout))
     }
 
+    /// Room reserved up front for the messages of one fetch.
+    pub(crate) fn capacity(&self) -> usize {
+        self.batch.min(FETCH_PREALLOCATED)
+    }
+}
+
+/// What a fetch returns once its machine is finished: the messages, or the error when
+/// none arrived before it (blocking and async).
+pub(crate) fn fetch_outcome<M>(
+    machine: &mut PullMachine,
+    messages: Vec<M>,
+) -> Result<Vec<M>, Error> {
+    match machine.poll_error() {
+        Some(e) if messages.is_empty() => Err(Error::Pull(e)),
+        _ => Ok(messages),
+    }
+}
+
+/// A fetch's inbox ended: a refusal before any message is the fetch's error; anything
+/// else ends the machine (blocking and async).
+pub(crate) fn fetch_inbox_ended(
+    machine: &mut PullMachine,
+    why: natsy::SubscriptionEnded,
+    got_messages: bool,
+) -> Result<(), Error> {
+    match why {
+        natsy::SubscriptionEnded::PermissionDenied(e) if !got_messages => {
+            Err(Error::PermissionDenied(e))
+        }
+        _ => {
+            machine.handle_closed();
+            Ok(())
+        }
+    }
+}
+
+impl ConsumeOptions {
+    /// The machine of a continuous pull with these options, checked first.
+    pub(crate) fn machine(&self) -> Result<PullMachine, Error> {
+        PullRequest {
+            batch: self.batch,
+            expires: Some(self.expires),
+            max_bytes: self.max_bytes,
+            no_wait: false,
+            idle_heartbeat: Some(self.idle_heartbeat),
+        }
+        .validate()?;
+        let limits = Limits::new(to_u64(self.batch), self.max_bytes.map(to_u64));
+        Ok(PullMachine::consume(
+            limits,
+            self.expires,
+            self.idle_heartbeat,
+        ))
+    }
+}
+
+/// The subject pull requests of `consumer` on `stream` go to.
+pub(crate) fn next_subject(context: &Context, stream: &str, consumer: &str) -> String {
+    context.api_subject(&format!("CONSUMER.MSG.NEXT.{stream}.{consumer}"))
+}
+
+/// The inbox subscription could not be made.
+pub(crate) fn subscribe_error(e: natsy::SubscribeError) -> Error {
+    Error::Request(natsy::RequestError::Subscribe(e))
+}
+
+impl Consumer {
     /// Sends one pull request and collects its messages until the batch is full or the
     /// request ends (a batch may end early: `404` no messages, `408` expired, `409`
     /// max bytes / batch completed / leadership change). Those endings are not errors.
@@ -196,31 +281,11 @@ impl Consumer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn fetch(&self, opts: FetchOptions) -> Result<Vec<JsMessage>, Error> {
-        if opts.expires.is_none() && !opts.no_wait {
-            return Err(Error::InvalidArgument("a fetch needs expires or no_wait"));
-        }
-        let idle_heartbeat = opts.idle_heartbeat.or_else(|| match opts.expires {
-            Some(e) if !opts.no_wait && e >= Duration::from_secs(10) => {
-                Some(Duration::from_secs(5))
-            }
-            _ => None,
-        });
-        let request = PullRequest {
-            batch: opts.batch,
-            expires: opts.expires.filter(|e| !e.is_zero()),
-            max_bytes: opts.max_bytes,
-            no_wait: opts.no_wait,
-            idle_heartbeat,
-        };
-        request.validate()?;
-        let timeout = fetch_timeout(&request, self.context.timeout());
-        let mut machine = PullMachine::fetch(request, timeout);
+        let mut machine = opts.machine(self.context.timeout())?;
         let client = self.context.client();
         let inbox = client.new_inbox();
-        let mut sub = client
-            .subscribe(&inbox)
-            .map_err(|e| Error::Request(natsy::RequestError::Subscribe(e)))?;
-        let subject = self.next_subject();
+        let mut sub = client.subscribe(&inbox).map_err(subscribe_error)?;
+        let subject = next_subject(&self.context, &self.stream, &self.name);
         // A refused pull (or inbox) ends `sub` at once: no message would ever come.
         sub.end_on_refused_publish(&subject);
         if let Some(pull) = machine.poll_pull(Instant::now()) {
@@ -228,7 +293,7 @@ impl Consumer {
                 .publish_with_reply(&subject, &inbox, pull.body()?)
                 .map_err(Error::Publish)?;
         }
-        let mut messages = Vec::with_capacity(opts.batch.min(FETCH_PREALLOCATED));
+        let mut messages = Vec::with_capacity(opts.capacity());
         while !machine.is_finished() {
             let now = Instant::now();
             let wait = machine
@@ -241,18 +306,13 @@ impl Consumer {
                     }
                 }
                 Err(natsy::NextError::TimedOut) => machine.handle_timeout(Instant::now()),
-                Err(natsy::NextError::Ended(natsy::SubscriptionEnded::PermissionDenied(e)))
-                    if messages.is_empty() =>
-                {
-                    return Err(Error::PermissionDenied(e));
+                Err(natsy::NextError::Ended(why)) => {
+                    fetch_inbox_ended(&mut machine, why, !messages.is_empty())?
                 }
                 Err(_) => machine.handle_closed(),
             }
         }
-        match machine.poll_error() {
-            Some(e) if messages.is_empty() => Err(Error::Pull(e)),
-            _ => Ok(messages),
-        }
+        fetch_outcome(&mut machine, messages)
     }
 
     /// A continuous stream of messages with the default [`ConsumeOptions`]: see
@@ -279,32 +339,16 @@ impl Consumer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn messages_with(&self, opts: ConsumeOptions) -> Result<Messages, Error> {
-        PullRequest {
-            batch: opts.batch,
-            expires: Some(opts.expires),
-            max_bytes: opts.max_bytes,
-            no_wait: false,
-            idle_heartbeat: Some(opts.idle_heartbeat),
-        }
-        .validate()?;
-        let limits = Limits::new(to_u64(opts.batch), opts.max_bytes.map(to_u64));
+        let machine = opts.machine()?;
         let client = self.context.client();
         let inbox = client.new_inbox();
-        let sub = client
-            .subscribe(&inbox)
-            .map_err(|e| Error::Request(natsy::RequestError::Subscribe(e)))?;
-        let subject = self.next_subject();
-        sub.end_on_refused_publish(&subject);
+        let sub = client.subscribe(&inbox).map_err(subscribe_error)?;
+        let state = ConsumeState::new(&self.context, &self.stream, &self.name, inbox, machine);
+        sub.end_on_refused_publish(&state.subject);
         Ok(Messages {
             context: self.context.clone(),
-            stream: self.stream.clone(),
-            consumer: self.name.clone(),
-            subject,
-            reconnects: client.statistics().reconnects,
-            inbox,
             sub,
-            machine: PullMachine::consume(limits, opts.expires, opts.idle_heartbeat),
-            terminal: None,
+            state,
             ended: false,
         })
     }
@@ -317,53 +361,49 @@ fn to_u64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-/// A continuous pull from a consumer ([`Consumer::messages`]): a blocking iterator of
-/// `Result<JsMessage, Error>`, plus [`Messages::next_timeout`].
-///
-/// A terminal error ([`PullError::is_terminal`]) is yielded once and ends the iterator;
-/// other errors (max waiting, max request limits) are yielded and pulling goes on.
-/// Dropping it unsubscribes its inbox; pulls still open on the server expire by
-/// themselves.
+/// Everything of a continuous pull but its inbox and its waits: the machine, what it
+/// pulls from and replies to, the connection watch and the terminal error. The blocking
+/// [`Messages`] and the async [`aio::Messages`](crate::aio::Messages) each drive one, so
+/// they send pulls, notice reconnects and end the same way.
 #[derive(Debug)]
-pub struct Messages {
-    context: Context,
-    stream: String,
-    consumer: String,
-    subject: String,
-    inbox: String,
-    sub: natsy::Subscription,
-    machine: PullMachine,
+pub(crate) struct ConsumeState {
+    pub(crate) stream: String,
+    pub(crate) consumer: String,
+    pub(crate) subject: String,
+    pub(crate) inbox: String,
+    pub(crate) machine: PullMachine,
     /// The client's reconnect count when the connection was last looked at.
     reconnects: u64,
-    terminal: Option<Error>,
-    ended: bool,
+    pub(crate) terminal: Option<Error>,
 }
 
-impl Messages {
-    /// Pull requests sent so far.
-    pub fn pulls(&self) -> u64 {
-        self.machine.pulls()
+impl ConsumeState {
+    pub(crate) fn new(
+        context: &Context,
+        stream: &str,
+        consumer: &str,
+        inbox: String,
+        machine: PullMachine,
+    ) -> Self {
+        ConsumeState {
+            stream: stream.to_string(),
+            consumer: consumer.to_string(),
+            subject: next_subject(context, stream, consumer),
+            inbox,
+            machine,
+            reconnects: context.client().statistics().reconnects,
+            terminal: None,
+        }
     }
 
-    /// Times the heartbeats stopped for twice the interval (each followed by a new pull).
-    pub fn missed_heartbeats(&self) -> u64 {
-        self.machine.missed_heartbeats()
-    }
-
-    /// Waits up to `timeout` for the next message: `Ok(None)` if none came. After a
-    /// terminal error every call returns that error again.
-    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<JsMessage>, Error> {
-        self.poll(Some(crate::deadline::after(Instant::now(), timeout)))
-    }
-
-    /// Ends the iterator with `e`: returned now and by every later call.
-    fn end(&mut self, e: Error) -> Result<Option<JsMessage>, Error> {
+    /// Ends the pull with `e`: returned now and by every later call.
+    pub(crate) fn end(&mut self, e: Error) -> Error {
         self.terminal = Some(e.clone());
-        Err(e)
+        e
     }
 
     /// The inbox subscription ended: refused by permissions, or the client closed.
-    fn inbox_closed(&mut self, why: natsy::SubscriptionEnded) -> Result<Option<JsMessage>, Error> {
+    pub(crate) fn inbox_closed(&mut self, why: natsy::SubscriptionEnded) -> Error {
         self.machine.handle_closed();
         match why {
             // The pulls or the inbox were refused: nothing will ever arrive.
@@ -372,16 +412,19 @@ impl Messages {
         }
     }
 
-    /// Publishes the pull the machine wants now, if any.
-    fn send_pull(&mut self, now: Instant) {
+    /// Publishes the pull the machine wants now, if any, with `publish(subject, reply,
+    /// body)`, which must not wait for anything.
+    pub(crate) fn send_pull(
+        &mut self,
+        now: Instant,
+        publish: impl FnOnce(&str, &str, bytes::Bytes) -> Result<(), natsy::PublishError>,
+    ) {
         let Some(pull) = self.machine.poll_pull(now) else {
             return;
         };
-        let sent = pull.body().map(|body| {
-            self.context
-                .client()
-                .publish_with_reply(&self.subject, &self.inbox, body)
-        });
+        let sent = pull
+            .body()
+            .map(|body| publish(&self.subject, &self.inbox, body));
         match sent {
             Ok(Ok(())) => {}
             Ok(Err(natsy::PublishError::Closed)) => self.machine.handle_closed(),
@@ -390,12 +433,26 @@ impl Messages {
         }
     }
 
+    /// The machine's next error, if any: a terminal one ends the pull.
+    pub(crate) fn poll_error(&mut self) -> Option<Error> {
+        let e = Error::Pull(self.machine.poll_error()?);
+        Some(if self.machine.is_finished() {
+            self.end(e)
+        } else {
+            e
+        })
+    }
+
     /// Looks at the client's connection and tells the machine what changed; true after
     /// a reconnect. See the module docs for why this happens only when the wait starts
     /// or times out. Before a wait it reads only the reconnect counter (one short lock);
     /// the connection state is read too after a timeout, or while disconnected.
-    fn watch_connection(&mut self, now: Instant, timed_out: bool) -> bool {
-        let client = self.context.client();
+    pub(crate) fn watch_connection(
+        &mut self,
+        client: &natsy::Client,
+        now: Instant,
+        timed_out: bool,
+    ) -> bool {
         // The state first: a reconnect that completes between the two reads is then
         // still seen by the counter.
         let state = (timed_out || !self.machine.is_connected()).then(|| client.connection_state());
@@ -414,10 +471,11 @@ impl Messages {
         true
     }
 
-    /// After a `503`: a consumer (or stream) that is gone ends the pull; any other answer
-    /// (a leader election, a timeout) leaves the retry the machine scheduled.
-    fn check_consumer(&mut self) {
-        if let Err(e) = self.context.consumer_info(&self.stream, &self.consumer) {
+    /// The answer to the consumer lookup after a `503`: a consumer (or stream) that is
+    /// gone ends the pull; any other answer (a leader election, a timeout) leaves the
+    /// retry the machine scheduled.
+    pub(crate) fn consumer_checked(&mut self, info: Result<crate::ConsumerInfo, Error>) {
+        if let Err(e) = info {
             if matches!(
                 e.api_kind(),
                 Some(ApiErrorKind::ConsumerNotFound) | Some(ApiErrorKind::StreamNotFound)
@@ -426,31 +484,62 @@ impl Messages {
             }
         }
     }
+}
+
+/// A continuous pull from a consumer ([`Consumer::messages`]): a blocking iterator of
+/// `Result<JsMessage, Error>`, plus [`Messages::next_timeout`].
+///
+/// A terminal error ([`PullError::is_terminal`]) is yielded once and ends the iterator;
+/// other errors (max waiting, max request limits) are yielded and pulling goes on.
+/// Dropping it unsubscribes its inbox; pulls still open on the server expire by
+/// themselves.
+#[derive(Debug)]
+pub struct Messages {
+    context: Context,
+    sub: natsy::Subscription,
+    state: ConsumeState,
+    ended: bool,
+}
+
+impl Messages {
+    /// Pull requests sent so far.
+    pub fn pulls(&self) -> u64 {
+        self.state.machine.pulls()
+    }
+
+    /// Times the heartbeats stopped for twice the interval (each followed by a new pull).
+    pub fn missed_heartbeats(&self) -> u64 {
+        self.state.machine.missed_heartbeats()
+    }
+
+    /// Waits up to `timeout` for the next message: `Ok(None)` if none came. After a
+    /// terminal error every call returns that error again.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<JsMessage>, Error> {
+        self.poll(Some(crate::deadline::after(Instant::now(), timeout)))
+    }
 
     fn poll(&mut self, deadline: Option<Instant>) -> Result<Option<JsMessage>, Error> {
-        if let Some(e) = &self.terminal {
+        if let Some(e) = &self.state.terminal {
             return Err(e.clone());
         }
+        let client = self.context.client();
         loop {
             let now = Instant::now();
-            self.send_pull(now);
-            if let Some(e) = self.machine.poll_error() {
-                let e = Error::Pull(e);
-                return if self.machine.is_finished() {
-                    self.end(e)
-                } else {
-                    Err(e)
-                };
+            self.state.send_pull(now, |subject, inbox, body| {
+                client.publish_with_reply(subject, inbox, body)
+            });
+            if let Some(e) = self.state.poll_error() {
+                return Err(e);
             }
             let msg = match self.sub.try_next() {
                 Ok(Some(msg)) => msg,
                 Ok(None) => {
                     // Nothing queued: about to sleep, the moment to look at the
                     // connection (pull afresh first if it came back).
-                    if self.watch_connection(now, false) {
+                    if self.state.watch_connection(client, now, false) {
                         continue;
                     }
-                    let mut wake = self.machine.poll_timeout();
+                    let mut wake = self.state.machine.poll_timeout();
                     if let Some(d) = deadline {
                         if now >= d {
                             return Ok(None);
@@ -462,22 +551,31 @@ impl Messages {
                         Ok(msg) => msg,
                         Err(natsy::NextError::TimedOut) => {
                             let now = Instant::now();
-                            self.watch_connection(now, true);
-                            self.machine.handle_timeout(now);
+                            self.state.watch_connection(client, now, true);
+                            self.state.machine.handle_timeout(now);
                             continue;
                         }
-                        Err(natsy::NextError::Ended(why)) => return self.inbox_closed(why),
+                        Err(natsy::NextError::Ended(why)) => {
+                            return Err(self.state.inbox_closed(why))
+                        }
                         Err(_) => {
-                            return self.inbox_closed(natsy::SubscriptionEnded::ConnectionClosed)
+                            return Err(self
+                                .state
+                                .inbox_closed(natsy::SubscriptionEnded::ConnectionClosed))
                         }
                     }
                 }
-                Err(why) => return self.inbox_closed(why),
+                Err(why) => return Err(self.state.inbox_closed(why)),
             };
-            match self.machine.handle_message(Instant::now(), &msg) {
+            match self.state.machine.handle_message(Instant::now(), &msg) {
                 Delivery::Message => return Ok(Some(JsMessage::new(msg, self.context.clone()))),
                 Delivery::Status => {}
-                Delivery::CheckConsumer => self.check_consumer(),
+                Delivery::CheckConsumer => {
+                    let info = self
+                        .context
+                        .consumer_info(&self.state.stream, &self.state.consumer);
+                    self.state.consumer_checked(info);
+                }
             }
         }
     }
@@ -491,7 +589,7 @@ impl Iterator for Messages {
         if self.ended {
             return None;
         }
-        if self.terminal.is_some() {
+        if self.state.terminal.is_some() {
             self.ended = true;
             return None;
         }

@@ -9,6 +9,7 @@ use natsy::proto::headers::parse_block;
 use natsy::HeaderMap;
 use serde::{Deserialize, Serialize};
 
+use crate::context::ApiCall;
 use crate::error::{ApiError, Error};
 use crate::stream::Stream;
 use crate::wire;
@@ -130,33 +131,65 @@ pub(crate) fn from_direct_reply(msg: &natsy::proto::Message) -> Result<StoredMes
     })
 }
 
+/// `STREAM.MSG.GET` of the message with sequence `seq` (or, with `last_by_subj`, the
+/// newest on that subject) from stream `stream`: blocking and async.
+pub(crate) fn msg_get_call(
+    stream: &str,
+    seq: Option<u64>,
+    last_by_subj: Option<&str>,
+) -> Result<ApiCall<StoredMessage>, Error> {
+    if last_by_subj == Some("") {
+        return Err(Error::InvalidArgument("subject is empty"));
+    }
+    let call = ApiCall::<GetResponse>::json(
+        format!("STREAM.MSG.GET.{stream}"),
+        Some(&GetRequest { seq, last_by_subj }),
+    )?;
+    Ok(call.parse_with(|body| {
+        let r: GetResponse = crate::context::parse_response(body)?;
+        r.message.decode()
+    }))
+}
+
+/// The endpoint and body of a direct get of `seq`, or of the newest message on
+/// `last_subject`, from stream `stream`: blocking and async. The reply is read with
+/// [`from_direct_reply`].
+pub(crate) fn direct_get_request(
+    stream: &str,
+    seq: Option<u64>,
+    last_subject: Option<&str>,
+) -> Result<(String, Bytes), Error> {
+    match (seq, last_subject) {
+        (_, Some(subject)) => {
+            if subject.is_empty() || subject.contains(char::is_whitespace) {
+                return Err(Error::InvalidArgument("subject is empty or has whitespace"));
+            }
+            Ok((format!("DIRECT.GET.{stream}.{subject}"), Bytes::new()))
+        }
+        (seq, None) => {
+            let body = serde_json::to_vec(&GetRequest {
+                seq,
+                last_by_subj: None,
+            })
+            .map_err(|e| Error::InvalidResponse(e.to_string()))?;
+            Ok((format!("DIRECT.GET.{stream}"), Bytes::from(body)))
+        }
+    }
+}
+
 impl Stream {
     /// The message with sequence `seq` (`STREAM.MSG.GET`); [`ApiErrorKind::NoMessageFound`](crate::ApiErrorKind::NoMessageFound)
     /// if there is none.
     pub fn get_message(&self, seq: u64) -> Result<StoredMessage, Error> {
-        self.msg_get(&GetRequest {
-            seq: Some(seq),
-            last_by_subj: None,
-        })
+        self.context
+            .call(msg_get_call(&self.name, Some(seq), None)?)
     }
 
     /// The newest message on `subject` (`STREAM.MSG.GET` with `last_by_subj`);
     /// [`ApiErrorKind::NoMessageFound`](crate::ApiErrorKind::NoMessageFound) if there is none.
     pub fn get_last_message(&self, subject: &str) -> Result<StoredMessage, Error> {
-        if subject.is_empty() {
-            return Err(Error::InvalidArgument("subject is empty"));
-        }
-        self.msg_get(&GetRequest {
-            seq: None,
-            last_by_subj: Some(subject),
-        })
-    }
-
-    fn msg_get(&self, req: &GetRequest<'_>) -> Result<StoredMessage, Error> {
-        let r: GetResponse = self
-            .context
-            .request(&format!("STREAM.MSG.GET.{}", self.name), Some(req))?;
-        r.message.decode()
+        self.context
+            .call(msg_get_call(&self.name, None, Some(subject))?)
     }
 
     /// The message with sequence `seq`, read with direct get (`DIRECT.GET.<stream>`),
@@ -164,28 +197,20 @@ impl Stream {
     /// answers and this fails with [`Error::NotEnabled`]. A missing message is
     /// [`ApiErrorKind::NoMessageFound`](crate::ApiErrorKind::NoMessageFound).
     pub fn direct_get(&self, seq: u64) -> Result<StoredMessage, Error> {
-        let body = serde_json::to_vec(&GetRequest {
-            seq: Some(seq),
-            last_by_subj: None,
-        })
-        .map_err(|e| Error::InvalidResponse(e.to_string()))?;
-        self.direct(&format!("DIRECT.GET.{}", self.name), Bytes::from(body))
+        self.direct(direct_get_request(&self.name, Some(seq), None)?)
     }
 
     /// The newest message on `subject`, read with direct get
     /// (`DIRECT.GET.<stream>.<subject>`); see [`Stream::direct_get`].
     pub fn direct_get_last(&self, subject: &str) -> Result<StoredMessage, Error> {
-        if subject.is_empty() || subject.contains(char::is_whitespace) {
-            return Err(Error::InvalidArgument("subject is empty or has whitespace"));
-        }
-        self.direct(&format!("DIRECT.GET.{}.{subject}", self.name), Bytes::new())
+        self.direct(direct_get_request(&self.name, None, Some(subject))?)
     }
 
-    fn direct(&self, endpoint: &str, body: Bytes) -> Result<StoredMessage, Error> {
+    fn direct(&self, (endpoint, body): (String, Bytes)) -> Result<StoredMessage, Error> {
         let ctx = &self.context;
         let reply =
             ctx.client()
-                .request_timeout(&ctx.api_subject(endpoint), body, ctx.timeout())?;
+                .request_timeout(&ctx.api_subject(&endpoint), body, ctx.timeout())?;
         from_direct_reply(&reply)
     }
 }

@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::context::Context;
+use crate::context::{parse_response, ApiCall, Context};
 use crate::error::{ApiErrorKind, Error};
 use crate::stream_config::{StreamConfig, StreamInfo};
 use crate::wire;
@@ -105,18 +105,121 @@ struct PageRequest<'a> {
 pub(crate) fn collect_pages<T>(
     mut fetch: impl FnMut(u64) -> Result<Page<T>, Error>,
 ) -> Result<Vec<T>, Error> {
-    let mut all = Vec::new();
-    loop {
-        let offset = all.len() as u64;
+    let mut pager = Pager::new();
+    while let Some(offset) = pager.offset() {
         let page = fetch(offset)?;
-        if page.streams.is_empty() {
-            return Ok(all);
-        }
-        all.extend(page.streams);
-        if all.len() as u64 >= page.total {
-            return Ok(all);
+        pager.add(page.streams, page.total);
+    }
+    Ok(pager.finish())
+}
+
+/// The paging policy of the list APIs, shared by the blocking and async callers: the
+/// next offset to ask for (`None`: done), and what each page adds.
+pub(crate) struct Pager<T> {
+    all: Vec<T>,
+    done: bool,
+}
+
+impl<T> Pager<T> {
+    pub(crate) fn new() -> Self {
+        Pager {
+            all: Vec::new(),
+            done: false,
         }
     }
+
+    /// The offset of the next page to ask for, or `None` when every item is in.
+    pub(crate) fn offset(&self) -> Option<u64> {
+        (!self.done).then_some(self.all.len() as u64)
+    }
+
+    /// A page of `items` out of `total` arrived. An empty page ends the listing even if
+    /// the total says more: stop, do not spin.
+    pub(crate) fn add(&mut self, items: Vec<T>, total: u64) {
+        if items.is_empty() {
+            self.done = true;
+            return;
+        }
+        self.all.extend(items);
+        self.done = self.all.len() as u64 >= total;
+    }
+
+    pub(crate) fn finish(self) -> Vec<T> {
+        self.all
+    }
+}
+
+impl<T> Page<T> {
+    /// The items of this page and the listing's total.
+    #[cfg(feature = "async")]
+    pub(crate) fn into_parts(self) -> (Vec<T>, u64) {
+        (self.streams, self.total)
+    }
+}
+
+/// `STREAM.CREATE` of `config`.
+pub(crate) fn create_stream_call(config: &StreamConfig) -> Result<ApiCall<StreamInfo>, Error> {
+    check_stream_name(&config.name)?;
+    ApiCall::json(format!("STREAM.CREATE.{}", config.name), Some(config))
+}
+
+/// `STREAM.UPDATE` of `config`.
+pub(crate) fn update_stream_call(config: &StreamConfig) -> Result<ApiCall<StreamInfo>, Error> {
+    check_stream_name(&config.name)?;
+    ApiCall::json(format!("STREAM.UPDATE.{}", config.name), Some(config))
+}
+
+/// `STREAM.INFO` of `name`.
+pub(crate) fn stream_info_call(name: &str) -> Result<ApiCall<StreamInfo>, Error> {
+    check_stream_name(name)?;
+    Ok(ApiCall::empty(format!("STREAM.INFO.{name}")))
+}
+
+/// `STREAM.DELETE` of `name`.
+pub(crate) fn delete_stream_call(name: &str) -> Result<ApiCall<()>, Error> {
+    check_stream_name(name)?;
+    Ok(
+        ApiCall::<SuccessResponse>::empty(format!("STREAM.DELETE.{name}")).parse_with(|body| {
+            let r: SuccessResponse = parse_response(body)?;
+            if r.success {
+                Ok(())
+            } else {
+                Err(Error::InvalidResponse(
+                    "stream delete answered success: false".into(),
+                ))
+            }
+        }),
+    )
+}
+
+/// `STREAM.PURGE` of `name` with `options`; the reply is how many were purged.
+pub(crate) fn purge_stream_call(name: &str, options: &PurgeOptions) -> Result<ApiCall<u64>, Error> {
+    let call = ApiCall::<PurgeResponse>::json(format!("STREAM.PURGE.{name}"), Some(options))?;
+    Ok(call.parse_with(|body| {
+        let r: PurgeResponse = parse_response(body)?;
+        if r.success {
+            Ok(r.purged)
+        } else {
+            Err(Error::InvalidResponse(
+                "stream purge answered success: false".into(),
+            ))
+        }
+    }))
+}
+
+/// One page of `endpoint` (`STREAM.NAMES` or `STREAM.LIST`) at `offset`.
+pub(crate) fn page_call<T: serde::de::DeserializeOwned>(
+    endpoint: &str,
+    subject: Option<&str>,
+    offset: u64,
+) -> Result<ApiCall<Page<T>>, Error> {
+    ApiCall::json(endpoint.to_string(), Some(&PageRequest { offset, subject }))
+}
+
+/// True when a create failed only because the stream exists with another configuration:
+/// `create_or_update_stream` updates it then.
+pub(crate) fn exists_otherwise(e: &Error) -> bool {
+    e.api_kind() == Some(ApiErrorKind::StreamNameExists)
 }
 
 /// Checks a stream name: not empty, none of `.`, `*`, `>`, `/`, `\` or whitespace.
@@ -137,7 +240,7 @@ pub(crate) fn check_stream_name(name: &str) -> Result<(), Error> {
 
 /// Checks a subject filter: a valid subscribe subject (no whitespace, no empty token,
 /// wildcards only as whole tokens).
-fn check_subject_filter(subject: &str) -> Result<(), Error> {
+pub(crate) fn check_subject_filter(subject: &str) -> Result<(), Error> {
     natsy::proto::subject::validate_subscribe_subject(subject)
         .map_err(|_| Error::InvalidArgument("subject filter is not a valid subject"))
 }
@@ -150,18 +253,14 @@ impl Context {
     /// [`ApiErrorKind::StreamNameExists`] (10058). Overlapping subjects fail with
     /// [`ApiErrorKind::SubjectsOverlap`].
     pub fn create_stream(&self, config: &StreamConfig) -> Result<Stream, Error> {
-        check_stream_name(&config.name)?;
-        let _: StreamInfo =
-            self.request(&format!("STREAM.CREATE.{}", config.name), Some(config))?;
+        self.call(create_stream_call(config)?)?;
         Ok(self.stream_handle(&config.name))
     }
 
     /// Creates the stream, or updates it if it already exists with another configuration.
     pub fn create_or_update_stream(&self, config: &StreamConfig) -> Result<Stream, Error> {
         match self.create_stream(config) {
-            Err(e) if e.api_kind() == Some(ApiErrorKind::StreamNameExists) => {
-                self.update_stream(config)
-            }
+            Err(e) if exists_otherwise(&e) => self.update_stream(config),
             other => other,
         }
     }
@@ -169,9 +268,7 @@ impl Context {
     /// Updates an existing stream (`STREAM.UPDATE`); [`ApiErrorKind::StreamNotFound`] if
     /// it does not exist. Start from [`StreamInfo::config`] to keep fields you do not set.
     pub fn update_stream(&self, config: &StreamConfig) -> Result<Stream, Error> {
-        check_stream_name(&config.name)?;
-        let _: StreamInfo =
-            self.request(&format!("STREAM.UPDATE.{}", config.name), Some(config))?;
+        self.call(update_stream_call(config)?)?;
         Ok(self.stream_handle(&config.name))
     }
 
@@ -184,21 +281,12 @@ impl Context {
 
     /// The stream's configuration and state (`STREAM.INFO`).
     pub fn stream_info(&self, name: &str) -> Result<StreamInfo, Error> {
-        check_stream_name(name)?;
-        self.request::<(), StreamInfo>(&format!("STREAM.INFO.{name}"), None)
+        self.call(stream_info_call(name)?)
     }
 
     /// Deletes a stream and its messages and consumers (`STREAM.DELETE`).
     pub fn delete_stream(&self, name: &str) -> Result<(), Error> {
-        check_stream_name(name)?;
-        let r: SuccessResponse = self.request::<(), _>(&format!("STREAM.DELETE.{name}"), None)?;
-        if r.success {
-            Ok(())
-        } else {
-            Err(Error::InvalidResponse(
-                "stream delete answered success: false".into(),
-            ))
-        }
+        self.call(delete_stream_call(name)?)
     }
 
     /// Names of all streams, following every page of `STREAM.NAMES`.
@@ -228,7 +316,7 @@ impl Context {
         endpoint: &str,
         subject: Option<&str>,
     ) -> Result<Vec<T>, Error> {
-        collect_pages(|offset| self.request(endpoint, Some(&PageRequest { offset, subject })))
+        collect_pages(|offset| self.call(page_call(endpoint, subject, offset)?))
     }
 
     fn stream_handle(&self, name: &str) -> Stream {
@@ -262,16 +350,7 @@ impl Stream {
 
     /// Removes the messages `options` selects; returns how many were purged.
     pub fn purge_with(&self, options: &PurgeOptions) -> Result<u64, Error> {
-        let r: PurgeResponse = self
-            .context
-            .request(&format!("STREAM.PURGE.{}", self.name), Some(options))?;
-        if r.success {
-            Ok(r.purged)
-        } else {
-            Err(Error::InvalidResponse(
-                "stream purge answered success: false".into(),
-            ))
-        }
+        self.context.call(purge_stream_call(&self.name, options)?)
     }
 
     /// Deletes this stream.

@@ -183,6 +183,21 @@ impl Client {
         .await
     }
 
+    /// Queues a publish with a reply subject at once, without awaiting room (the
+    /// outgoing queue may go past its 2 MiB mark): for small protocol messages sent from
+    /// inside a `poll`, such as natsy-jetstream's pull requests. Everything else should
+    /// await [`Client::publish_with_reply`].
+    pub fn publish_with_reply_now(
+        &self,
+        subject: &str,
+        reply: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), PublishError> {
+        self.inner
+            .queue_publish(subject, Some(reply), None, payload.into())
+            .map(drop)
+    }
+
     async fn publish_inner(
         &self,
         subject: &str,
