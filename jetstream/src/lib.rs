@@ -53,6 +53,8 @@ mod error;
 mod js_message;
 mod publish;
 mod pull;
+mod ordered;
+mod ordered_machine;
 mod pull_machine;
 mod stored;
 mod stream;
@@ -77,4 +79,6 @@ pub use consumer::{
     AckPolicy, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy, ReplayPolicy, SequenceInfo,
 };
 pub use js_message::{AckError, AckMetadata, JsMessage, MetadataError};
+pub use ordered::{OrderedConsumer, OrderedMessages};
+pub use ordered_machine::{OrderedConfig, OrderedError};
 pub use pull::{ConsumeOptions, FetchOptions, Messages, PullError};
