@@ -51,6 +51,7 @@ mod context;
 mod deadline;
 mod error;
 mod js_message;
+pub mod kv;
 mod publish;
 mod pull;
 mod ordered;

@@ -302,6 +302,7 @@ impl OrderedMachine {
     }
 
     /// True while a consumer exists and pulls flow.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn is_active(&self) -> bool {
         matches!(self.phase, Phase::Active(_))
     }
