@@ -15,6 +15,8 @@ pub(crate) const KV_OPERATION: &str = "KV-Operation";
 pub(crate) const NATS_ROLLUP: &str = "Nats-Rollup";
 /// The per-message TTL header (nats-server 2.11+).
 pub(crate) const NATS_TTL: &str = "Nats-TTL";
+/// Why the server placed a limit marker (2.11+).
+pub(crate) const NATS_MARKER_REASON: &str = "Nats-Marker-Reason";
 /// The most history a bucket may keep per key (ADR-8).
 pub const MAX_HISTORY: i64 = 64;
 
@@ -31,10 +33,20 @@ pub enum Operation {
 
 impl Operation {
     /// Reads `KV-Operation` from headers: no header (or an unknown value) is a put.
+    /// A server-placed limit marker (2.11+, `Nats-Marker-Reason`) counts as a purge
+    /// (`MaxAge`, `Purge`) or a delete (`Remove`), as in nats.go.
     pub(crate) fn from_headers(headers: Option<&HeaderMap>) -> Operation {
-        match headers.and_then(|h| h.get(KV_OPERATION)).map(str::trim) {
-            Some("DEL") => Operation::Delete,
-            Some("PURGE") => Operation::Purge,
+        let Some(h) = headers else {
+            return Operation::Put;
+        };
+        match h.get(KV_OPERATION).map(str::trim) {
+            Some("DEL") => return Operation::Delete,
+            Some("PURGE") => return Operation::Purge,
+            _ => {}
+        }
+        match h.get(NATS_MARKER_REASON).map(str::trim) {
+            Some("MaxAge") | Some("Purge") => Operation::Purge,
+            Some("Remove") => Operation::Delete,
             _ => Operation::Put,
         }
     }
@@ -249,6 +261,11 @@ mod tests {
         assert_eq!(Operation::from_headers(Some(&del)), Operation::Delete);
         assert_eq!(Operation::from_headers(None), Operation::Put);
         assert!(ttl_header(Duration::from_millis(10)).is_err());
+        let mut marker = HeaderMap::new();
+        marker.insert(NATS_MARKER_REASON, "MaxAge").unwrap();
+        assert_eq!(Operation::from_headers(Some(&marker)), Operation::Purge);
+        marker.insert(NATS_MARKER_REASON, "Remove").unwrap();
+        assert_eq!(Operation::from_headers(Some(&marker)), Operation::Delete);
     }
 
     #[test]
