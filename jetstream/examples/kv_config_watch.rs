@@ -61,7 +61,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 if operator.is_some() {
                     live_changes += 1;
-                    println!("change {live_changes}: {:?} {} (revision {})", e.operation, e.key, e.revision);
+                    println!(
+                        "change {live_changes}: {:?} {} (revision {})",
+                        e.operation, e.key, e.revision
+                    );
                     println!("  settings: {settings:?}");
                 }
             }

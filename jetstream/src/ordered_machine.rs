@@ -396,10 +396,8 @@ impl OrderedMachine {
                 pull.handle_timeout(now);
                 self.after_pull(now);
             }
-            Phase::NeedConsumer { not_before } => {
-                if not_before.is_some_and(|t| t <= now) {
-                    *not_before = None;
-                }
+            Phase::NeedConsumer { not_before } if not_before.is_some_and(|t| t <= now) => {
+                *not_before = None;
             }
             _ => {}
         }
@@ -462,7 +460,11 @@ impl OrderedMachine {
         self.phase = Phase::Creating;
         let c = &self.config;
         let (deliver_policy, opt_start_seq, opt_start_time) = if self.delivered_any {
-            (DeliverPolicy::ByStartSequence, Some(self.stream_seq + 1), None)
+            (
+                DeliverPolicy::ByStartSequence,
+                Some(self.stream_seq + 1),
+                None,
+            )
         } else {
             (c.deliver_policy, c.opt_start_seq, c.opt_start_time.clone())
         };

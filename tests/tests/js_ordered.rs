@@ -26,7 +26,10 @@ fn read_in_order(consumer: &mut natsy_jetstream::OrderedConsumer, from: u64, las
             continue;
         };
         let meta = m.metadata().unwrap();
-        assert_eq!(meta.stream_sequence, next, "in order, none twice, none lost");
+        assert_eq!(
+            meta.stream_sequence, next,
+            "in order, none twice, none lost"
+        );
         let payload: u64 = std::str::from_utf8(m.payload()).unwrap().parse().unwrap();
         assert_eq!(payload, next);
         next += 1;
@@ -37,7 +40,11 @@ fn publish(js: &Context, subject: &str, range: std::ops::RangeInclusive<u64>) {
     for i in range {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            match js.publish_with(subject, i.to_string(), &PublishOptions::new().msg_id(&format!("{subject}-{i}"))) {
+            match js.publish_with(
+                subject,
+                i.to_string(),
+                &PublishOptions::new().msg_id(&format!("{subject}-{i}")),
+            ) {
                 Ok(ack) => {
                     assert_eq!(ack.sequence, i);
                     break;
@@ -69,7 +76,10 @@ fn every_message_once_in_order_even_when_its_consumer_is_deleted() {
     read_in_order(&mut c, 101, 300);
     assert!(c.resets() >= 1, "the consumer was recreated");
     assert_ne!(c.consumer_name(), name);
-    assert!(c.next_timeout(Duration::from_millis(300)).unwrap().is_none());
+    assert!(c
+        .next_timeout(Duration::from_millis(300))
+        .unwrap()
+        .is_none());
     // Filtered, from a start sequence, and a missing stream is a typed error.
     let mut f = OrderedConfig::default();
     f.filter_subjects = vec!["o.b".into()];
@@ -77,7 +87,10 @@ fn every_message_once_in_order_even_when_its_consumer_is_deleted() {
     let m = c.next_timeout(Duration::from_secs(5)).unwrap().unwrap();
     assert_eq!(m.metadata().unwrap().stream_sequence, 201);
     let err = js.ordered_consumer("NOPE", config()).unwrap_err();
-    assert_eq!(err.api_kind(), Some(natsy_jetstream::ApiErrorKind::StreamNotFound));
+    assert_eq!(
+        err.api_kind(),
+        Some(natsy_jetstream::ApiErrorKind::StreamNotFound)
+    );
 }
 
 #[test]
@@ -104,7 +117,9 @@ fn every_message_once_in_order_across_a_server_restart() {
 #[test]
 fn every_message_once_in_order_across_an_r3_leader_loss() {
     let mut cluster = NatsCluster::start(3, NatsServer::builder().jetstream()).expect("cluster");
-    let client = natsy::ConnectOptions::new().connect(cluster.urls()).unwrap();
+    let client = natsy::ConnectOptions::new()
+        .connect(cluster.urls())
+        .unwrap();
     let js = natsy_jetstream::new(client);
     let deadline = Instant::now() + Duration::from_secs(30);
     while let Err(e) = js.create_stream(&StreamConfig {
@@ -119,7 +134,13 @@ fn every_message_once_in_order_across_an_r3_leader_loss() {
     publish(&js, "c.x", 1..=300);
     let mut c = js.ordered_consumer("C3", config()).unwrap();
     read_in_order(&mut c, 1, 100);
-    let leader = js.stream_info("C3").unwrap().cluster.unwrap().leader.unwrap();
+    let leader = js
+        .stream_info("C3")
+        .unwrap()
+        .cluster
+        .unwrap()
+        .leader
+        .unwrap();
     let index = (0..cluster.len())
         .find(|&i| leader == format!("{}-n{i}", cluster.name()))
         .expect("leader is a node");

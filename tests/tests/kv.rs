@@ -61,19 +61,31 @@ fn buckets_are_created_updated_bound_and_deleted() {
     js.create_key_value(&c).unwrap();
     let mut other = c.clone();
     other.history = 2;
-    assert_eq!(js.create_key_value(&other).unwrap_err(), KvError::BucketExists);
+    assert_eq!(
+        js.create_key_value(&other).unwrap_err(),
+        KvError::BucketExists
+    );
     // Update, bind, delete.
     let kv2 = js.update_key_value(&other).unwrap();
     assert_eq!(kv2.status().unwrap().history(), 2);
     assert_eq!(js.key_value("cfg").unwrap().name(), "cfg");
     js.delete_key_value("cfg").unwrap();
     assert_eq!(js.key_value("cfg").unwrap_err(), KvError::BucketNotFound);
-    assert_eq!(js.delete_key_value("cfg").unwrap_err(), KvError::BucketNotFound);
-    assert_eq!(js.update_key_value(&c).unwrap_err(), KvError::BucketNotFound);
+    assert_eq!(
+        js.delete_key_value("cfg").unwrap_err(),
+        KvError::BucketNotFound
+    );
+    assert_eq!(
+        js.update_key_value(&c).unwrap_err(),
+        KvError::BucketNotFound
+    );
     // Bad configurations never reach the server.
     let mut big = KvConfig::new("big");
     big.history = 65;
-    assert_eq!(js.create_key_value(&big).unwrap_err(), KvError::HistoryTooLarge);
+    assert_eq!(
+        js.create_key_value(&big).unwrap_err(),
+        KvError::HistoryTooLarge
+    );
     assert_eq!(
         js.create_key_value(&KvConfig::new("a.b")).unwrap_err(),
         KvError::InvalidBucketName
@@ -94,11 +106,17 @@ fn put_get_create_update_delete_purge_with_typed_errors() {
     let r1 = kv.put("a.b", "one").unwrap();
     assert_eq!(&kv.get("a.b").unwrap()[..], b"one");
     let e = kv.entry("a.b").unwrap();
-    assert_eq!((e.key.as_str(), e.revision, e.operation), ("a.b", r1, Operation::Put));
+    assert_eq!(
+        (e.key.as_str(), e.revision, e.operation),
+        ("a.b", r1, Operation::Put)
+    );
     assert_eq!(e.bucket, "e");
     let r2 = kv.update("a.b", "two", r1).unwrap();
     assert!(r2 > r1);
-    assert_eq!(kv.update("a.b", "x", r1).unwrap_err(), KvError::WrongLastRevision);
+    assert_eq!(
+        kv.update("a.b", "x", r1).unwrap_err(),
+        KvError::WrongLastRevision
+    );
     assert_eq!(&kv.entry_at("a.b", r1).unwrap().value[..], b"one");
     assert_eq!(&kv.entry_at("a.b", r2).unwrap().value[..], b"two");
     // A revision of another key is not this key's.
@@ -137,7 +155,11 @@ fn put_get_create_update_delete_purge_with_typed_errors() {
     // Missing keys and bad keys.
     assert_eq!(kv.get("missing").unwrap_err(), KvError::KeyNotFound);
     for bad in ["", ".a", "a.", "a b", "a*", "a>", "a..b"] {
-        assert_eq!(kv.put(bad, "v").unwrap_err(), KvError::InvalidKey, "{bad:?}");
+        assert_eq!(
+            kv.put(bad, "v").unwrap_err(),
+            KvError::InvalidKey,
+            "{bad:?}"
+        );
         assert_eq!(kv.get(bad).unwrap_err(), KvError::InvalidKey, "{bad:?}");
     }
     assert_eq!(kv.watch("a b").unwrap_err(), KvError::InvalidKey);
@@ -188,7 +210,11 @@ fn watch_reports_initial_values_then_the_marker_then_live_changes() {
     let mut w = kv.watch_all().unwrap();
     let first = entry(&mut w);
     let second = entry(&mut w);
-    assert_eq!((first.key.as_str(), &first.value[..]), ("x", &b"2"[..]), "latest only");
+    assert_eq!(
+        (first.key.as_str(), &first.value[..]),
+        ("x", &b"2"[..]),
+        "latest only"
+    );
     assert_eq!(second.key, "y");
     assert_eq!(second.delta, 0);
     assert_eq!(next(&mut w), WatchEvent::InitialValuesDone);
@@ -203,7 +229,10 @@ fn watch_reports_initial_values_then_the_marker_then_live_changes() {
     assert!(x.value.is_empty());
     let y = entry(&mut w);
     assert_eq!((y.key.as_str(), y.operation), ("y", Operation::Purge));
-    assert!(w.next_timeout(Duration::from_millis(300)).unwrap().is_none());
+    assert!(w
+        .next_timeout(Duration::from_millis(300))
+        .unwrap()
+        .is_none());
     // The empty-bucket watch sees the live changes too, from the stream as it is when it
     // reads: the purge rolled up y's first revision before this watch pulled it.
     let mut seen = Vec::new();
@@ -226,7 +255,13 @@ fn watch_reports_initial_values_then_the_marker_then_live_changes() {
     assert_eq!(ops, vec![Operation::Put, Operation::Put, Operation::Delete]);
     assert_eq!(next(&mut hist), WatchEvent::InitialValuesDone);
     let mut updates = kv
-        .watch_with(">", WatchOptions::new().updates_only().ignore_deletes().meta_only())
+        .watch_with(
+            ">",
+            WatchOptions::new()
+                .updates_only()
+                .ignore_deletes()
+                .meta_only(),
+        )
         .unwrap();
     assert_eq!(next(&mut updates), WatchEvent::InitialValuesDone);
     kv.delete("z").unwrap();
@@ -254,7 +289,8 @@ fn per_key_ttl_needs_limit_markers() {
         kv.create_with_ttl("k", "v", Duration::from_millis(10)),
         Err(KvError::InvalidConfig(_))
     ));
-    kv.create_with_ttl("short", "v", Duration::from_secs(1)).unwrap();
+    kv.create_with_ttl("short", "v", Duration::from_secs(1))
+        .unwrap();
     kv.put("long", "v").unwrap();
     assert_eq!(&kv.get("short").unwrap()[..], b"v");
     let deadline = Instant::now() + Duration::from_secs(10);

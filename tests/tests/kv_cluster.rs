@@ -22,7 +22,9 @@ fn retry<T>(what: &str, mut f: impl FnMut() -> Result<T, KvError>) -> T {
 #[test]
 fn r3_bucket_survives_a_leader_kill() {
     let mut cluster = NatsCluster::start(3, NatsServer::builder().jetstream()).expect("cluster");
-    let client = natsy::ConnectOptions::new().connect(cluster.urls()).unwrap();
+    let client = natsy::ConnectOptions::new()
+        .connect(cluster.urls())
+        .unwrap();
     let js = natsy_jetstream::new(client);
     let mut config = KvConfig::new("r3");
     config.replicas = 3;
@@ -33,11 +35,12 @@ fn r3_bucket_survives_a_leader_kill() {
     }
     let mut watch = kv.watch_all().unwrap();
     let mut initial = 0;
-    loop {
-        match watch.next_timeout(Duration::from_secs(5)).unwrap().expect("event") {
-            WatchEvent::Entry(_) => initial += 1,
-            WatchEvent::InitialValuesDone => break,
-        }
+    while let WatchEvent::Entry(_) = watch
+        .next_timeout(Duration::from_secs(5))
+        .unwrap()
+        .expect("event")
+    {
+        initial += 1;
     }
     assert_eq!(initial, 50);
     let before = kv.entry("k.0").unwrap().revision;
@@ -59,9 +62,11 @@ fn r3_bucket_survives_a_leader_kill() {
     // An update guarded by the old revision is idempotent through retries: if a try was
     // stored but its ack lost, the next one fails with WrongLastRevision and the value is
     // already there.
-    let rev = retry("update after the kill", || match kv.update("k.0", "after", before) {
-        Err(KvError::WrongLastRevision) => kv.entry("k.0").map(|e| e.revision),
-        other => other,
+    let rev = retry("update after the kill", || {
+        match kv.update("k.0", "after", before) {
+            Err(KvError::WrongLastRevision) => kv.entry("k.0").map(|e| e.revision),
+            other => other,
+        }
     });
     assert_eq!(&retry("get", || kv.get("k.0"))[..], b"after");
     for i in 1..50 {
@@ -70,7 +75,10 @@ fn r3_bucket_survives_a_leader_kill() {
             i.to_string().as_bytes()
         );
     }
-    assert_eq!(kv.update("k.0", "again", rev - 1).unwrap_err(), KvError::WrongLastRevision);
+    assert_eq!(
+        kv.update("k.0", "again", rev - 1).unwrap_err(),
+        KvError::WrongLastRevision
+    );
     kv.update("k.0", "again", rev).unwrap();
     kv.delete("k.1").unwrap();
     let status = retry("status", || kv.status());
@@ -97,5 +105,8 @@ fn r3_bucket_survives_a_leader_kill() {
             ("k.1".to_string(), "".into(), Delete),
         ]
     );
-    assert!(watch.next_timeout(Duration::from_millis(500)).unwrap().is_none());
+    assert!(watch
+        .next_timeout(Duration::from_millis(500))
+        .unwrap()
+        .is_none());
 }

@@ -260,7 +260,9 @@ impl Context {
     /// Creates the bucket or updates it to `config`.
     pub fn create_or_update_key_value(&self, config: &KvConfig) -> Result<Store, KvError> {
         let stream = self.bucket_stream_config(config)?;
-        let s = self.create_or_update_stream(&stream).map_err(KvError::from)?;
+        let s = self
+            .create_or_update_stream(&stream)
+            .map_err(KvError::from)?;
         Store::bind(self, &config.bucket, s.info().map_err(KvError::from)?)
     }
 
@@ -330,7 +332,10 @@ mod tests {
         assert!(s.allow_rollup_hdrs && s.deny_delete && s.allow_direct);
         assert_eq!(s.discard, DiscardPolicy::New);
         assert_eq!(s.extra["allow_msg_ttl"], Value::Bool(true));
-        assert_eq!(s.extra["subject_delete_marker_ttl"], Value::from(5_000_000_000u64));
+        assert_eq!(
+            s.extra["subject_delete_marker_ttl"],
+            Value::from(5_000_000_000u64)
+        );
         c.history = 65;
         assert_eq!(c.stream_config(), Err(KvError::HistoryTooLarge));
         c.history = 0;

@@ -74,7 +74,11 @@ struct BySequence {
 }
 
 impl Store {
-    pub(crate) fn bind(context: &Context, bucket: &str, info: StreamInfo) -> Result<Store, KvError> {
+    pub(crate) fn bind(
+        context: &Context,
+        bucket: &str,
+        info: StreamInfo,
+    ) -> Result<Store, KvError> {
         let mut prefix = wire::subject_prefix(bucket);
         let mut put_prefix = prefix.clone();
         if let Some(origin) = info
@@ -158,8 +162,19 @@ impl Store {
 
     /// Writes `value` only if `revision` is the key's last; [`KvError::WrongLastRevision`]
     /// otherwise. nats.go: `Update`.
-    pub fn update(&self, key: &str, value: impl Into<Bytes>, revision: u64) -> Result<u64, KvError> {
-        self.write(key, value.into(), wire::Operation::Put, Some(revision), None)
+    pub fn update(
+        &self,
+        key: &str,
+        value: impl Into<Bytes>,
+        revision: u64,
+    ) -> Result<u64, KvError> {
+        self.write(
+            key,
+            value.into(),
+            wire::Operation::Put,
+            Some(revision),
+            None,
+        )
     }
 
     /// Deletes `key`: a `KV-Operation: DEL` marker; history stays. nats.go: `Delete`.
@@ -170,8 +185,14 @@ impl Store {
 
     /// Deletes `key` only if `revision` is its last. nats.go: `Delete(…, LastRevision(r))`.
     pub fn delete_expect_revision(&self, key: &str, revision: u64) -> Result<(), KvError> {
-        self.write(key, Bytes::new(), wire::Operation::Delete, Some(revision), None)
-            .map(drop)
+        self.write(
+            key,
+            Bytes::new(),
+            wire::Operation::Delete,
+            Some(revision),
+            None,
+        )
+        .map(drop)
     }
 
     /// Purges `key`: a `KV-Operation: PURGE` marker with `Nats-Rollup: sub`, which
@@ -183,8 +204,14 @@ impl Store {
 
     /// Purges `key` only if `revision` is its last.
     pub fn purge_expect_revision(&self, key: &str, revision: u64) -> Result<(), KvError> {
-        self.write(key, Bytes::new(), wire::Operation::Purge, Some(revision), None)
-            .map(drop)
+        self.write(
+            key,
+            Bytes::new(),
+            wire::Operation::Purge,
+            Some(revision),
+            None,
+        )
+        .map(drop)
     }
 
     /// Purges `key` with a marker that itself expires after `ttl` (2.11+, limit markers).

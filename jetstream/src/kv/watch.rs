@@ -232,7 +232,10 @@ mod tests {
         assert_eq!(c.deliver_policy, DeliverPolicy::LastPerSubject);
         let c = WatchOptions::new().include_history().ordered_config(vec![]);
         assert_eq!(c.deliver_policy, DeliverPolicy::All);
-        let c = WatchOptions::new().updates_only().meta_only().ordered_config(vec![]);
+        let c = WatchOptions::new()
+            .updates_only()
+            .meta_only()
+            .ordered_config(vec![]);
         assert_eq!(c.deliver_policy, DeliverPolicy::New);
         assert!(c.headers_only);
     }

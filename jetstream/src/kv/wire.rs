@@ -172,8 +172,14 @@ pub(crate) fn ttl_header(ttl: Duration) -> Result<String, KvError> {
 /// Whether a server version (`2.11.0`, `2.12.1-RC.1`) has per-message TTLs (2.11+).
 pub(crate) fn supports_ttl(version: &str) -> bool {
     let mut parts = version.trim_start_matches('v').split(['.', '-']);
-    let major = parts.next().and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
-    let minor = parts.next().and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
+    let major = parts
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+        .unwrap_or(0);
+    let minor = parts
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+        .unwrap_or(0);
     (major, minor) >= (2, 11)
 }
 
@@ -242,7 +248,11 @@ mod tests {
         }
         assert!(check_bucket("my-bucket_1").is_ok());
         for bad in ["", "a.b", "a b", "a*", "a>"] {
-            assert_eq!(check_bucket(bad), Err(KvError::InvalidBucketName), "{bad:?}");
+            assert_eq!(
+                check_bucket(bad),
+                Err(KvError::InvalidBucketName),
+                "{bad:?}"
+            );
         }
     }
 

@@ -114,7 +114,10 @@ fn lost_heartbeats_recreate_the_consumer() {
     assert_eq!(delivered(&mut m, t0, &user("oc_1", 1, 1)), Some(1));
     // Heartbeats every 5 s keep it alive.
     let t1 = t0 + 9 * SEC;
-    assert_eq!(m.handle_message(t1, &status("100 Idle Heartbeat")), Delivery::Skip);
+    assert_eq!(
+        m.handle_message(t1, &status("100 Idle Heartbeat")),
+        Delivery::Skip
+    );
     m.handle_timeout(t1);
     assert!(m.is_active());
     let wake = m.poll_timeout().expect("a heartbeat check is due");
@@ -202,7 +205,10 @@ fn consumer_deleted_or_no_responders_recreate() {
 #[test]
 fn ack_subjects_are_read_in_place() {
     let (name, seq) = parse_ack("$JS.ACK.S.C.1.10.7.1700000000000000000.3").unwrap();
-    assert_eq!((name, seq.stream, seq.consumer, seq.pending), ("C", 10, 7, 3));
+    assert_eq!(
+        (name, seq.stream, seq.consumer, seq.pending),
+        ("C", 10, 7, 3)
+    );
     let (name, seq) = parse_ack("$JS.ACK.dom.hash.S.C.1.10.7.1700000000000000000.3.tok").unwrap();
     assert_eq!((name, seq.stream), ("C", 10));
     for bad in [
