@@ -109,6 +109,9 @@ impl OrderedConsumer {
 
     /// Waits up to `timeout` for the next message: `Ok(None)` if none came. After the
     /// consumer ended ([`Error::Ordered`]), every call returns that error again.
+    ///
+    /// Recreating the consumer is one API request made inside this call, so a call that
+    /// resets may take up to the context's API timeout longer than `timeout`.
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<JsMessage>, Error> {
         let deadline = crate::deadline::after(Instant::now(), timeout);
         Ok(self
