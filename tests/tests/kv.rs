@@ -69,6 +69,7 @@ fn buckets_are_created_updated_bound_and_deleted() {
     let kv2 = js.update_key_value(&other).unwrap();
     assert_eq!(kv2.status().unwrap().history(), 2);
     assert_eq!(js.key_value("cfg").unwrap().name(), "cfg");
+    assert_eq!(js.key_value_buckets().unwrap(), vec!["cfg".to_string()]);
     js.delete_key_value("cfg").unwrap();
     assert_eq!(js.key_value("cfg").unwrap_err(), KvError::BucketNotFound);
     assert_eq!(

@@ -283,6 +283,16 @@ impl Context {
             .map_err(KvError::from)
     }
 
+    /// The names of every bucket (the streams named `KV_<bucket>`). nats.go:
+    /// `KeyValueStoreNames`.
+    pub fn key_value_buckets(&self) -> Result<Vec<String>, KvError> {
+        let names = self.stream_names().map_err(KvError::from)?;
+        Ok(names
+            .into_iter()
+            .filter_map(|n| n.strip_prefix("KV_").map(str::to_string))
+            .collect())
+    }
+
     /// The stream config, after checking that the server can do what it asks.
     fn bucket_stream_config(&self, config: &KvConfig) -> Result<StreamConfig, KvError> {
         let stream = config.stream_config()?;
