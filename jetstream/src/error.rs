@@ -149,6 +149,8 @@ pub enum Error {
     Ack(crate::js_message::AckError),
     /// A message's reply subject is not a valid `$JS.ACK` subject.
     Metadata(crate::js_message::MetadataError),
+    /// An ordered consumer ended.
+    Ordered(crate::ordered_machine::OrderedError),
 }
 
 impl Error {
@@ -195,6 +197,7 @@ impl fmt::Display for Error {
             Error::Pull(e) => write!(f, "pull failed: {e}"),
             Error::Ack(e) => write!(f, "ack failed: {e}"),
             Error::Metadata(e) => write!(f, "invalid JetStream metadata: {e}"),
+            Error::Ordered(e) => write!(f, "ordered consumer ended: {e}"),
         }
     }
 }
@@ -209,6 +212,7 @@ impl std::error::Error for Error {
             Error::Pull(e) => Some(e),
             Error::Ack(e) => Some(e),
             Error::Metadata(e) => Some(e),
+            Error::Ordered(e) => Some(e),
             _ => None,
         }
     }

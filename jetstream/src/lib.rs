@@ -59,6 +59,9 @@ mod context;
 mod deadline;
 mod error;
 mod js_message;
+pub mod kv;
+mod ordered;
+mod ordered_machine;
 mod publish;
 mod pull;
 mod pull_machine;
@@ -85,4 +88,6 @@ pub use consumer::{
     AckPolicy, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy, ReplayPolicy, SequenceInfo,
 };
 pub use js_message::{AckError, AckMetadata, JsMessage, MetadataError};
+pub use ordered::{OrderedConsumer, OrderedMessages};
+pub use ordered_machine::{OrderedConfig, OrderedError};
 pub use pull::{ConsumeOptions, FetchOptions, Messages, PullError};
