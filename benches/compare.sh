@@ -40,7 +40,7 @@ NATS_SERVER_BIN="$(tests/install-nats-server --path)"
 export NATS_SERVER_BIN
 
 echo "== building natsy-bench and natsy-compare (release)" >&2
-cargo build --release -p natsy-benches --bin natsy-bench --bin natsy-compare >&2
+cargo build --release -p natsy-benches --bin natsy-bench --bin natsy-bench-async --bin natsy-compare >&2
 echo "== building the async-nats peer (release; benches/compare has its own workspace)" >&2
 cargo build --release --manifest-path benches/compare/Cargo.toml >&2
 
@@ -76,6 +76,7 @@ out_args=(--out "$out")
 exec "$target/release/natsy-compare" \
   --natsy "$target/release/natsy-bench" \
   --async-nats "$peer_target/release/async-nats-bench" \
+  --natsy-async "$target/release/natsy-bench-async" \
   "${natsc_args[@]}" \
   --reps "$reps" \
   --command "$command_line" \

@@ -140,6 +140,9 @@ pub fn default_cases() -> Vec<Case> {
     ]
 }
 
+/// The scenarios `natsy-bench-async` implements (`sub` and `req` also at `--rate`).
+pub const ASYNC_SCENARIOS: &[&str] = &["pub", "sub", "pubsub", "fanout", "req"];
+
 /// The scenarios the nats.c peer implements (`sub` and `req` also at `--rate`).
 pub const NATSC_SCENARIOS: &[&str] = &["pub", "sub", "pubsub", "fanout", "req"];
 
@@ -154,6 +157,8 @@ pub struct CaseRuns {
     pub async_nats: Vec<RunResult>,
     /// nats.c's runs (none without the peer or for a scenario it does not implement).
     pub natsc: Vec<RunResult>,
+    /// natsy's async API's runs (`natsy-bench-async`), where given.
+    pub natsy_async: Vec<RunResult>,
 }
 
 /// Runs `program scenario --url .. --size .. --reps 1 --json --no-progress EXTRA CASE-ARGS`
@@ -430,6 +435,7 @@ pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
         }
     }
     render_natsc(&mut s, results);
+    render_async(&mut s, results);
     render_fixed_rate(&mut s, results);
     let errors: Vec<&RunResult> = results
         .iter()
@@ -455,6 +461,95 @@ pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
     }
     let _ = writeln!(s, "{END}");
     s
+}
+
+/// The async table: natsy's async API (tokio) against async-nats, and against blocking
+/// natsy, with the async targets: ≥ 1.5× async-nats at `pub`/`pubsub` 16 B, ≥ 1.2× at
+/// 4 KiB, `req` p50 ≤ 0.8×, CPU per message below async-nats in every row, and within 15%
+/// of blocking natsy in every scenario.
+fn render_async(s: &mut String, results: &[CaseRuns]) {
+    let rows: Vec<&CaseRuns> = results
+        .iter()
+        .filter(|r| !r.natsy_async.is_empty())
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nnatsy's async API (`natsy-bench-async`, tokio multi-thread), fourth in every round \
+         of the cases it implements. Ratios are natsy-async / async-nats and natsy-async / \
+         blocking natsy of the medians (for `req`: of p50; for fixed-rate rows: of CPU):\n"
+    );
+    let _ = writeln!(
+        s,
+        "| case | size | natsy-async | ratio to async-nats | CPU µs/msg | CPU ratio to async-nats | ratio to blocking natsy | target | met |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let latency = r.case.scenario == "req" && r.case.rate.is_none();
+        let paced = r.case.rate.is_some();
+        let metric = |runs: &[RunResult]| {
+            if latency {
+                stats(runs, p50)
+            } else if paced {
+                stats(runs, cpu)
+            } else {
+                stats(runs, throughput)
+            }
+        };
+        let (me, peer, blocking) = (
+            metric(&r.natsy_async),
+            metric(&r.async_nats),
+            metric(&r.natsy),
+        );
+        let to_peer = ratio(me, peer);
+        let to_blocking = ratio(me, blocking);
+        let cpu_ratio = ratio(stats(&r.natsy_async, cpu), stats(&r.async_nats, cpu));
+        let (target, floor): (String, Option<f64>) = match (r.case.scenario, r.case.size) {
+            _ if paced => ("CPU < async-nats".into(), None),
+            ("req", _) => ("p50 ≤ 0.8×".into(), Some(0.8)),
+            ("pub" | "pubsub", 16) => ("≥ 1.5×".into(), Some(1.5)),
+            ("pub" | "pubsub", 4096) => ("≥ 1.2×".into(), Some(1.2)),
+            _ => ("—".into(), None),
+        };
+        let own = match (floor, to_peer) {
+            (Some(f), Some(x)) if latency => Some(x <= f),
+            (Some(f), Some(x)) => Some(x >= f),
+            _ => None,
+        };
+        // Within 15% of blocking natsy: throughput ≥ 0.85×, latency and CPU ≤ 1.15×.
+        let near_blocking = to_blocking.map(|x| {
+            if latency || paced {
+                x <= 1.15
+            } else {
+                x >= 0.85
+            }
+        });
+        let cheaper = cpu_ratio.map(|x| x < 1.0);
+        let met = [own, near_blocking, cheaper].iter().flatten().all(|ok| *ok);
+        let shown = |x: Option<(f64, f64, f64)>| {
+            if latency {
+                fmt_stat(x, fmt_us)
+            } else if paced {
+                fmt_stat(x, fmt_cpu)
+            } else {
+                fmt_stat(x, fmt_rate)
+            }
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {target}; CPU < async-nats; within 15% of blocking | {} |",
+            r.case.label(),
+            human_size(r.case.size),
+            shown(me),
+            fmt_ratio(to_peer),
+            fmt_stat(stats(&r.natsy_async, cpu), fmt_cpu),
+            fmt_ratio(cpu_ratio),
+            fmt_ratio(to_blocking),
+            if met { "yes" } else { "**no**" },
+        );
+    }
 }
 
 /// The nats.c table: its medians, and natsy's against them (no targets).
@@ -678,6 +773,8 @@ pub struct CompareArgs {
     pub async_nats: PathBuf,
     /// The nats.c peer, if it was built.
     pub natsc: Option<PathBuf>,
+    /// `natsy-bench-async`, natsy's async API on tokio, if given.
+    pub natsy_async: Option<PathBuf>,
     /// Repetitions per client and case (at least 3 for the record).
     pub reps: usize,
     /// The file to write the section into; `None` prints it.
@@ -697,6 +794,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CompareArgs
     let mut natsy = None;
     let mut async_nats = None;
     let mut natsc = None;
+    let mut natsy_async = None;
     let mut reps = 3;
     let mut out = None;
     let mut url = None;
@@ -710,6 +808,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CompareArgs
             "--natsy" => natsy = Some(PathBuf::from(value()?)),
             "--async-nats" => async_nats = Some(PathBuf::from(value()?)),
             "--natsc" => natsc = Some(PathBuf::from(value()?)),
+            "--natsy-async" => natsy_async = Some(PathBuf::from(value()?)),
             "--reps" => {
                 reps = value()?
                     .parse()
@@ -729,6 +828,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CompareArgs
         natsy: natsy.ok_or("--natsy is required")?,
         async_nats: async_nats.ok_or("--async-nats is required")?,
         natsc,
+        natsy_async,
         reps,
         out,
         url,
@@ -772,6 +872,7 @@ mod tests {
 
     fn case(scenario: &'static str, target: Target, n: &[f64], a: &[f64], lat: bool) -> CaseRuns {
         CaseRuns {
+            natsy_async: Vec::new(),
             case: Case {
                 scenario,
                 size: 16,
@@ -929,6 +1030,7 @@ mod tests {
             .find(|c| c.scenario == "sub" && c.rate.is_some())
             .unwrap();
         CaseRuns {
+            natsy_async: Vec::new(),
             case,
             natsy: natsy
                 .iter()
@@ -1038,6 +1140,7 @@ mod tests {
             natsy: vec![paced("natsy", "req", 1000.0, 90.0, 200.0)],
             async_nats: vec![paced("async-nats", "req", 1000.0, 110.0, 220.0)],
             natsc: vec![paced("nats.c", "req", 1000.0, 95.0, 190.0)],
+            natsy_async: Vec::new(),
         };
         let text = render(&Environment::default(), &[runs]);
         assert!(

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!(
                 "error: {e}\nusage: natsy-compare --natsy PATH --async-nats PATH [--natsc PATH] \
+                 [--natsy-async PATH] \
                  [--reps N] [--out FILE] [--url URL] [--only pub,req,...] [--command TEXT] \
                  [-- FLAGS...]"
             );
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
             natsy: Vec::new(),
             async_nats: Vec::new(),
             natsc: Vec::new(),
+            natsy_async: Vec::new(),
         };
         let natsc = args
             .natsc
@@ -63,6 +65,11 @@ fn main() -> ExitCode {
             .filter(|_| compare::NATSC_SCENARIOS.contains(&case.scenario));
         let mut programs = vec![("natsy", &args.natsy), ("async-nats", &args.async_nats)];
         programs.extend(natsc.map(|p| ("nats.c", p)));
+        let natsy_async = args
+            .natsy_async
+            .as_ref()
+            .filter(|_| compare::ASYNC_SCENARIOS.contains(&case.scenario));
+        programs.extend(natsy_async.map(|p| ("natsy-async", p)));
         for rep in 1..=args.reps {
             for &(client, program) in &programs {
                 let r =
@@ -88,6 +95,7 @@ fn main() -> ExitCode {
                 match client {
                     "natsy" => runs.natsy.push(r),
                     "async-nats" => runs.async_nats.push(r),
+                    "natsy-async" => runs.natsy_async.push(r),
                     _ => runs.natsc.push(r),
                 }
             }
