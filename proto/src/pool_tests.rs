@@ -535,7 +535,7 @@ fn merge_is_a_no_op_when_ignored_or_empty_and_skips_garbage() {
     assert_eq!(p.len(), 2);
     let list = urls(&[
         "not a url",
-        "ws://x:1",
+        "http://x:1",
         "10.0.0.1:4222",
         "10.0.0.1:4222",
         "h:0",
