@@ -6,19 +6,22 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 
 use mio::net::TcpStream;
-use rustls::{ClientConfig, ClientConnection};
 
-use crate::tls::{self, TlsError};
+use crate::tls::ClientConnection;
+#[cfg(feature = "tls")]
+use crate::tls::{self, ClientConfig, TlsError};
 
 /// Where the socket stands.
 pub(crate) enum Phase {
     /// Non-blocking connect in progress.
     Connecting,
     /// TCP is up, TLS handshake running. `first`: TLS-first, so the NATS side has not
-    /// been told about the transport yet.
+    /// been told about the transport yet. Never entered without the `tls` feature.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     TlsHandshake { first: bool },
     /// Ready for NATS bytes.
     Open,
@@ -27,6 +30,7 @@ pub(crate) enum Phase {
 /// A connected (or connecting) socket.
 pub(crate) struct Transport {
     pub(crate) stream: TcpStream,
+    /// Always `None` without the `tls` feature (the type is uninhabited then).
     pub(crate) tls: Option<ClientConnection>,
     pub(crate) phase: Phase,
     /// The kernel said `WouldBlock` on the last write; wait for writability.
@@ -58,6 +62,7 @@ pub(crate) fn connect(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
     Err(last)
 }
 
+#[cfg(feature = "tls")]
 fn tls_error(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))
 }
@@ -90,6 +95,7 @@ impl Transport {
     }
 
     /// Starts a TLS handshake on the open socket.
+    #[cfg(feature = "tls")]
     pub(crate) fn start_tls(
         &mut self,
         config: Arc<ClientConfig>,
@@ -105,7 +111,14 @@ impl Transport {
         Ok(())
     }
 
+    /// Without the `tls` feature there is never a handshake to drive.
+    #[cfg(not(feature = "tls"))]
+    pub(crate) fn drive_handshake(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
     /// Drives the TLS handshake. `Ok(true)` once it is complete.
+    #[cfg(feature = "tls")]
     pub(crate) fn drive_handshake(&mut self) -> io::Result<bool> {
         let Some(tls) = self.tls.as_mut() else {
             return Ok(true);
@@ -160,6 +173,9 @@ impl Transport {
                     Err(e) => return Err(e),
                 }
             },
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match *never {},
+            #[cfg(feature = "tls")]
             Some(tls) => {
                 // Plaintext already decrypted comes first.
                 match tls.reader().read(buf) {
@@ -216,6 +232,9 @@ impl Transport {
                     Err(e) => return Err(e),
                 }
             },
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match *never {},
+            #[cfg(feature = "tls")]
             Some(tls) => {
                 let accepted = tls.writer().write_vectored(slices)?;
                 self.flush_tls()?;
@@ -224,7 +243,14 @@ impl Transport {
         }
     }
 
+    /// Without the `tls` feature there are never TLS records.
+    #[cfg(not(feature = "tls"))]
+    pub(crate) fn flush_tls(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Pushes buffered TLS records to the socket.
+    #[cfg(feature = "tls")]
     pub(crate) fn flush_tls(&mut self) -> io::Result<()> {
         let Some(tls) = self.tls.as_mut() else {
             return Ok(());
@@ -245,7 +271,10 @@ impl Transport {
 
     /// TLS records are waiting to be written.
     pub(crate) fn tls_wants_write(&self) -> bool {
-        self.tls.as_ref().is_some_and(|t| t.wants_write())
+        #[cfg(feature = "tls")]
+        return self.tls.as_ref().is_some_and(|t| t.wants_write());
+        #[cfg(not(feature = "tls"))]
+        false
     }
 }
 
