@@ -161,9 +161,10 @@ impl Client {
             first_auth,
             options.resolver.clone(),
         );
+        let span = crate::trace::connection_span(options.name.as_deref());
         std::thread::Builder::new()
             .name("natsy-loop".into())
-            .spawn(move || event_loop.run())
+            .spawn(move || crate::trace::run_in(span, || event_loop.run()))
             .map_err(|e| ConnectError::Io(e.to_string()))?;
 
         let client = Client {

@@ -95,6 +95,7 @@ impl Shared {
 
     /// Sends an event to the application, in order.
     pub(crate) fn emit(&self, event: Event) {
+        crate::trace::event(&event);
         if let Some(tx) = &self.events {
             // The dispatcher only ends when the client is gone; nothing is listening then.
             let _ = tx.send(event);

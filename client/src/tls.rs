@@ -20,9 +20,9 @@ use rustls::pki_types::pem::PemObject;
 #[cfg(feature = "tls")]
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 #[cfg(feature = "tls")]
-pub(crate) use rustls::{ClientConfig, ClientConnection};
-#[cfg(feature = "tls")]
 use rustls::RootCertStore;
+#[cfg(feature = "tls")]
+pub(crate) use rustls::{ClientConfig, ClientConnection};
 
 /// Stands for `rustls::ClientConfig` without the `tls` feature: there is never one.
 #[cfg(not(feature = "tls"))]
@@ -157,9 +157,9 @@ impl fmt::Display for TlsError {
                 "no TLS crypto provider: enable natsy's `ring` or `aws-lc-rs` feature, \
                  or install a rustls default provider",
             ),
-            Self::Disabled => f.write_str(
-                "TLS was asked for, but natsy was built without its `tls` feature",
-            ),
+            Self::Disabled => {
+                f.write_str("TLS was asked for, but natsy was built without its `tls` feature")
+            }
         }
     }
 }

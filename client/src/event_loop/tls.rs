@@ -29,6 +29,7 @@ impl EventLoop {
     /// Starts TLS towards `name` (`first`: before INFO) and steps the handshake.
     #[cfg(feature = "tls")]
     pub(super) fn start_tls(&mut self, core: &mut Core, name: &str, first: bool) {
+        crate::trace::debug!(server = name, first, "TLS handshake started");
         let config = match self.tls_config() {
             Ok(config) => config,
             Err(e) => return self.fail_transport(core, e),
@@ -58,6 +59,7 @@ impl EventLoop {
         };
         match t.drive_handshake() {
             Ok(true) => {
+                crate::trace::debug!("TLS established");
                 t.phase = Phase::Open;
                 let now = Instant::now();
                 if first {
@@ -69,7 +71,10 @@ impl EventLoop {
                 self.read_more = true;
             }
             Ok(false) => {}
-            Err(e) => self.fail_transport(core, TransportError::io(TransportOp::Tls, &e)),
+            Err(e) => {
+                crate::trace::warning!(error = %e, "TLS handshake failed");
+                self.fail_transport(core, TransportError::io(TransportOp::Tls, &e))
+            }
         }
     }
 
