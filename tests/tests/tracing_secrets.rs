@@ -1,7 +1,7 @@
 //! natsy's `tracing` output through a real nats-server: the dial and connection events are
 //! recorded inside a span that names the connection, and no credential ever appears in
-//! it, whether given as user/password (options and URL), token (options and URL), NKey
-//! seed or creds file (JWT and seed).
+//! it, whether given as user/password (options and URL, and over TLS), token (options and
+//! URL), NKey seed or creds file (JWT and seed). The TLS upgrade is traced too.
 //!
 //! The subscriber is a small recorder of our own: every span's and event's fields,
 //! formatted as a subscriber would print them, into one shared text.
@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use natsy::ConnectOptions;
-use natsy_test_harness::{KeyKind, KeyPair, NatsServer, OperatorSetup};
+use natsy_test_harness::{KeyKind, KeyPair, NatsServer, OperatorSetup, TlsFiles};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
@@ -152,7 +152,11 @@ fn traced_connection(options: ConnectOptions, name: &str, url: &str) -> String {
 /// Asserts the dial and connect events were recorded inside the connection's span, naming
 /// the server, and that none of `secrets` appears anywhere in the recorded output.
 fn assert_traced_without(lines: &str, port: u16, secrets: &[&str]) {
-    let server = format!("server=nats://127.0.0.1:{port}");
+    assert_traced_with_scheme(lines, "nats", port, secrets)
+}
+
+fn assert_traced_with_scheme(lines: &str, scheme: &str, port: u16, secrets: &[&str]) {
+    let server = format!("server={scheme}://127.0.0.1:{port}");
     for what in [
         "message=dialing ",
         "message=TCP connected",
@@ -250,4 +254,29 @@ fn creds_files_never_appear() {
     );
     let seed = user.key().seed();
     assert_traced_without(&lines, server.port(), &[&seed, user.jwt()]);
+}
+
+#[test]
+fn tls_upgrade_is_traced_and_passwords_over_tls_never_appear() {
+    let password = "pw-Tls5Hn3Qa";
+    let files = TlsFiles::generate().unwrap();
+    let server = NatsServer::builder()
+        .tls(files.server_tls())
+        .user("tls-tracer", password)
+        .start()
+        .unwrap();
+    let port = server.port();
+    // A plain nats:// URL: the server's tls_required makes the client upgrade.
+    let lines = traced_connection(
+        ConnectOptions::new()
+            .root_certificates(files.ca_cert())
+            .user_and_password("tls-tracer", password),
+        "trace-tls",
+        &format!("nats://127.0.0.1:{port}"),
+    );
+    for what in ["message=TLS handshake started", "message=TLS established"] {
+        assert!(lines.contains(what), "no {what} in the trace:\n{lines}");
+    }
+    // The URL said nats://, so that is the server the events name.
+    assert_traced_with_scheme(&lines, "nats", port, &[password]);
 }

@@ -29,7 +29,7 @@ impl EventLoop {
     /// Starts TLS towards `name` (`first`: before INFO) and steps the handshake.
     #[cfg(feature = "tls")]
     pub(super) fn start_tls(&mut self, core: &mut Core, name: &str, first: bool) {
-        crate::trace::debug!(server = name, first, "TLS handshake started");
+        crate::trace::debug!(tls_name = name, first, "TLS handshake started");
         let config = match self.tls_config() {
             Ok(config) => config,
             Err(e) => return self.fail_transport(core, e),
