@@ -34,28 +34,48 @@ pub fn connect(servers: impl crate::ToServerAddrs) -> Result<Client, ConnectErro
     ConnectOptions::new().connect(servers)
 }
 
-/// Counters for one client.
+/// Counters for one client, over its whole life (all reconnects included), from
+/// [`Client::statistics`].
+///
+/// The first five are nats.go's `Statistics` (`InMsgs`, `InBytes`, `OutMsgs`, `OutBytes`,
+/// `Reconnects`); the rest are what natsy adds so that nothing it drops or holds is
+/// invisible. Counters only grow, except `buffered_bytes`, which is a level. Bytes are
+/// payload bytes unless the field says otherwise.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Statistics {
-    /// Messages received.
+    /// Messages received for a live subscription or request (nats.go `InMsgs`), counted
+    /// when they arrive, so messages later dropped by a slow consumer are included.
+    /// Messages for a subscription already gone are not counted.
     pub in_messages: u64,
-    /// Payload bytes received.
+    /// Payload bytes of those messages, headers excluded (nats.go `InBytes`).
     pub in_bytes: u64,
-    /// Messages published.
+    /// Publishes accepted (nats.go `OutMsgs`): written to the socket, queued for it, or
+    /// held in the reconnect buffer. Requests and replies count; a publish refused with
+    /// a [`PublishError`](crate::PublishError) does not. Discarded ones are included
+    /// (see `discarded_messages`).
     pub out_messages: u64,
-    /// Payload bytes published.
+    /// Payload bytes of those publishes, headers excluded (nats.go `OutBytes`).
     pub out_bytes: u64,
-    /// Successful reconnects.
+    /// Successful reconnects; the first connect is not one (nats.go `Reconnects`).
     pub reconnects: u64,
-    /// Bytes waiting in the reconnect buffer.
+    /// natsy: wire bytes (protocol line, headers and payload) of the publishes held in
+    /// the reconnect buffer now, waiting for a connection. 0 while connected. A level,
+    /// not a counter; nats.go has `Buffered()` for the same.
     pub buffered_bytes: u64,
-    /// Messages dropped because a subscription's pending limit was reached.
+    /// natsy: messages received but dropped because their subscription's
+    /// [`PendingLimits`](crate::PendingLimits) were reached (a slow consumer), over all
+    /// subscriptions; also per subscription as
+    /// [`Subscription::dropped`](crate::Subscription::dropped). nats.go counts these per
+    /// subscription only.
     pub dropped_messages: u64,
-    /// Accepted publishes discarded unsent when the client closed (see
-    /// [`Client::close`]); `out_messages` counts every publish accepted, these included.
+    /// natsy: accepted publishes discarded unsent when the client closed (the reconnect
+    /// buffer, or what the final write of [`Client::close`] could not get out);
+    /// `out_messages` counts every publish accepted, these included. nats.go discards
+    /// them without a count.
     pub discarded_messages: u64,
-    /// Wire bytes of the discarded publishes.
+    /// natsy: wire bytes of the discarded publishes (with, after a final write, other
+    /// ops queued among them).
     pub discarded_bytes: u64,
 }
 
@@ -210,9 +230,10 @@ impl Client {
             first_auth,
             options.resolver.clone(),
         );
+        let span = crate::trace::connection_span(options.name.as_deref());
         std::thread::Builder::new()
             .name("natsy-loop".into())
-            .spawn(move || event_loop.run())
+            .spawn(move || crate::trace::run_in(span, || event_loop.run()))
             .map_err(|e| ConnectError::Io(e.to_string()))?;
 
         Ok(Client {
@@ -266,6 +287,7 @@ impl Client {
         &self.handle.shared
     }
 
+    #[cfg(feature = "async")]
     pub(crate) fn options(&self) -> &ConnectOptions {
         &self.handle.options
     }

@@ -95,6 +95,11 @@ pub(crate) fn start(
     done: &Sender<Gathered>,
     shared: Weak<Shared>,
 ) -> Option<Dialed> {
+    crate::trace::debug!(
+        server = %request.server,
+        tls_first = request.tls_first,
+        "dialing"
+    );
     let ip = request.server.host.parse::<IpAddr>().ok();
     let quick_auth =
         first_auth.is_some() || matches!(auth, AuthSource::None | AuthSource::Static(_));

@@ -29,6 +29,8 @@ pub(crate) struct EventQueue {
     state: Mutex<State>,
 }
 
+// Read by `aio::Events`; without the `async` feature the queues are only ever fed.
+#[cfg_attr(not(feature = "async"), allow(dead_code))]
 impl EventQueue {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())

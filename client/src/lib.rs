@@ -41,7 +41,7 @@
 //!   belongs to ([`PermissionError`]: a request, a subscription), within a round trip.
 //! - **No runtime.** Nothing needs tokio or any executor; dropping a [`Subscription`] or the
 //!   last [`Client`] never blocks on the network.
-//! - **Certificates are always verified** (rustls with the `ring` provider).
+//! - **Certificates are always verified** (rustls, with the `ring` provider by default).
 //!
 //! ## Threads and locks
 //!
@@ -52,11 +52,45 @@
 //! wake-up per batch. Events go to an optional callback on its own thread, in order,
 //! through an unbounded queue.
 //!
+//! ## Cargo features
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `tls` | on | TLS with rustls: `tls://` URLs, [`ConnectOptions::require_tls`], roots, client certificates, [`ConnectOptions::tls_client_config`]. Off: a plain-TCP client without rustls; a `tls://` URL or a TLS option fails [`connect`] with [`ConnectError::Tls`]`(`[`TlsError::Disabled`](tls::TlsError::Disabled)`)`, and a server that requires TLS fails the attempt with the same words (a typed [`ConnectError::Attempt`]), never a panic. |
+//! | `ring` | on | rustls' crypto provider `ring` (needs only a C compiler). Implies `tls`. |
+//! | `aws-lc-rs` | off | rustls' crypto provider `aws-lc-rs` (FIPS-capable; a larger C build). Implies `tls`. |
+//! | `tracing` | off | Connection events through the [`tracing`](https://docs.rs/tracing) crate (below). Off, none of its code is compiled. |
+//!
+//! A provider installed by the application (`rustls::crypto::CryptoProvider::install_default`)
+//! is used in preference to either; with `tls` but neither provider feature, one must be
+//! installed or a [`ConnectOptions::tls_client_config`] given, else connecting with TLS
+//! fails with [`TlsError::NoCryptoProvider`](tls::TlsError::NoCryptoProvider). With both
+//! provider features on, `ring` is used. `natsy-proto` has no TLS code at all: the
+//! transport is this crate's job. The async API, when it comes, gets its own feature(s)
+//! in this table; the blocking client stays runtime-free without them.
+//!
+//! ## Tracing
+//!
+//! With the `tracing` feature, each connection's loop thread runs in a `natsy.connection`
+//! span (fields `conn`: the connection's number in this process, and `name`: its
+//! [`ConnectOptions::name`]). Events, with the `server` they concern (scheme, host and
+//! port only): `dialing` (debug), `TCP connected`, `TLS handshake started`, `TLS
+//! established` (debug) or `TLS handshake failed` (warn), then every [`Event`] the
+//! application gets: `connected` and `reconnected` (info), `connect attempt failed`,
+//! `disconnected`, `slow consumer`, `server error`, lame duck mode (warn), discovered
+//! servers (debug) and `closed` (info, with what was discarded). No event carries a
+//! password, token, NKey seed, JWT or nonce signature; `tests/tests/tracing_secrets.rs`
+//! connects with each kind of credential through a real server and checks the recorded
+//! output. natsy-jetstream adds the pull consumers' state changes under its own `tracing`
+//! feature.
+//!
 //! ## Dependencies
 //!
-//! `mio` (the event loop), `rustls` + `rustls-native-certs` + `rustls-pki-types` (TLS,
-//! system roots, PEM parsing rather than hand-written), `bytes`, `rand` (seeds for the
-//! protocol core), `zeroize` (wiping credential file contents).
+//! `mio` (the event loop; without its default `log`), `rustls` + `rustls-native-certs`
+//! (TLS and the system roots; PEM is parsed with the `rustls-pki-types` that rustls
+//! re-exports, rather than by hand), `bytes`, `rand` (seeds for the protocol core),
+//! `zeroize` (wiping credential file contents), optional `tracing` (without its
+//! `attributes` proc macro).
 #![forbid(unsafe_code)]
 
 pub use natsy_proto as proto;
@@ -82,6 +116,7 @@ mod shared;
 mod sub_queue;
 mod subscription;
 pub mod tls;
+mod trace;
 mod transport;
 mod wakers;
 mod websocket;

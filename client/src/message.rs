@@ -23,6 +23,7 @@ impl Message {
         Message { inner, client }
     }
 
+    #[cfg(all(feature = "async", feature = "service"))]
     pub(crate) fn client(&self) -> &Client {
         &self.client
     }

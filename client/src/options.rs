@@ -382,7 +382,9 @@ impl ConnectOptions {
         self
     }
 
-    /// A complete rustls configuration (nats.go `Secure(tlsConfig)`). Implies TLS.
+    /// A complete rustls configuration (nats.go `Secure(tlsConfig)`). Implies TLS. Only
+    /// with the `tls` feature.
+    #[cfg(feature = "tls")]
     pub fn tls_client_config(mut self, config: rustls::ClientConfig) -> Self {
         self.tls.config = Some(Arc::new(config));
         self.tls.required = true;

@@ -38,6 +38,7 @@ impl ReplySlot {
     }
 
     /// Takes what arrived, or registers the task to be woken when it does.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<SlotState> {
         // The waker is registered before looking, so a fill in between wakes it.
         {

@@ -56,6 +56,7 @@ impl ReplyHandle {
     }
 
     /// The reply once it has arrived; registers the task to be woken when it does.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn poll_reply(&self, cx: &mut Context<'_>) -> Poll<Result<Message, RequestError>> {
         match self.slot.poll_take(cx) {
             Poll::Ready(state) => match finish(state, &self.client) {
@@ -68,6 +69,7 @@ impl ReplyHandle {
 
     /// The request's time is up: forgets it, and returns a reply that raced in or
     /// [`RequestError::TimedOut`].
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn expire(&self) -> Result<Message, RequestError> {
         self.client.forget_request(self.id);
         finish(self.slot.take(), &self.client).unwrap_or(Err(RequestError::TimedOut))

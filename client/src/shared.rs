@@ -118,6 +118,7 @@ impl Shared {
     }
 
     /// A new async event stream's queue, fed from now on.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn listen(&self, closed: bool) -> Arc<EventQueue> {
         let queue = Arc::new(EventQueue::default());
         if closed {
@@ -131,6 +132,7 @@ impl Shared {
 
     /// Sends an event to the application, in order.
     pub(crate) fn emit(&self, event: Event) {
+        crate::trace::event(&event);
         {
             let mut listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
             if !listeners.is_empty() {

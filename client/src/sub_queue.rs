@@ -152,6 +152,7 @@ impl SubQueue {
 
     /// Takes the next message, or registers the task to be woken when one is queued or
     /// the queue closes.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Taken> {
         let mut state = self.lock();
         if let Some(msg) = state.queue.pop() {

@@ -49,15 +49,18 @@ impl Subscription {
         }
     }
 
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn queue(&self) -> &SubQueue {
         &self.queue
     }
 
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn client(&self) -> &Client {
         &self.client
     }
 
     /// Marks the subscription unsubscribed (its `Drop` then does nothing more).
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn set_unsubscribed(&mut self) -> bool {
         std::mem::replace(&mut self.unsubscribed, true)
     }

@@ -2,16 +2,35 @@
 //!
 //! Certificates are always verified. Roots come from the user's PEM (file or bytes) or, by
 //! default, from the operating system's store (`rustls-native-certs`). PEM is parsed with
-//! `rustls-pki-types`' PEM support rather than by hand. The crypto provider is `ring`
-//! (no cmake or extra toolchain needed to build).
+//! `rustls-pki-types`' PEM support (re-exported by rustls) rather than by hand. The crypto
+//! provider is the one installed as the process default, if any, else `ring` (feature
+//! `ring`, the default: no cmake or extra toolchain needed) or `aws-lc-rs` (feature
+//! `aws-lc-rs`).
+//!
+//! Without the `tls` feature the options still exist, so code that sets them compiles,
+//! but connecting with any of them, to a `tls://` URL or to a server that requires TLS
+//! fails with [`TlsError::Disabled`].
 
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+#[cfg(feature = "tls")]
 use rustls::pki_types::pem::PemObject;
+#[cfg(feature = "tls")]
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, RootCertStore};
+#[cfg(feature = "tls")]
+use rustls::RootCertStore;
+#[cfg(feature = "tls")]
+pub(crate) use rustls::{ClientConfig, ClientConnection};
+
+/// Stands for `rustls::ClientConfig` without the `tls` feature: there is never one.
+#[cfg(not(feature = "tls"))]
+pub(crate) enum ClientConfig {}
+
+/// Stands for `rustls::ClientConnection` without the `tls` feature: there is never one.
+#[cfg(not(feature = "tls"))]
+pub(crate) enum ClientConnection {}
 
 /// Where PEM data comes from.
 #[derive(Clone, PartialEq, Eq)]
@@ -33,6 +52,7 @@ impl fmt::Debug for Pem {
 }
 
 impl Pem {
+    #[cfg(feature = "tls")]
     fn read(&self) -> Result<Vec<u8>, TlsError> {
         match self {
             Pem::Bytes(b) => Ok(b.clone()),
@@ -58,7 +78,8 @@ pub struct TlsOptions {
     /// Client certificate chain and private key for mutual TLS (nats.go `ClientCert`).
     pub client_cert: Option<(Pem, Pem)>,
     /// A complete rustls configuration; when set, the fields above except `required`
-    /// and `first` are ignored (nats.go `Secure(tlsConfig)`).
+    /// and `first` are ignored (nats.go `Secure(tlsConfig)`). Only with the `tls` feature.
+    #[cfg(feature = "tls")]
     pub config: Option<Arc<ClientConfig>>,
 }
 
@@ -66,23 +87,28 @@ impl TlsOptions {
     /// The user asked for TLS in any way: then no connection may ever run in plain text
     /// (nats.go sets `Secure` for `RootCAs` and `ClientCert` too).
     pub(crate) fn wanted(&self) -> bool {
+        #[cfg(feature = "tls")]
+        let config = self.config.is_some();
+        #[cfg(not(feature = "tls"))]
+        let config = false;
         self.required
             || self.first
             || !self.root_certs.is_empty()
             || self.client_cert.is_some()
-            || self.config.is_some()
+            || config
     }
 }
 
 impl fmt::Debug for TlsOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsOptions")
-            .field("required", &self.required)
+        let mut d = f.debug_struct("TlsOptions");
+        d.field("required", &self.required)
             .field("first", &self.first)
             .field("root_certs", &self.root_certs)
-            .field("client_cert", &self.client_cert.as_ref().map(|(c, _)| c))
-            .field("config", &self.config.is_some())
-            .finish()
+            .field("client_cert", &self.client_cert.as_ref().map(|(c, _)| c));
+        #[cfg(feature = "tls")]
+        d.field("config", &self.config.is_some());
+        d.finish()
     }
 }
 
@@ -109,6 +135,12 @@ pub enum TlsError {
     InvalidServerName(String),
     /// rustls refused the configuration (for example a key that does not match).
     Config(String),
+    /// No crypto provider: natsy was built with `tls` but neither `ring` nor
+    /// `aws-lc-rs`, and the application installed no process-wide default.
+    NoCryptoProvider,
+    /// TLS was asked for (a `tls://` URL, a TLS option, or a server that requires TLS),
+    /// but natsy was built without its `tls` feature.
+    Disabled,
 }
 
 impl fmt::Display for TlsError {
@@ -121,12 +153,20 @@ impl fmt::Display for TlsError {
             Self::NoRootCertificates => f.write_str("no trusted root certificates"),
             Self::InvalidServerName(n) => write!(f, "invalid TLS server name {n:?}"),
             Self::Config(e) => write!(f, "TLS configuration refused: {e}"),
+            Self::NoCryptoProvider => f.write_str(
+                "no TLS crypto provider: enable natsy's `ring` or `aws-lc-rs` feature, \
+                 or install a rustls default provider",
+            ),
+            Self::Disabled => {
+                f.write_str("TLS was asked for, but natsy was built without its `tls` feature")
+            }
         }
     }
 }
 
 impl std::error::Error for TlsError {}
 
+#[cfg(feature = "tls")]
 fn certs(pem: &Pem) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let data = pem.read()?;
     let certs = CertificateDer::pem_slice_iter(&data)
@@ -138,7 +178,29 @@ fn certs(pem: &Pem) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
+/// The crypto provider: the process default if the application installed one, else the
+/// one natsy was built with (`ring` first when both features are on).
+#[cfg(feature = "tls")]
+fn provider() -> Result<Arc<rustls::crypto::CryptoProvider>, TlsError> {
+    if let Some(installed) = rustls::crypto::CryptoProvider::get_default() {
+        return Ok(installed.clone());
+    }
+    #[cfg(feature = "ring")]
+    return Ok(Arc::new(rustls::crypto::ring::default_provider()));
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
+    return Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+    Err(TlsError::NoCryptoProvider)
+}
+
+/// Without the `tls` feature: asking for TLS is an error.
+#[cfg(not(feature = "tls"))]
+pub(crate) fn client_config(_opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsError> {
+    Err(TlsError::Disabled)
+}
+
 /// Builds the rustls configuration for these options.
+#[cfg(feature = "tls")]
 pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsError> {
     if let Some(config) = &opts.config {
         return Ok(config.clone());
@@ -162,8 +224,7 @@ pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsE
     if roots.is_empty() {
         return Err(TlsError::NoRootCertificates);
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider()?)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_root_certificates(roots);
@@ -182,12 +243,13 @@ pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsE
 }
 
 /// The name to verify the server's certificate against.
+#[cfg(feature = "tls")]
 pub(crate) fn server_name(name: &str) -> Result<rustls::pki_types::ServerName<'static>, TlsError> {
     rustls::pki_types::ServerName::try_from(name.to_string())
         .map_err(|_| TlsError::InvalidServerName(name.to_string()))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tls"))]
 mod tests {
     use super::*;
 

@@ -7,12 +7,14 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 
 use mio::net::TcpStream;
-use rustls::{ClientConfig, ClientConnection};
 
-use crate::tls::{self, TlsError};
+use crate::tls::ClientConnection;
+#[cfg(feature = "tls")]
+use crate::tls::{self, ClientConfig, TlsError};
 use crate::websocket::{WsLayer, WsRead};
 
 /// Where the socket stands.
@@ -20,7 +22,8 @@ pub(crate) enum Phase {
     /// Non-blocking connect in progress.
     Connecting,
     /// TCP is up, TLS handshake running. `first`: TLS-first, so the NATS side has not
-    /// been told about the transport yet.
+    /// been told about the transport yet. Never entered without the `tls` feature.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     TlsHandshake { first: bool },
     /// The WebSocket upgrade (after TCP, or after TLS for `wss://`) is running.
     WsHandshake,
@@ -31,6 +34,7 @@ pub(crate) enum Phase {
 /// A connected (or connecting) socket.
 pub(crate) struct Transport {
     pub(crate) stream: TcpStream,
+    /// Always `None` without the `tls` feature (the type is uninhabited then).
     pub(crate) tls: Option<ClientConnection>,
     pub(crate) phase: Phase,
     /// The kernel said `WouldBlock` on the last write; wait for writability.
@@ -64,6 +68,7 @@ pub(crate) fn connect(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
     Err(last)
 }
 
+#[cfg(feature = "tls")]
 fn tls_error(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))
 }
@@ -147,6 +152,7 @@ impl Transport {
     }
 
     /// Starts a TLS handshake on the open socket.
+    #[cfg(feature = "tls")]
     pub(crate) fn start_tls(
         &mut self,
         config: Arc<ClientConfig>,
@@ -162,7 +168,14 @@ impl Transport {
         Ok(())
     }
 
+    /// Without the `tls` feature there is never a handshake to drive.
+    #[cfg(not(feature = "tls"))]
+    pub(crate) fn drive_handshake(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
     /// Drives the TLS handshake. `Ok(true)` once it is complete.
+    #[cfg(feature = "tls")]
     pub(crate) fn drive_handshake(&mut self) -> io::Result<bool> {
         let Some(tls) = self.tls.as_mut() else {
             return Ok(true);
@@ -249,6 +262,9 @@ impl Transport {
                     Err(e) => return Err(e),
                 }
             },
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match *never {},
+            #[cfg(feature = "tls")]
             Some(tls) => {
                 // Plaintext already decrypted comes first.
                 match tls.reader().read(buf) {
@@ -326,6 +342,9 @@ impl Transport {
                     Err(e) => return Err(e),
                 }
             },
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match *never {},
+            #[cfg(feature = "tls")]
             Some(tls) => {
                 let accepted = tls.writer().write_vectored(slices)?;
                 self.flush_tls_records()?;
@@ -354,7 +373,14 @@ impl Transport {
         self.flush_tls_records()
     }
 
+    /// Without the `tls` feature there are never TLS records.
+    #[cfg(not(feature = "tls"))]
+    fn flush_tls_records(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Pushes buffered TLS records to the socket.
+    #[cfg(feature = "tls")]
     fn flush_tls_records(&mut self) -> io::Result<()> {
         let Some(tls) = self.tls.as_mut() else {
             return Ok(());
@@ -375,8 +401,11 @@ impl Transport {
 
     /// Buffered output (WebSocket frames, TLS records) is waiting to be written.
     pub(crate) fn tls_wants_write(&self) -> bool {
-        self.ws.as_ref().is_some_and(|w| w.has_output())
-            || self.tls.as_ref().is_some_and(|t| t.wants_write())
+        #[cfg(feature = "tls")]
+        let tls = self.tls.as_ref().is_some_and(|t| t.wants_write());
+        #[cfg(not(feature = "tls"))]
+        let tls = false;
+        tls || self.ws.as_ref().is_some_and(|w| w.has_output())
     }
 }
 

@@ -23,6 +23,7 @@ pub(crate) struct WakerSet {
     next_key: WaitKey,
 }
 
+#[cfg_attr(not(feature = "async"), allow(dead_code))]
 impl WakerSet {
     /// A key for a new waiting future.
     pub(crate) fn key(&mut self) -> WaitKey {
@@ -70,6 +71,7 @@ pub(crate) struct Timers {
     next_key: WaitKey,
 }
 
+#[cfg_attr(not(feature = "async"), allow(dead_code))]
 impl Timers {
     /// A key for a new timer.
     pub(crate) fn key(&mut self) -> WaitKey {

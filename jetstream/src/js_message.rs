@@ -404,7 +404,7 @@ mod tests {
     fn wrong_token_counts() {
         for n in [1usize, 2, 3, 4, 5, 6, 7, 8, 10] {
             let mut tokens = vec!["$JS", "ACK"];
-            tokens.extend(std::iter::repeat("1").take(n.saturating_sub(2)));
+            tokens.extend(std::iter::repeat_n("1", n.saturating_sub(2)));
             tokens.truncate(n);
             let subject = tokens.join(".");
             assert_eq!(

@@ -68,6 +68,7 @@ mod pull_machine;
 mod stored;
 mod stream;
 mod stream_config;
+mod trace;
 mod wire;
 
 pub use account::{AccountInfo, AccountLimits, ApiStats, Tier};

@@ -581,6 +581,10 @@ impl PullMachine {
                     }
                     Mode::Consume { .. } => {
                         self.missed_heartbeats += 1;
+                        crate::trace::warning!(
+                            missed = self.missed_heartbeats,
+                            "pull: idle heartbeat missed, pulling afresh"
+                        );
                         self.forget_pulls();
                     }
                 }
@@ -595,6 +599,9 @@ impl PullMachine {
     /// The client lost its connection (or was seen without one at `now`): send no pulls
     /// and do not count silence as lost heartbeats until it is back.
     pub(crate) fn handle_disconnected(&mut self, now: Instant) {
+        if self.connected {
+            crate::trace::debug!("pull: paused while disconnected");
+        }
         self.connected = false;
         if !self.finished {
             self.recheck_connection(now);
@@ -605,6 +612,9 @@ impl PullMachine {
     /// so a continuous pull forgets them and pulls afresh at once (ADR-37). A fetch only
     /// restarts its heartbeat timer; its pull ends at its deadline if it was lost.
     pub(crate) fn handle_reconnected(&mut self, now: Instant) {
+        if !self.connected {
+            crate::trace::debug!("pull: resumed after a reconnect");
+        }
         self.connected = true;
         if self.finished {
             return;
@@ -628,6 +638,7 @@ impl PullMachine {
     /// reconnect buffer was full, ...): forget it and try again after a backoff. A fetch
     /// is over.
     pub(crate) fn handle_pull_failed(&mut self, now: Instant) {
+        crate::trace::debug!(retry_in = ?self.retry_delay, "pull: request not sent");
         if let Some((m, b)) = self.last_pull.take() {
             self.outstanding.remove(m, b);
             self.pulls = self.pulls.saturating_sub(1);
@@ -760,6 +771,7 @@ impl PullMachine {
         if self.terminal.is_some() {
             return;
         }
+        crate::trace::warning!(error = %e, terminal = e.is_terminal(), "pull: error");
         if e.is_terminal() {
             self.terminal = Some(e.clone());
             self.finish();
@@ -768,6 +780,9 @@ impl PullMachine {
     }
 
     fn finish(&mut self) {
+        if !self.finished {
+            crate::trace::debug!(pulls = self.pulls, "pull: finished");
+        }
         self.finished = true;
         self.timers.clear();
     }

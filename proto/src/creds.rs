@@ -20,7 +20,7 @@
 //! ```
 //!
 //! This module owns reading that format ([`Credentials::parse`]) and writing it
-//! ([`format`]). Reading is lenient in the ways real files differ: any run of three or
+//! ([`format()`]). Reading is lenient in the ways real files differ: any run of three or
 //! more dashes at both ends of a marker line (BEGIN lines use 5 and END lines 6), any
 //! banner text between blocks, CRLF line ends, indentation and blank lines. A file with no
 //! decorated blocks is read as a bare JWT line plus a line starting `SU`/`SA`/`SO`.

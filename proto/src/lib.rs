@@ -89,6 +89,17 @@
 //! signatures), `base64`, `data-encoding` (base32 for NKeys rather than a hand-written
 //! codec), `crc` (the NKey CRC16), `zeroize` (wiping secrets on drop), `rand` (seeded
 //! `StdRng` for NUIDs, pool shuffling and jitter), `serde`/`serde_json` (INFO, CONNECT).
+//!
+//! No parser combinator library. The design card named `nom`, but the grammars parsed
+//! off the hot path are line-oriented and small: a creds file is decorated blocks found by
+//! marker lines ([`creds`]), a server URL is `[scheme://][userinfo@]host[:port]` split at
+//! three delimiters ([`url`]), and a header block is `Name: value` lines after a status
+//! line ([`headers`]), whose general path ([`headers::parse_block`]) shares its line
+//! splitting and status-line parsing with the hot path's [`headers::parse_status_only`].
+//! Written with `str::split_once`, `strip_prefix` and `memchr` they are a few dozen lines
+//! each, table-tested and fuzzed; `nom` would not make them shorter, would add a second
+//! way to scan lines next to the hot path's, and would be one more dependency to keep
+//! within the MSRV. So it is not a dependency.
 #![forbid(unsafe_code)]
 
 pub mod backoff;

@@ -152,10 +152,10 @@ impl PendingQueue {
     /// Whether `msg` can be queued as it is: it shares no read allocation, or one that
     /// queued messages already keep alive, or there is room to keep one more.
     fn may_share(&self, msg: &Message) -> bool {
-        msg.shared_buffer().map_or(true, |b| {
+        msg.shared_buffer().is_none_or(|b| {
             self.shared
                 .iter()
-                .any(|s| s.map_or(true, |(held, _)| held == b))
+                .any(|s| s.is_none_or(|(held, _)| held == b))
         })
     }
 

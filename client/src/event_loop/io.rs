@@ -39,6 +39,7 @@ impl EventLoop {
         match t.phase {
             Phase::Connecting => match t.finish_connect() {
                 Ok(true) => {
+                    crate::trace::debug!("TCP connected");
                     let tls_first = t.tls_first.take();
                     if tls_first.is_none() {
                         t.phase = Phase::Open;

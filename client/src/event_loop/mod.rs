@@ -26,13 +26,13 @@ use natsy_proto::connection::{
     Auth, CloseReason, Event as ProtoEvent, NonceSigner, State, SubscriptionClosedReason,
 };
 use natsy_proto::Message;
-use rustls::ClientConfig;
 
 use crate::credentials::AuthSource;
 use crate::dialer::{DialRequest, Gathered, Resolver};
 use crate::error::PermissionError;
 use crate::event::Event;
 use crate::shared::{Core, FirstConnect, FlushState, RouteBatch, Shared, SlotState};
+use crate::tls::ClientConfig;
 use crate::transport::Transport;
 use crate::SubscriptionEnded;
 
@@ -54,6 +54,8 @@ const WRITE_SLICES: usize = 256;
 pub(crate) struct EventLoop {
     shared: Arc<Shared>,
     poll: Poll,
+    /// Always `None` without the `tls` feature.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     tls_config: Option<Arc<ClientConfig>>,
     auth: AuthSource,
     /// Credentials `connect` already read (to fail early on a bad file), used for the

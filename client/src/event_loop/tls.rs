@@ -1,19 +1,35 @@
 //! The transport's handshakes: TLS (for TLS-first dials and for upgrades after INFO
 //! alike: one way to start it and one to step it) and the WebSocket upgrade after it.
 
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::Instant;
 
 use natsy_proto::connection::{TransportError, TransportOp};
-use rustls::ClientConfig;
 
 use super::EventLoop;
 use crate::shared::Core;
+#[cfg(feature = "tls")]
+use crate::tls::ClientConfig;
 use crate::transport::Phase;
 
 impl EventLoop {
+    /// Without the `tls` feature: a server that requires TLS (or TLS-first) fails the
+    /// attempt with [`TlsError::Disabled`](crate::tls::TlsError::Disabled)'s words.
+    #[cfg(not(feature = "tls"))]
+    pub(super) fn start_tls(&mut self, core: &mut Core, _name: &str, _first: bool) {
+        let e = TransportError::new(
+            TransportOp::Tls,
+            std::io::ErrorKind::Unsupported,
+            crate::tls::TlsError::Disabled.to_string(),
+        );
+        self.fail_transport(core, e);
+    }
+
     /// Starts TLS towards `name` (`first`: before INFO) and steps the handshake.
+    #[cfg(feature = "tls")]
     pub(super) fn start_tls(&mut self, core: &mut Core, name: &str, first: bool) {
+        crate::trace::debug!(tls_name = name, first, "TLS handshake started");
         let config = match self.tls_config() {
             Ok(config) => config,
             Err(e) => return self.fail_transport(core, e),
@@ -43,6 +59,7 @@ impl EventLoop {
         };
         match t.drive_handshake() {
             Ok(true) => {
+                crate::trace::debug!("TLS established");
                 t.phase = Phase::Open;
                 let now = Instant::now();
                 if first {
@@ -54,7 +71,10 @@ impl EventLoop {
                 self.read_more = true;
             }
             Ok(false) => {}
-            Err(e) => self.fail_transport(core, TransportError::io(TransportOp::Tls, &e)),
+            Err(e) => {
+                crate::trace::warning!(error = %e, "TLS handshake failed");
+                self.fail_transport(core, TransportError::io(TransportOp::Tls, &e))
+            }
         }
     }
 
@@ -94,6 +114,7 @@ impl EventLoop {
     /// The configuration built from the user's options; when there is none (a server
     /// required TLS nobody asked for), verification against the system's roots, as
     /// nats.go does.
+    #[cfg(feature = "tls")]
     fn tls_config(&mut self) -> Result<Arc<ClientConfig>, TransportError> {
         if let Some(config) = &self.tls_config {
             return Ok(config.clone());

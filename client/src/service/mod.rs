@@ -24,7 +24,7 @@
 //! ```
 //!
 //! For async code, [`Endpoint::into_stream`] makes an endpoint a `Stream` of [`Request`]s
-//! (answer with `respond_async`), and [`discover`] finds services, blocking or async.
+//! (answer with `respond_async`), and [`discover_ping`], [`discover_info`] and [`discover_stats`] find services (async forms in [`aio`]).
 //!
 //! How it is built, and where it differs from nats.go:
 //! - Endpoints are pulled, not called back: an [`Endpoint`] is a subscription the
