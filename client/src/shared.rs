@@ -7,7 +7,7 @@
 //! the core.
 
 use std::sync::mpsc::Sender;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use natsy_proto::{Message, Sid};
 
@@ -15,6 +15,7 @@ pub(crate) use crate::core::{Core, FirstConnect, FlushState};
 use crate::event::Event;
 pub(crate) use crate::reply_slot::{ReplySlot, SlotState};
 pub(crate) use crate::routing::RouteBatch;
+use crate::sub_queue::SubQueue;
 use natsy_proto::Pushed;
 
 /// The shared half of a client.
@@ -69,28 +70,29 @@ impl Shared {
 
     /// Queues messages for subscription `sid` (one lock on its queue), counting drops and
     /// reporting the first of an episode; discarded if it was unsubscribed locally (what
-    /// the server sent before seeing the UNSUB).
+    /// the server sent before seeing the UNSUB). Returns the queue if its reader sleeps:
+    /// the caller wakes it ([`SubQueue::wake`]) once the core lock is released.
     pub(crate) fn deliver(
         &self,
         core: &mut Core,
         sid: Sid,
         messages: impl IntoIterator<Item = Message>,
-    ) {
-        let Some(q) = core.subs.get(&sid) else {
-            return;
-        };
+    ) -> Option<Arc<SubQueue>> {
+        let q = core.subs.get(&sid)?;
         let mut drops = 0u64;
         let mut first_drop = false;
-        q.push_all(messages, |p| {
+        let wake = q.push_all(messages, |p| {
             if let Pushed::Dropped { first } = p {
                 drops += 1;
                 first_drop |= first;
             }
         });
+        let wake = wake.then(|| q.clone());
         core.slow_consumer_drops += drops;
         if first_drop {
             self.emit(Event::SlowConsumer { sid });
         }
+        wake
     }
 
     /// Sends an event to the application, in order.

@@ -43,6 +43,9 @@ impl fmt::Display for SubscriptionEnded {
 struct State {
     queue: PendingQueue,
     closed: Option<SubscriptionEnded>,
+    /// Readers asleep on `ready`: a push wakes them only if there are any (a
+    /// `notify_all` is a futex syscall even when nobody waits).
+    waiting: usize,
 }
 
 /// The queue itself.
@@ -66,6 +69,7 @@ impl SubQueue {
             state: Mutex::new(State {
                 queue: PendingQueue::new(limits),
                 closed: None,
+                waiting: 0,
             }),
             ready: Condvar::new(),
         }
@@ -77,16 +81,19 @@ impl SubQueue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Pushes a batch and wakes the reader once. `on_push` sees each outcome; after a
-    /// close, messages are discarded (the reader is gone) and not reported.
+    /// Pushes a batch. `on_push` sees each outcome; after a close, messages are
+    /// discarded (the reader is gone) and not reported. Returns whether a reader sleeps
+    /// and must be woken with [`wake`](Self::wake) once: the loop does that after
+    /// releasing the core lock, so the reader does not wake only to block on it.
+    #[must_use = "a sleeping reader must be woken with `wake`"]
     pub(crate) fn push_all(
         &self,
         messages: impl IntoIterator<Item = Message>,
         mut on_push: impl FnMut(Pushed),
-    ) {
+    ) -> bool {
         let mut state = self.lock();
         if state.closed.is_some() {
-            return;
+            return false;
         }
         let mut queued = false;
         for msg in messages {
@@ -94,10 +101,12 @@ impl SubQueue {
             queued |= outcome == Pushed::Queued;
             on_push(outcome);
         }
-        drop(state);
-        if queued {
-            self.ready.notify_all();
-        }
+        queued && state.waiting > 0
+    }
+
+    /// Wakes the readers after a [`push_all`](Self::push_all) that asked for it.
+    pub(crate) fn wake(&self) {
+        self.ready.notify_all();
     }
 
     /// Closes the queue; messages already queued can still be taken.
@@ -120,19 +129,27 @@ impl SubQueue {
             if let Some(why) = &state.closed {
                 return Taken::Closed(why.clone());
             }
-            state = match deadline {
-                None => self.ready.wait(state).unwrap_or_else(|e| e.into_inner()),
+            let timeout = match deadline {
+                None => None,
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return Taken::Empty;
                     }
+                    Some(deadline - now)
+                }
+            };
+            state.waiting += 1;
+            state = match timeout {
+                None => self.ready.wait(state).unwrap_or_else(|e| e.into_inner()),
+                Some(timeout) => {
                     self.ready
-                        .wait_timeout(state, deadline - now)
+                        .wait_timeout(state, timeout)
                         .unwrap_or_else(|e| e.into_inner())
                         .0
                 }
             };
+            state.waiting -= 1;
         }
     }
 
@@ -189,18 +206,23 @@ mod tests {
         let q2 = q.clone();
         let t = std::thread::spawn(move || q2.take(None));
         std::thread::sleep(Duration::from_millis(10));
-        q.push_all([msg(b"x")], |_| {});
+        while !q.push_all([msg(b"x")], |_| {}) {
+            // The reader is not asleep yet: take the message back and try again.
+            assert_eq!(q.try_take(), Taken::Message(msg(b"x")));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        q.wake();
         assert_eq!(t.join().unwrap(), Taken::Message(msg(b"x")));
     }
 
     #[test]
     fn close_lets_queued_messages_drain_first() {
         let q = SubQueue::new(PendingLimits::default());
-        q.push_all([msg(b"x")], |_| {});
+        assert!(!q.push_all([msg(b"x")], |_| {}), "nobody waits");
         q.close(SubscriptionEnded::LimitReached);
         q.close(SubscriptionEnded::Unsubscribed); // the first cause wins
         let mut outcomes = Vec::new();
-        q.push_all([msg(b"late")], |p| outcomes.push(p));
+        assert!(!q.push_all([msg(b"late")], |p| outcomes.push(p)));
         assert!(outcomes.is_empty(), "discarded after the close");
         assert_eq!(q.try_take(), Taken::Message(msg(b"x")));
         assert_eq!(q.try_take(), Taken::Closed(SubscriptionEnded::LimitReached));

@@ -92,9 +92,20 @@ impl EventLoop {
                 Phase::Open => {
                     let shared = self.shared.clone();
                     // The socket read happens without the lock; only feeding it takes it.
+                    // A short plain-TCP read emptied the socket: epoll reports the next
+                    // bytes as a new edge, so the read that would only say `WouldBlock`
+                    // is skipped (tokio does the same). strace of `req`: one `recvfrom`
+                    // fewer per reply received.
+                    let plain = t.tls.is_none();
                     match t.read(&mut self.read_buf) {
                         Ok(ReadOutcome::Data(n)) => {
+                            let drained = plain && n < self.read_buf.len();
                             let mut core = shared.lock();
+                            // Awake: the turn ends with a drive under the lock before the
+                            // next `poll`, which writes what user threads queue meanwhile,
+                            // so they need not wake us (an eventfd write for them and an
+                            // extra `epoll_wait` return for us, per request, in strace).
+                            core.wake_pending = true;
                             if n > 0 {
                                 core.conn.handle_input(
                                     Instant::now(),
@@ -102,6 +113,11 @@ impl EventLoop {
                                 );
                             }
                             self.drive(&mut core);
+                            drop(core);
+                            self.batch.wake_readers();
+                            if drained {
+                                return;
+                            }
                         }
                         Ok(ReadOutcome::WouldBlock) => return,
                         Ok(ReadOutcome::Eof) => {

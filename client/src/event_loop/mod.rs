@@ -139,6 +139,8 @@ impl EventLoop {
                         .map(|t| t.saturating_duration_since(now))
                 }
             };
+            // Readers of what this turn routed, now that the lock is released.
+            self.batch.wake_readers();
             if self.start_gathering() {
                 continue;
             }
@@ -165,6 +167,7 @@ impl EventLoop {
                 self.on_readable();
             }
         }
+        self.batch.wake_readers();
         if let Some(reason) = self.closing.take() {
             self.finish_close(reason);
         }
@@ -297,14 +300,13 @@ impl EventLoop {
             }
             ProtoEvent::Reply { id, message } => {
                 if let Some(slot) = core.replies.remove(&id) {
-                    slot.fill(SlotState::Reply(message));
+                    self.batch.fill(slot, SlotState::Reply(message));
                 }
             }
             ProtoEvent::RequestFailed { id, error } => {
                 if let Some(slot) = core.replies.remove(&id) {
-                    slot.fill(SlotState::Refused(PermissionError::subscription_refused(
-                        error,
-                    )));
+                    let refused = PermissionError::subscription_refused(error);
+                    self.batch.fill(slot, SlotState::Refused(refused));
                 }
             }
             ProtoEvent::DiscoveredServers(servers) => {
