@@ -141,6 +141,7 @@ impl Client {
                 replies: HashMap::new(),
                 publish_watches: HashMap::new(),
                 wake_pending: false,
+                direct: None,
                 first_connect: FirstConnect::Pending,
                 publish_waiters: 0,
                 last_attempt_error: None,
@@ -401,7 +402,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<Message, RequestError> {
         // The caller waits for the reply next: send the request from this thread.
-        self.start_request(subject, headers, payload)?
+        self.start_request(subject, headers, payload, true)?
             .wait_timeout(timeout)
     }
 
@@ -417,15 +418,18 @@ impl Client {
         headers: Option<&HeaderMap>,
         payload: impl Into<Bytes>,
     ) -> Result<ReplyHandle, RequestError> {
-        self.start_request(subject, headers, payload.into())
+        self.start_request(subject, headers, payload.into(), false)
     }
 
-    /// Registers a reply slot and publishes the request through proto's muxer.
+    /// Registers a reply slot and publishes the request through proto's muxer. `waits`:
+    /// the caller waits for the reply at once, so the request may be written from this
+    /// thread when the loop is idle (`write_now_or_wake`).
     fn start_request(
         &self,
         subject: &str,
         headers: Option<&HeaderMap>,
         payload: Bytes,
+        waits: bool,
     ) -> Result<ReplyHandle, RequestError> {
         let shared = self.shared();
         let slot = Arc::new(ReplySlot::default());
@@ -435,9 +439,13 @@ impl Client {
             .request(subject, headers, payload)
             .map_err(RequestError::from_proto)?;
         core.replies.insert(id, slot.clone());
-        // The loop sends it with whatever else is queued: a caller keeping many requests
-        // in flight makes one write per loop turn, not one per request.
-        shared.wake(&mut core);
+        if waits {
+            crate::event_loop::write_now_or_wake(shared, &mut core);
+        } else {
+            // The loop sends it with whatever else is queued: a caller keeping many
+            // requests in flight makes one write per loop turn, not one per request.
+            shared.wake(&mut core);
+        }
         drop(shared.wait_for_room(core));
         Ok(ReplyHandle::new(self.clone(), slot, id))
     }

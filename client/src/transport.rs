@@ -33,6 +33,9 @@ pub(crate) struct Transport {
     pub(crate) write_blocked: bool,
     /// TLS-first: start the handshake as soon as TCP is up.
     pub(crate) tls_first: Option<String>,
+    /// A second handle on the open plain-TCP socket (a `dup`), lent to requesters
+    /// through `Core::direct`; `None` with TLS.
+    pub(crate) direct: Option<Arc<std::net::TcpStream>>,
 }
 
 /// What a read produced.
@@ -70,7 +73,19 @@ impl Transport {
             phase: Phase::Connecting,
             write_blocked: false,
             tls_first,
+            direct: None,
         }
+    }
+
+    /// Makes the second handle requesters may write through (plain TCP only).
+    pub(crate) fn share_for_direct_writes(&mut self) {
+        use std::os::fd::AsFd;
+        self.direct = self
+            .stream
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(|fd| Arc::new(std::net::TcpStream::from(fd)));
     }
 
     /// Checks whether the non-blocking connect finished. `Ok(true)`: connected.
@@ -97,6 +112,7 @@ impl Transport {
         first: bool,
     ) -> Result<(), TlsError> {
         // From here on only the loop thread may write: the bytes must go through TLS.
+        self.direct = None;
         let server_name = tls::server_name(name)?;
         let conn = ClientConnection::new(config, server_name)
             .map_err(|e| TlsError::Config(e.to_string()))?;
