@@ -223,6 +223,23 @@ impl Client {
         Ok(())
     }
 
+    /// A reply from `Message::respond*`: like a publish, but written from this thread
+    /// when the loop sleeps with nothing to write (`write_now_or_wake`), as nats.c's
+    /// `SendAsap` responder does; while the loop is busy it batches as a publish does.
+    pub(crate) fn publish_reply(
+        &self,
+        subject: &str,
+        headers: Option<&HeaderMap>,
+        payload: Bytes,
+    ) -> Result<(), PublishError> {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        core.conn.publish(subject, None, headers, payload)?;
+        crate::event_loop::write_now_or_wake(shared, &mut core);
+        drop(shared.wait_for_room(core));
+        Ok(())
+    }
+
     /// Publishes `payload` to `subject`.
     ///
     /// Returns once the message is queued for the socket (or, while reconnecting, in the

@@ -28,7 +28,7 @@ impl Message {
     /// Fails with a validation error if the message has no reply subject.
     pub fn respond(&self, payload: impl Into<Bytes>) -> Result<(), PublishError> {
         match self.inner.reply() {
-            Some(reply) => self.client.publish(reply, payload),
+            Some(reply) => self.client.publish_reply(reply, None, payload.into()),
             None => Err(PublishError::Validation(
                 natsy_proto::ValidationError::InvalidReply,
             )),
@@ -55,7 +55,9 @@ impl Message {
         payload: impl Into<Bytes>,
     ) -> Result<(), PublishError> {
         match self.inner.reply() {
-            Some(reply) => self.client.publish_with_headers(reply, headers, payload),
+            Some(reply) => self
+                .client
+                .publish_reply(reply, Some(headers), payload.into()),
             None => Err(PublishError::Validation(
                 natsy_proto::ValidationError::InvalidReply,
             )),
