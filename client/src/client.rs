@@ -320,6 +320,23 @@ impl Client {
         Ok(core)
     }
 
+    /// A reply from `Message::respond*`: like a publish, but written from this thread
+    /// when the loop sleeps with nothing to write (`write_now_or_wake`), as nats.c's
+    /// `SendAsap` responder does; while the loop is busy it batches as a publish does.
+    pub(crate) fn publish_reply(
+        &self,
+        subject: &str,
+        headers: Option<&HeaderMap>,
+        payload: Bytes,
+    ) -> Result<(), PublishError> {
+        let shared = self.shared();
+        let mut core = shared.lock();
+        core.conn.publish(subject, None, headers, payload)?;
+        crate::event_loop::write_now_or_wake(shared, &mut core);
+        drop(shared.wait_for_room(core));
+        Ok(())
+    }
+
     /// Publishes `payload` to `subject`.
     ///
     /// Returns once the message is queued for the socket (or, while reconnecting, in the
@@ -581,7 +598,7 @@ impl Client {
         timeout: Duration,
     ) -> Result<Message, RequestError> {
         // The caller waits for the reply next: send the request from this thread.
-        self.start_request(subject, headers, payload)?
+        self.start_request(subject, headers, payload, true)?
             .wait_timeout(timeout)
     }
 
@@ -597,28 +614,33 @@ impl Client {
         headers: Option<&HeaderMap>,
         payload: impl Into<Bytes>,
     ) -> Result<ReplyHandle, RequestError> {
-        self.start_request(subject, headers, payload.into())
+        self.start_request(subject, headers, payload.into(), false)
     }
 
-    /// Registers a reply slot and publishes the request through proto's muxer.
+    /// Registers a reply slot and publishes the request through proto's muxer. `waits`:
+    /// the caller waits for the reply at once, so the request may be written from this
+    /// thread when the loop is idle (`write_now_or_wake`).
     fn start_request(
         &self,
         subject: &str,
         headers: Option<&HeaderMap>,
         payload: Bytes,
+        waits: bool,
     ) -> Result<ReplyHandle, RequestError> {
-        let (handle, core) = self.queue_request(subject, headers, payload)?;
+        let (handle, core) = self.queue_request(subject, headers, payload, waits)?;
         drop(self.shared().wait_for_room(core));
         Ok(handle)
     }
 
-    /// Queues a request with its reply slot and wakes the loop; the caller decides about
-    /// room.
+    /// Queues a request with its reply slot and wakes the loop (or, with `waits`, when
+    /// the caller waits for the reply at once, may write it from this thread: see
+    /// `write_now_or_wake`); the caller decides about room.
     pub(crate) fn queue_request(
         &self,
         subject: &str,
         headers: Option<&HeaderMap>,
         payload: Bytes,
+        waits: bool,
     ) -> Result<(ReplyHandle, MutexGuard<'_, Core>), RequestError> {
         let shared = self.shared();
         let slot = Arc::new(ReplySlot::default());
@@ -628,9 +650,13 @@ impl Client {
             .request(subject, headers, payload)
             .map_err(RequestError::from_proto)?;
         core.replies.insert(id, slot.clone());
-        // The loop sends it with whatever else is queued: a caller keeping many requests
-        // in flight makes one write per loop turn, not one per request.
-        shared.wake(&mut core);
+        if waits {
+            crate::event_loop::write_now_or_wake(shared, &mut core);
+        } else {
+            // The loop sends it with whatever else is queued: a caller keeping many
+            // requests in flight makes one write per loop turn, not one per request.
+            shared.wake(&mut core);
+        }
         Ok((ReplyHandle::new(self.clone(), slot, id), core))
     }
 

@@ -40,6 +40,10 @@ pub(crate) struct Core {
     pub(crate) publish_watches: HashMap<Sid, Vec<String>>,
     /// The loop has been woken (or will look at the output anyway): no need to wake it.
     pub(crate) wake_pending: bool,
+    /// While the loop sleeps with nothing to write on an open plain-TCP connection: a
+    /// second handle on its socket, through which a requester about to wait writes its
+    /// request itself ([`write_now_or_wake`](crate::event_loop::write_now_or_wake)).
+    pub(crate) direct: Option<Arc<std::net::TcpStream>>,
     pub(crate) first_connect: FirstConnect,
     /// Publishers waiting for the outgoing queue to drain (backpressure).
     pub(crate) publish_waiters: usize,
@@ -75,6 +79,7 @@ impl Core {
             replies: HashMap::new(),
             publish_watches: HashMap::new(),
             wake_pending: false,
+            direct: None,
             first_connect: FirstConnect::Pending,
             publish_waiters: 0,
             last_attempt_error: None,

@@ -35,7 +35,7 @@ impl Message {
     /// uses [`Message::respond_async`].
     pub fn respond(&self, payload: impl Into<Bytes>) -> Result<(), PublishError> {
         match self.inner.reply() {
-            Some(reply) => self.client.publish(reply, payload),
+            Some(reply) => self.client.publish_reply(reply, None, payload.into()),
             None => Err(PublishError::Validation(
                 natsy_proto::ValidationError::InvalidReply,
             )),
@@ -62,7 +62,9 @@ impl Message {
         payload: impl Into<Bytes>,
     ) -> Result<(), PublishError> {
         match self.inner.reply() {
-            Some(reply) => self.client.publish_with_headers(reply, headers, payload),
+            Some(reply) => self
+                .client
+                .publish_reply(reply, Some(headers), payload.into()),
             None => Err(PublishError::Validation(
                 natsy_proto::ValidationError::InvalidReply,
             )),

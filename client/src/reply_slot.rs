@@ -29,7 +29,18 @@ pub(crate) struct ReplySlot {
 
 impl ReplySlot {
     pub(crate) fn fill(&self, state: SlotState) {
+        self.set(state);
+        self.wake();
+    }
+
+    /// Fills the slot without waking the requester: [`wake`](Self::wake) follows once
+    /// the caller released the core lock.
+    pub(crate) fn set(&self, state: SlotState) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = state;
+    }
+
+    /// Wakes the requester.
+    pub(crate) fn wake(&self) {
         self.ready.notify_all();
         let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(w) = waker {

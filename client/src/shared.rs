@@ -16,6 +16,7 @@ use crate::event::Event;
 use crate::event_queue::EventQueue;
 pub(crate) use crate::reply_slot::{ReplySlot, SlotState};
 pub(crate) use crate::routing::RouteBatch;
+use crate::sub_queue::SubQueue;
 use natsy_proto::Pushed;
 
 /// The shared half of a client.
@@ -78,31 +79,34 @@ impl Shared {
 
     /// Queues messages for subscription `sid` (one lock on its queue), counting drops and
     /// reporting the first of an episode; discarded if it was unsubscribed locally (what
-    /// the server sent before seeing the UNSUB).
+    /// the server sent before seeing the UNSUB). Returns the queue if its reader sleeps:
+    /// the caller wakes it ([`SubQueue::wake`]) once the core lock is released.
     pub(crate) fn deliver(
         &self,
         core: &mut Core,
         sid: Sid,
         messages: impl IntoIterator<Item = Message>,
-    ) {
+    ) -> Option<Arc<SubQueue>> {
         let Some(q) = core.subs.get(&sid) else {
             if let Some(responder) = core.responders.get(&sid).cloned() {
                 answer_all(core, responder.as_ref(), messages);
             }
-            return;
+            return None;
         };
         let mut drops = 0u64;
         let mut first_drop = false;
-        q.push_all(messages, |p| {
+        let wake = q.push_all(messages, |p| {
             if let Pushed::Dropped { first } = p {
                 drops += 1;
                 first_drop |= first;
             }
         });
+        let wake = wake.then(|| q.clone());
         core.slow_consumer_drops += drops;
         if first_drop {
             self.emit(Event::SlowConsumer { sid });
         }
+        wake
     }
 
     /// Wakes what waits on a change of state (connect, a flush, close): threads and tasks.

@@ -46,13 +46,15 @@ struct State {
     closed: Option<SubscriptionEnded>,
     /// The task of an async reader waiting for a message.
     waker: Option<Waker>,
+    /// Readers asleep on `ready`: a push wakes them only if there are any (a
+    /// `notify_all` is a futex syscall even when nobody waits).
+    waiting: usize,
 }
 
 impl State {
-    fn wake(&mut self) {
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
+    /// Someone waits for the next message: a thread or a task.
+    fn has_reader(&self) -> bool {
+        self.waiting > 0 || self.waker.is_some()
     }
 }
 
@@ -78,6 +80,7 @@ impl SubQueue {
                 queue: PendingQueue::new(limits),
                 closed: None,
                 waker: None,
+                waiting: 0,
             }),
             ready: Condvar::new(),
         }
@@ -89,16 +92,19 @@ impl SubQueue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Pushes a batch and wakes the reader once. `on_push` sees each outcome; after a
-    /// close, messages are discarded (the reader is gone) and not reported.
+    /// Pushes a batch. `on_push` sees each outcome; after a close, messages are
+    /// discarded (the reader is gone) and not reported. Returns whether a reader sleeps
+    /// and must be woken with [`wake`](Self::wake) once: the loop does that after
+    /// releasing the core lock, so the reader does not wake only to block on it.
+    #[must_use = "a sleeping reader must be woken with `wake`"]
     pub(crate) fn push_all(
         &self,
         messages: impl IntoIterator<Item = Message>,
         mut on_push: impl FnMut(Pushed),
-    ) {
+    ) -> bool {
         let mut state = self.lock();
         if state.closed.is_some() {
-            return;
+            return false;
         }
         let mut queued = false;
         for msg in messages {
@@ -106,10 +112,21 @@ impl SubQueue {
             queued |= outcome == Pushed::Queued;
             on_push(outcome);
         }
-        if queued {
-            state.wake();
-            drop(state);
+        queued && state.has_reader()
+    }
+
+    /// Wakes the readers after a [`push_all`](Self::push_all) that asked for it: the
+    /// threads asleep on the condition variable and the task's waker.
+    pub(crate) fn wake(&self) {
+        let mut state = self.lock();
+        let waker = state.waker.take();
+        let threads = state.waiting > 0;
+        drop(state);
+        if threads {
             self.ready.notify_all();
+        }
+        if let Some(w) = waker {
+            w.wake();
         }
     }
 
@@ -119,9 +136,8 @@ impl SubQueue {
         if state.closed.is_none() {
             state.closed = Some(why);
         }
-        state.wake();
         drop(state);
-        self.ready.notify_all();
+        self.wake();
     }
 
     /// Takes the next message, waiting until `deadline` (`None`: for ever).
@@ -134,19 +150,27 @@ impl SubQueue {
             if let Some(why) = &state.closed {
                 return Taken::Closed(why.clone());
             }
-            state = match deadline {
-                None => self.ready.wait(state).unwrap_or_else(|e| e.into_inner()),
+            let timeout = match deadline {
+                None => None,
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return Taken::Empty;
                     }
+                    Some(deadline - now)
+                }
+            };
+            state.waiting += 1;
+            state = match timeout {
+                None => self.ready.wait(state).unwrap_or_else(|e| e.into_inner()),
+                Some(timeout) => {
                     self.ready
-                        .wait_timeout(state, deadline - now)
+                        .wait_timeout(state, timeout)
                         .unwrap_or_else(|e| e.into_inner())
                         .0
                 }
             };
+            state.waiting -= 1;
         }
     }
 
@@ -156,6 +180,8 @@ impl SubQueue {
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Taken> {
         let mut state = self.lock();
         if let Some(msg) = state.queue.pop() {
+            // Not waiting any more: pushes need not wake this task until it polls again.
+            state.waker = None;
             return Poll::Ready(Taken::Message(msg));
         }
         if let Some(why) = &state.closed {
@@ -222,18 +248,23 @@ mod tests {
         let q2 = q.clone();
         let t = std::thread::spawn(move || q2.take(None));
         std::thread::sleep(Duration::from_millis(10));
-        q.push_all([msg(b"x")], |_| {});
+        while !q.push_all([msg(b"x")], |_| {}) {
+            // The reader is not asleep yet: take the message back and try again.
+            assert_eq!(q.try_take(), Taken::Message(msg(b"x")));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        q.wake();
         assert_eq!(t.join().unwrap(), Taken::Message(msg(b"x")));
     }
 
     #[test]
     fn close_lets_queued_messages_drain_first() {
         let q = SubQueue::new(PendingLimits::default());
-        q.push_all([msg(b"x")], |_| {});
+        assert!(!q.push_all([msg(b"x")], |_| {}), "nobody waits");
         q.close(SubscriptionEnded::LimitReached);
         q.close(SubscriptionEnded::Unsubscribed); // the first cause wins
         let mut outcomes = Vec::new();
-        q.push_all([msg(b"late")], |p| outcomes.push(p));
+        assert!(!q.push_all([msg(b"late")], |p| outcomes.push(p)));
         assert!(outcomes.is_empty(), "discarded after the close");
         assert_eq!(q.try_take(), Taken::Message(msg(b"x")));
         assert_eq!(q.try_take(), Taken::Closed(SubscriptionEnded::LimitReached));

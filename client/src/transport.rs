@@ -43,6 +43,9 @@ pub(crate) struct Transport {
     pub(crate) tls_first: Option<String>,
     /// WebSocket framing, for a `ws://` or `wss://` server.
     pub(crate) ws: Option<Box<WsLayer>>,
+    /// A second handle on the open plain-TCP socket (a `dup`), lent to requesters
+    /// through `Core::direct`; `None` with TLS or WebSocket.
+    pub(crate) direct: Option<Arc<std::net::TcpStream>>,
 }
 
 /// What a read produced.
@@ -82,6 +85,7 @@ impl Transport {
             write_blocked: false,
             tls_first,
             ws: ws.map(Box::new),
+            direct: None,
         }
     }
 
@@ -135,6 +139,21 @@ impl Transport {
         outcome
     }
 
+    /// Makes the second handle requesters may write through (plain TCP only).
+    pub(crate) fn share_for_direct_writes(&mut self) {
+        use std::os::fd::AsFd;
+        if self.ws.is_some() {
+            // Bytes to a WebSocket need framing: only the loop writes them.
+            return;
+        }
+        self.direct = self
+            .stream
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(|fd| Arc::new(std::net::TcpStream::from(fd)));
+    }
+
     /// Checks whether the non-blocking connect finished. `Ok(true)`: connected.
     pub(crate) fn finish_connect(&mut self) -> io::Result<bool> {
         if let Some(e) = self.stream.take_error()? {
@@ -160,6 +179,7 @@ impl Transport {
         first: bool,
     ) -> Result<(), TlsError> {
         // From here on only the loop thread may write: the bytes must go through TLS.
+        self.direct = None;
         let server_name = tls::server_name(name)?;
         let conn = ClientConnection::new(config, server_name)
             .map_err(|e| TlsError::Config(e.to_string()))?;

@@ -266,7 +266,9 @@ impl Client {
         subject: impl AsRef<str>,
         payload: impl Into<Bytes>,
     ) -> Result<Message, RequestError> {
-        self.send_request(subject, None, payload).await?.await
+        self.start_request(subject.as_ref(), None, payload.into(), true)
+            .await?
+            .await
     }
 
     /// [`Client::request`] with headers.
@@ -276,7 +278,7 @@ impl Client {
         headers: HeaderMap,
         payload: impl Into<Bytes>,
     ) -> Result<Message, RequestError> {
-        self.send_request(subject, Some(&headers), payload)
+        self.start_request(subject.as_ref(), Some(&headers), payload.into(), true)
             .await?
             .await
     }
@@ -288,7 +290,7 @@ impl Client {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Message, RequestError> {
-        self.send_request(subject, None, payload)
+        self.start_request(subject.as_ref(), None, payload.into(), true)
             .await?
             .timeout(timeout)
             .await
@@ -303,10 +305,21 @@ impl Client {
         headers: Option<&HeaderMap>,
         payload: impl Into<Bytes>,
     ) -> Result<Response, RequestError> {
+        self.start_request(subject.as_ref(), headers, payload.into(), false)
+            .await
+    }
+
+    /// Queues a request (`waits`: its reply is awaited at once, so it may be written from
+    /// this thread when the loop is idle) and returns its [`Response`].
+    async fn start_request(
+        &self,
+        subject: &str,
+        headers: Option<&HeaderMap>,
+        payload: Bytes,
+        waits: bool,
+    ) -> Result<Response, RequestError> {
         let (handle, full) = {
-            let (handle, core) =
-                self.inner
-                    .queue_request(subject.as_ref(), headers, payload.into())?;
+            let (handle, core) = self.inner.queue_request(subject, headers, payload, waits)?;
             (handle, core.conn.output_full())
         };
         let response = Response::new(

@@ -53,6 +53,7 @@ impl EventLoop {
         self.drop_transport();
 
         let mut core = shared.lock();
+        core.direct = None;
         core.conn.discard_unwritten();
         if matches!(core.first_connect, FirstConnect::Pending) {
             core.first_connect =

@@ -1,13 +1,69 @@
 //! The one read path and the one write path of the loop, and transport failures.
 
-use std::io::IoSlice;
+use std::io::{self, IoSlice, Write};
+use std::net::TcpStream;
 use std::time::Instant;
 
 use natsy_proto::connection::{TransportError, TransportOp};
 
 use super::{EventLoop, READS_PER_TURN, WRITE_SLICES};
-use crate::shared::Core;
+use crate::shared::{Core, Shared};
 use crate::transport::{Phase, ReadOutcome};
+
+/// The one write function: hands what the connection has to send to `write` until it is
+/// all sent or `write` says to stop. `write` returns the bytes it took and whether to go
+/// on. `Ok(true)`: the output is empty.
+fn write_output(
+    core: &mut Core,
+    mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<(usize, bool)>,
+) -> io::Result<bool> {
+    loop {
+        let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+        let n = core.conn.poll_transmit(&mut slices);
+        if n == 0 {
+            return Ok(true);
+        }
+        let (written, go_on) = write(&slices[..n])?;
+        if written > 0 {
+            core.conn.advance_transmit(written);
+        }
+        if !go_on {
+            return Ok(false);
+        }
+    }
+}
+
+/// The measured exception to "only the loop does IO" (BENCHMARKS.md): a requester that
+/// waits for its reply next writes its request itself, through [`write_output`] under
+/// the lock, when the loop sleeps with nothing to write (`!wake_pending`) on an open
+/// plain-TCP connection. That saves the loop's wake-up for the write: one eventfd write,
+/// one `epoll_wait` return and one thread switch per request. Anything short of writing
+/// everything (a full socket, an error) falls back to waking the loop, which carries on
+/// from where this left off and meets the error itself.
+pub(crate) fn write_now_or_wake(shared: &Shared, core: &mut Core) {
+    if !core.wake_pending {
+        if let Some(stream) = core.direct.take() {
+            let done = write_output(core, |slices| direct_write(&stream, slices));
+            core.direct = Some(stream);
+            if matches!(done, Ok(true)) {
+                return;
+            }
+        }
+    }
+    shared.wake(core);
+}
+
+/// One non-blocking write on the shared socket handle.
+fn direct_write(mut stream: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<(usize, bool)> {
+    loop {
+        match stream.write_vectored(slices) {
+            Ok(n) => return Ok((n, n > 0)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((0, false)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
 
 impl EventLoop {
     /// Reports a transport failure to the connection.
@@ -20,6 +76,7 @@ impl EventLoop {
 
     /// Drops the transport and reports why, with the lock held.
     pub(super) fn fail_transport(&mut self, core: &mut Core, error: TransportError) {
+        core.direct = None;
         self.drop_transport();
         core.conn.handle_transport_error(Instant::now(), error);
     }
@@ -43,6 +100,7 @@ impl EventLoop {
                     let tls_first = t.tls_first.take();
                     if tls_first.is_none() {
                         t.phase = Phase::Open;
+                        t.share_for_direct_writes();
                     }
                     let shared = self.shared.clone();
                     let mut core = shared.lock();
@@ -109,9 +167,20 @@ impl EventLoop {
                 Phase::Open => {
                     let shared = self.shared.clone();
                     // The socket read happens without the lock; only feeding it takes it.
+                    // A short plain-TCP read emptied the socket: epoll reports the next
+                    // bytes as a new edge, so the read that would only say `WouldBlock`
+                    // is skipped (tokio does the same). strace of `req`: one `recvfrom`
+                    // fewer per reply received.
+                    let plain = t.tls.is_none() && t.ws.is_none();
                     match t.read(&mut self.read_buf) {
                         Ok(ReadOutcome::Data(n)) => {
+                            let drained = plain && n < self.read_buf.len();
                             let mut core = shared.lock();
+                            // Awake: the turn ends with a drive under the lock before the
+                            // next `poll`, which writes what user threads queue meanwhile,
+                            // so they need not wake us (an eventfd write for them and an
+                            // extra `epoll_wait` return for us, per request, in strace).
+                            core.wake_pending = true;
                             if n > 0 {
                                 core.conn.handle_input(
                                     Instant::now(),
@@ -119,11 +188,17 @@ impl EventLoop {
                                 );
                             }
                             self.drive(&mut core);
+                            drop(core);
+                            self.batch.wake_readers();
+                            if drained {
+                                return;
+                            }
                         }
                         Ok(ReadOutcome::WouldBlock) => return,
                         Ok(ReadOutcome::Eof) => {
                             self.drop_transport();
                             let mut core = shared.lock();
+                            core.direct = None;
                             core.conn.handle_transport_eof(Instant::now());
                             self.drive(&mut core);
                             return;
@@ -148,31 +223,22 @@ impl EventLoop {
             return;
         }
         let mut failed = None;
-        while !t.write_blocked {
-            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
-            let n = core.conn.poll_transmit(&mut slices);
-            if n == 0 {
-                break;
-            }
-            match t.write(&slices[..n]) {
-                Ok(0) => {
-                    if !t.write_blocked && t.tls_wants_write() {
-                        // rustls' buffer is full but the socket took everything: retry.
-                        continue;
-                    }
-                    break;
-                }
-                Ok(written) => core.conn.advance_transmit(written),
-                Err(e) => {
-                    failed = Some(TransportError::io(TransportOp::Write, &e));
-                    break;
-                }
+        if !t.write_blocked {
+            let wrote = write_output(core, |slices| {
+                let written = t.write(slices)?;
+                // rustls' buffer full but the socket took everything: retry.
+                let retry = written == 0 && !t.write_blocked && t.tls_wants_write();
+                Ok((written, retry || (written > 0 && !t.write_blocked)))
+            });
+            if let Err(e) = wrote {
+                failed = Some(TransportError::io(TransportOp::Write, &e));
             }
         }
         if core.room_wanted() && (core.conn.output_drained() || failed.is_some()) {
             self.shared.notify_drained(core);
         }
         if let Some(reason) = failed {
+            core.direct = None;
             if let Some(mut t) = self.transport.take() {
                 let _ = self.poll.registry().deregister(&mut t.stream);
             }

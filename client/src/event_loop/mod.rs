@@ -1,12 +1,16 @@
 //! The event loop: one thread per connection that owns the `mio::Poll` and the socket and
 //! drives the `proto::Connection` behind the shared lock. It is the only code that does
-//! IO: user threads lock the core, mutate it (queue an op) and wake the loop.
+//! IO: user threads lock the core, mutate it (queue an op) and wake the loop. The one
+//! measured exception (BENCHMARKS.md): a requester about to wait for its reply writes its
+//! request itself when the loop sleeps with nothing to write, through the same write
+//! function under the lock (`io::write_now_or_wake`).
 //!
 //! Each turn: fire due timers, drain the connection's events (dial, TLS, routing messages
 //! to subscriptions, waking waiters), write what it has to send, then sleep in `poll`
 //! until the socket is ready, a user thread wakes us, or the next timer is due. There is
 //! one read path (`on_readable`: a socket read without the lock, then `handle_input`
-//! under it) and one write path (`write_pending`, under the lock).
+//! under it) and one write function (`io::write_output`, under the lock, which the
+//! loop calls from `write_pending`).
 //!
 //! The module is split by concern: this file has the loop and the routing of proto's
 //! events; `dial` gathers what a dial needs off the lock and opens the socket, `io` is
@@ -17,6 +21,8 @@ mod close;
 mod dial;
 mod io;
 mod tls;
+
+pub(crate) use io::write_now_or_wake;
 
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -134,6 +140,13 @@ impl EventLoop {
                 }
                 // While the socket is full we write on writability anyway: no wake-ups.
                 core.wake_pending = self.transport.as_ref().is_some_and(|t| t.write_blocked);
+                // Asleep with nothing to write: a requester may write itself.
+                core.direct = match &self.transport {
+                    Some(t) if !core.wake_pending && core.conn.state() == State::Connected => {
+                        t.direct.clone()
+                    }
+                    _ => None,
+                };
                 if self.read_more {
                     Some(Duration::ZERO)
                 } else {
@@ -144,6 +157,8 @@ impl EventLoop {
                     due.map(|t| t.saturating_duration_since(now))
                 }
             };
+            // Readers of what this turn routed, now that the lock is released.
+            self.batch.wake_readers();
             if self.start_gathering() {
                 continue;
             }
@@ -170,6 +185,7 @@ impl EventLoop {
                 self.on_readable();
             }
         }
+        self.batch.wake_readers();
         if let Some(reason) = self.closing.take() {
             self.finish_close(reason);
         }
@@ -216,6 +232,7 @@ impl EventLoop {
                 tls_name,
                 tls_first,
             } => {
+                core.direct = None;
                 self.drop_transport();
                 self.dial_generation += 1;
                 self.dial_request = Some(DialRequest {
@@ -232,6 +249,7 @@ impl EventLoop {
                 }
             }
             ProtoEvent::CloseTransport => {
+                core.direct = None;
                 // After a user close the last queued bytes are written first.
                 if core.conn.state() != State::Closed {
                     self.drop_transport();
@@ -263,6 +281,7 @@ impl EventLoop {
                 // Messages that arrived first go to their readers first; the final write
                 // and the rest happen once the lock is released (`finish_close`).
                 self.flush_batch(core);
+                core.direct = None;
                 self.closing = Some(reason);
                 self.finished = true;
             }
@@ -306,14 +325,13 @@ impl EventLoop {
             }
             ProtoEvent::Reply { id, message } => {
                 if let Some(slot) = core.replies.remove(&id) {
-                    slot.fill(SlotState::Reply(message));
+                    self.batch.fill(slot, SlotState::Reply(message));
                 }
             }
             ProtoEvent::RequestFailed { id, error } => {
                 if let Some(slot) = core.replies.remove(&id) {
-                    slot.fill(SlotState::Refused(PermissionError::subscription_refused(
-                        error,
-                    )));
+                    let refused = PermissionError::subscription_refused(error);
+                    self.batch.fill(slot, SlotState::Refused(refused));
                 }
             }
             ProtoEvent::DiscoveredServers(servers) => {

@@ -37,6 +37,8 @@ impl EventLoop {
         let Some(t) = self.transport.as_mut() else {
             return;
         };
+        // Only the loop writes through TLS.
+        core.direct = None;
         if let Err(e) = t.start_tls(config, name, first) {
             let e = TransportError::new(
                 TransportOp::Tls,
