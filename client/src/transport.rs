@@ -7,7 +7,6 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
-#[cfg(feature = "tls")]
 use std::sync::Arc;
 
 use mio::net::TcpStream;
