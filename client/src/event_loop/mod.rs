@@ -200,6 +200,9 @@ impl EventLoop {
                 any = true;
                 self.on_event(core, event);
             }
+            // Route before writing: routing may queue output of its own (service
+            // discovery answers), which then goes out in this write.
+            self.flush_batch(core);
             self.write_pending(core);
             match core.conn.poll_event() {
                 Some(event) => self.on_event(core, event),
@@ -208,10 +211,6 @@ impl EventLoop {
             }
         }
         self.flush_batch(core);
-        if !core.responders.is_empty() {
-            // Routing may have queued answers (service discovery): send them now.
-            self.write_pending(core);
-        }
     }
 
     fn flush_batch(&mut self, core: &mut Core) {
