@@ -23,6 +23,9 @@ pub(crate) struct WsLayer {
     pub(crate) out_at: usize,
     /// The server closed: nothing more will be decoded.
     pub(crate) closed: bool,
+    /// Where raw reads land before their bytes join `raw_in`: zeroed once, so a read
+    /// costs a copy of what arrived, not a fill of the whole chunk.
+    scratch: Box<[u8]>,
 }
 
 /// What [`WsLayer::decode`] found in the raw input.
@@ -49,6 +52,7 @@ impl WsLayer {
             out,
             out_at: 0,
             closed: false,
+            scratch: vec![0; RAW_READ].into_boxed_slice(),
         }
     }
 
@@ -66,18 +70,16 @@ impl WsLayer {
         }
     }
 
-    /// The spare room raw reads land in: the caller reads into it, then calls
+    /// The room raw reads land in: the caller reads into it, then calls
     /// [`WsLayer::filled`] with the count.
     pub(crate) fn read_room(&mut self) -> &mut [u8] {
-        let len = self.raw_in.len();
-        self.raw_in.resize(len + RAW_READ, 0);
-        &mut self.raw_in[len..]
+        &mut self.scratch
     }
 
-    /// `n` bytes were read into [`WsLayer::read_room`] (the rest is given back).
+    /// `n` bytes were read into [`WsLayer::read_room`]: they join the raw input.
     pub(crate) fn filled(&mut self, n: usize) {
-        let len = self.raw_in.len() - RAW_READ + n;
-        self.raw_in.truncate(len);
+        self.raw_in
+            .extend_from_slice(self.scratch.get(..n).unwrap_or_default());
     }
 
     /// Checks the server's upgrade response in the raw input: `Ok(true)` once upgraded
