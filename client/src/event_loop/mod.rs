@@ -89,6 +89,8 @@ pub(crate) struct EventLoop {
     finished: bool,
     /// Proto closed for good, for this reason: `finish_close` runs when the loop ends.
     closing: Option<CloseReason>,
+    /// Offer `permessage-deflate` on WebSocket transports.
+    ws_compression: bool,
 }
 
 impl EventLoop {
@@ -99,6 +101,7 @@ impl EventLoop {
         auth: AuthSource,
         first_auth: Option<Auth>,
         resolver: Option<Resolver>,
+        ws_compression: bool,
     ) -> Self {
         let (dialed_tx, dialed_rx) = mpsc::channel();
         EventLoop {
@@ -119,6 +122,7 @@ impl EventLoop {
             read_more: false,
             finished: false,
             closing: None,
+            ws_compression,
         }
     }
 
