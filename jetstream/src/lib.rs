@@ -55,6 +55,7 @@ mod account;
 pub mod aio;
 mod cluster;
 mod consumer;
+mod consumer_ops;
 mod context;
 mod deadline;
 mod error;
@@ -65,6 +66,8 @@ mod ordered_machine;
 mod publish;
 mod pull;
 mod pull_machine;
+mod push;
+mod push_machine;
 mod stored;
 mod stream;
 mod stream_config;
@@ -86,9 +89,12 @@ pub use wire::rfc3339;
 
 pub use cluster::{ClusterInfo, PeerInfo};
 pub use consumer::{
-    AckPolicy, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy, ReplayPolicy, SequenceInfo,
+    AckPolicy, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy, PriorityGroupState,
+    PriorityPolicy, ReplayPolicy, SequenceInfo,
 };
+pub use consumer_ops::PauseResponse;
 pub use js_message::{AckError, AckMetadata, JsMessage, MetadataError};
 pub use ordered::{OrderedConsumer, OrderedMessages};
 pub use ordered_machine::{OrderedConfig, OrderedError};
-pub use pull::{ConsumeOptions, FetchOptions, Messages, PullError};
+pub use pull::{ConsumeOptions, FetchOptions, Messages, PullError, PullPriority};
+pub use push::{PushError, PushMessages};

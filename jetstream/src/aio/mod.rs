@@ -97,12 +97,15 @@
 //! Everything also works from a blocking handle of the same connection:
 //! [`Context::blocking`] and [`JsMessage::into_blocking`].
 
+mod consumer_ops;
 mod context;
 mod message;
 mod publish;
 mod pull;
+mod push;
 
 pub use context::{new, Consumer, Context, Stream};
 pub use message::JsMessage;
 pub use publish::{AsyncPublisher, PubAckFuture};
 pub use pull::Messages;
+pub use push::PushMessages;
