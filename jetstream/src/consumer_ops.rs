@@ -172,6 +172,14 @@ impl Consumer {
     pub fn unpin(&self, group: &str) -> Result<(), Error> {
         self.context.unpin_consumer(&self.stream, &self.name, group)
     }
+
+    /// The pin id this handle (and its clones) holds for priority-group pulls: the
+    /// `Nats-Pin-Id` of the last messages it was given while pinned, `None` before that
+    /// and after a `423`. It is what [`ConsumerInfo::priority_groups`] shows as
+    /// `pinned_client_id` while this handle is the pinned client.
+    pub fn pin_id(&self) -> Option<String> {
+        self.pin.get()
+    }
 }
 
 impl Stream {

@@ -101,8 +101,13 @@ pub(crate) fn push_setup(
             "not a push consumer (no deliver_subject)",
         ))?;
     let group = config.deliver_group.clone().filter(|g| !g.is_empty());
+    // In a deliver group each heartbeat reaches one member only: neither silence nor
+    // `Nats-Last-Consumer` says anything about one member's share. (nats.go refuses a
+    // queue subscription to a consumer with heartbeats or flow control; natsy subscribes,
+    // answers the flow control requests and stalled notices a member is given, and does
+    // not check heartbeats.)
     let settings = PushSettings {
-        idle_heartbeat: config.idle_heartbeat,
+        idle_heartbeat: config.idle_heartbeat.filter(|_| group.is_none()),
         check_sequences: group.is_none(),
     };
     Ok((subject, group, PushMachine::new(settings, now)))
@@ -186,7 +191,9 @@ impl Consumer {
     /// to the consumer; async-nats `consumer.messages()` of a push consumer).
     ///
     /// Flow control requests are answered and heartbeats checked as the messages are
-    /// taken; status messages are never handed out. Missed heartbeats and sequence gaps
+    /// taken; status messages are never handed out. In a deliver group heartbeats are
+    /// not checked, since each reaches one member only (nats.go refuses such a
+    /// subscription instead). Missed heartbeats and sequence gaps
     /// are yielded as [`Error::Push`] and the subscription goes on; it ends with
     /// [`PushError::ConsumerDeleted`] once a lookup after missed heartbeats finds the
     /// consumer gone. Fails with [`Error::InvalidArgument`] for a pull consumer.

@@ -59,6 +59,11 @@ impl Consumer {
             .unpin_consumer(&self.stream, &self.name, group)
             .await
     }
+
+    /// The pin id this handle holds: see [`crate::Consumer::pin_id`].
+    pub fn pin_id(&self) -> Option<String> {
+        self.pin.get()
+    }
 }
 
 impl Stream {
