@@ -228,9 +228,18 @@ pub struct PriorityGroupState {
     pub group: String,
     /// The pin id of the client pinned now, if any.
     pub pinned_client_id: Option<String>,
-    /// When it was pinned.
-    #[serde(with = "time::serde::rfc3339::option")]
+    /// When it was pinned (`None` while nobody is).
+    #[serde(deserialize_with = "go_time")]
     pub pinned_ts: Option<time::OffsetDateTime>,
+}
+
+/// An optional RFC 3339 time from the server, whose zero `time.Time` (year 1, sent for
+/// "never") reads as `None`.
+pub(crate) fn go_time<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<time::OffsetDateTime>, D::Error> {
+    let t = time::serde::rfc3339::option::deserialize(d)?;
+    Ok(t.filter(|t| t.year() > 1))
 }
 
 impl ConsumerConfig {
@@ -604,6 +613,53 @@ mod tests {
                 "replay_policy": "instant",
             })
         );
+    }
+
+    #[test]
+    fn push_pause_and_priority_fields_use_the_servers_names() {
+        let until = time::Date::from_calendar_date(2030, time::Month::March, 4)
+            .unwrap()
+            .with_hms(5, 6, 7)
+            .unwrap()
+            .assume_utc();
+        let config = ConsumerConfig {
+            deliver_subject: Some("deliver.x".into()),
+            deliver_group: Some("g".into()),
+            flow_control: true,
+            idle_heartbeat: Some(Duration::from_secs(2)),
+            pause_until: Some(until),
+            priority_groups: vec!["jobs".into()],
+            priority_policy: Some(PriorityPolicy::PinnedClient),
+            pinned_ttl: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&config).unwrap();
+        assert_eq!(v["deliver_subject"], "deliver.x");
+        assert_eq!(v["deliver_group"], "g");
+        assert_eq!(v["flow_control"], true);
+        assert_eq!(v["idle_heartbeat"], 2_000_000_000u64);
+        assert_eq!(v["pause_until"], "2030-03-04T05:06:07Z");
+        assert_eq!(v["priority_groups"], json!(["jobs"]));
+        assert_eq!(v["priority_policy"], "pinned_client");
+        assert_eq!(v["priority_timeout"], 60_000_000_000u64);
+        let back: ConsumerConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(back, config);
+        for (policy, text) in [
+            (PriorityPolicy::None, "none"),
+            (PriorityPolicy::Overflow, "overflow"),
+            (PriorityPolicy::Prioritized, "prioritized"),
+        ] {
+            assert_eq!(serde_json::to_value(policy).unwrap(), text);
+        }
+        let plain = serde_json::to_value(ConsumerConfig::default()).unwrap();
+        for absent in [
+            "deliver_subject",
+            "flow_control",
+            "pause_until",
+            "priority_policy",
+        ] {
+            assert!(plain.get(absent).is_none(), "{absent} sent unset");
+        }
     }
 
     #[test]

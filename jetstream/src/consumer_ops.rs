@@ -22,7 +22,7 @@ pub struct PauseResponse {
     pub paused: bool,
     /// Until when. The server sends its zero time (year 1) after a resume; that reads as
     /// `None` here.
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(deserialize_with = "crate::consumer::go_time")]
     pub pause_until: Option<time::OffsetDateTime>,
     /// How much longer it stays paused.
     #[serde(with = "nanos::option")]
@@ -56,9 +56,6 @@ struct ListResponse {
     consumers: Vec<ConsumerInfo>,
 }
 
-/// The year the server's zero `time.Time` falls in: no real pause ends then.
-const GO_ZERO_YEAR: i32 = 1;
-
 /// `CONSUMER.PAUSE` of `name` on `stream` until `until`, or a resume for `None`.
 pub(crate) fn pause_call(
     stream: &str,
@@ -71,13 +68,7 @@ pub(crate) fn pause_call(
         format!("CONSUMER.PAUSE.{stream}.{name}"),
         Some(&PauseRequest { pause_until: until }),
     )?;
-    Ok(call.parse_with(|body| {
-        let mut r: PauseResponse = parse_response(body)?;
-        if r.pause_until.is_some_and(|t| t.year() <= GO_ZERO_YEAR) {
-            r.pause_until = None;
-        }
-        Ok(r)
-    }))
+    Ok(call.parse_with(parse_response::<PauseResponse>))
 }
 
 /// `CONSUMER.UNPIN` of priority group `group` of `name` on `stream`.
@@ -259,6 +250,12 @@ mod tests {
         assert_eq!(
             infos[0].priority_groups[0].pinned_client_id.as_deref(),
             Some("p1")
+        );
+        let unpinned = br#"{"total":1,"consumers":[{"name":"b","config":{},"priority_groups":[{"group":"g","pinned_ts":"0001-01-01T00:00:00Z"}]}]}"#;
+        let (infos, _) = (call.parse)(unpinned).unwrap();
+        assert_eq!(
+            infos[0].priority_groups[0].pinned_ts, None,
+            "Go's zero time"
         );
         let (infos, _) = (call.parse)(br#"{"total":0,"consumers":null}"#).unwrap();
         assert!(infos.is_empty());

@@ -214,7 +214,7 @@ impl PushMachine {
 
     /// The time in [`poll_timeout`](Self::poll_timeout) has come (or passed).
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
-        if self.finished || !self.heartbeat_due.is_some_and(|t| t <= now) {
+        if self.finished || self.heartbeat_due.is_none_or(|t| t > now) {
             return;
         }
         self.missed_heartbeats += 1;

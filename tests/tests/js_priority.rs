@@ -1,7 +1,7 @@
 //! Pull consumers' newer features against a real `nats-server -js` (2.11+), blocking and
 //! async: priority groups (overflow's `min_pending`, the pinned client that keeps the
 //! messages until it is unpinned, its pin id sent with later pulls and forgotten at a
-//! `423`), `fetch` (waits for the batch) against `fetch_no_wait` (returns at once), and
+//! `423`, prioritized pulls), `fetch` (waits for the batch) against `fetch_no_wait` (returns at once), and
 //! the consumer list and names.
 
 use std::collections::HashSet;
@@ -172,6 +172,36 @@ fn wait_for_waiting(consumer: &Consumer, n: u64) {
 }
 
 #[test]
+fn prioritized_serves_the_lowest_priority_first() {
+    let (_server, js) = start();
+    create_stream(&js, "R", "r.>");
+    let consumer = js
+        .create_consumer("R", grouped("R", PriorityPolicy::Prioritized))
+        .expect("create");
+    let pull = |priority: u8, expires_ms: u64| {
+        let consumer = consumer.clone();
+        thread::spawn(move || {
+            consumer.fetch(in_group(
+                1,
+                expires_ms,
+                PullPriority {
+                    priority: Some(priority),
+                    ..PullPriority::group("jobs")
+                },
+            ))
+        })
+    };
+    // The priority-5 pull waits first; the priority-0 one, sent after, is served.
+    let low = pull(5, 1500);
+    wait_for_waiting(&consumer, 1);
+    let high = pull(0, 5000);
+    wait_for_waiting(&consumer, 2);
+    publish_n(&js, "r.x", 1);
+    assert_eq!(ack_all(high.join().unwrap().unwrap()), 1);
+    assert!(low.join().unwrap().unwrap().is_empty());
+}
+
+#[test]
 fn fetch_waits_for_the_batch_and_fetch_no_wait_returns_what_is_there() {
     let (_server, js) = start();
     create_stream(&js, "F", "f.>");
@@ -305,21 +335,21 @@ fn async_pinned_consume_fetch_no_wait_and_list() {
 
         a.unpin("jobs").await.unwrap();
         js.publish("a.x", "after").await.unwrap().await.unwrap();
-        // a's open pull carries the old pin: 423, reported, and a re-pull without it.
-        loop {
-            match tokio::time::timeout(WAIT, messages.next()).await.unwrap() {
-                Some(Err(Error::Pull(PullError::PinIdMismatch))) => break,
-                // Re-pinned to a first (its pull without an id came first): also fine,
-                // but then the pin must be a new one.
-                Some(Ok(msg)) => {
-                    assert_ne!(a.pin_id().as_deref(), Some(pin.as_str()));
-                    msg.double_ack().await.unwrap();
-                    break;
-                }
-                other => panic!("unexpected {other:?}"),
-            }
+        // a's open pull carries the old pin: 423, reported, not terminal...
+        match tokio::time::timeout(WAIT, messages.next()).await.unwrap() {
+            Some(Err(Error::Pull(PullError::PinIdMismatch))) => {}
+            other => panic!("expected a pin id mismatch, got {other:?}"),
         }
-        assert_ne!(a.pin_id().as_deref(), Some(pin.as_str()));
+        // ...and its re-pull without the id takes the new pin.
+        let msg = tokio::time::timeout(WAIT, messages.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("a message");
+        assert_eq!(msg.payload(), b"after");
+        msg.double_ack().await.unwrap();
+        let new_pin = a.pin_id().expect("pinned again");
+        assert_ne!(new_pin, pin);
         drop(messages);
 
         // fetch_no_wait on a plain consumer, and the list.
