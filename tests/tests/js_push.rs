@@ -410,6 +410,31 @@ fn async_push_delivers_answers_flow_control_and_ends_when_deleted() {
             }
         }
         assert_eq!(seen, [PushError::NoHeartbeat, PushError::ConsumerDeleted]);
+        drop(messages);
+
+        // Dropped while waiting on its heartbeat timer: no wait or request left behind.
+        let consumer = js
+            .create_consumer(
+                "A",
+                ConsumerConfig {
+                    idle_heartbeat: Some(Duration::from_secs(30)),
+                    filter_subject: Some("a.nothing".into()),
+                    ..push_config(Some("B"), "deliver.b")
+                },
+            )
+            .await
+            .unwrap();
+        let mut messages = consumer.push_messages().await.unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), messages.next())
+                .await
+                .is_err(),
+            "nothing to deliver"
+        );
+        assert!(js.client().registered_waits() > 0, "its timer waits");
+        drop(messages);
+        assert_eq!(js.client().registered_waits(), 0, "a wait left");
+        assert_eq!(js.client().pending_requests(), 0, "a request left");
     });
 }
 
@@ -471,5 +496,54 @@ fn async_deliver_group_and_pause() {
             assert!(all.insert(String::from_utf8_lossy(msg.payload()).into_owned()));
         }
         assert!(na > 0 && nb > 0, "both members got some ({na}, {nb})");
+    });
+}
+
+#[test]
+fn async_push_needs_no_tokio() {
+    let server = NatsServer::builder().jetstream().start().expect("server");
+    smol::block_on(async {
+        let js = natsy_jetstream::aio::new(natsy::aio::connect(server.url()).await.unwrap());
+        js.create_stream(&StreamConfig {
+            subjects: vec!["s.>".into()],
+            storage: StorageType::Memory,
+            ..StreamConfig::new("S")
+        })
+        .await
+        .unwrap();
+        for i in 0..3 {
+            js.publish("s.x", i.to_string())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+        let consumer = js
+            .create_consumer(
+                "S",
+                ConsumerConfig {
+                    idle_heartbeat: Some(Duration::from_millis(200)),
+                    ..push_config(None, "deliver.s")
+                },
+            )
+            .await
+            .unwrap();
+        let mut messages = consumer.push_messages().await.unwrap();
+        for i in 0..3 {
+            let msg = messages.next().await.unwrap().unwrap();
+            assert_eq!(msg.payload(), i.to_string().as_bytes());
+            msg.ack().await.unwrap();
+        }
+        // The heartbeat timer runs on the connection's loop thread: deleting the
+        // consumer is noticed with no runtime timer at all.
+        js.delete_consumer("S", consumer.name()).await.unwrap();
+        let mut seen = Vec::new();
+        while let Some(item) = messages.next().await {
+            match item {
+                Err(Error::Push(e)) => seen.push(e),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(seen, [PushError::NoHeartbeat, PushError::ConsumerDeleted]);
     });
 }
