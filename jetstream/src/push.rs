@@ -297,6 +297,12 @@ impl PushMessages {
                 Ok(None) => {
                     let now = Instant::now();
                     let mut wake = self.state.machine.poll_timeout();
+                    // Due before the caller's deadline is looked at, so a caller polling
+                    // with zero timeouts is still told of missed heartbeats.
+                    if wake.is_some_and(|w| w <= now) {
+                        self.state.machine.handle_timeout(now);
+                        continue;
+                    }
                     if let Some(d) = deadline {
                         if now >= d {
                             return Ok(None);

@@ -5,6 +5,7 @@
 //! is back; a deleted consumer ending the subscription), and pause / resume.
 
 use std::collections::HashSet;
+use std::thread;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -272,7 +273,20 @@ fn a_deleted_consumer_ends_the_subscription_after_its_heartbeats_stop() {
     let consumer = js.create_consumer("X", config).expect("create");
     let mut messages = consumer.push_messages().expect("subscribe");
     js.delete_consumer("X", "X").unwrap();
-    let mut seen = Vec::new();
+    // Polling without waiting still notices the silence once it is due.
+    let mut polls = 0;
+    let missed = loop {
+        match messages.next_timeout(Duration::ZERO) {
+            Ok(None) if polls < 250 => thread::sleep(Duration::from_millis(20)),
+            other => break other,
+        }
+        polls += 1;
+    };
+    assert!(
+        matches!(missed, Err(Error::Push(PushError::NoHeartbeat))),
+        "{missed:?}"
+    );
+    let mut seen = vec![PushError::NoHeartbeat];
     for item in messages.by_ref() {
         match item {
             Ok(msg) => panic!("unexpected message {:?}", msg.subject()),
