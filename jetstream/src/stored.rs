@@ -1,13 +1,12 @@
 //! Reading stored messages: [`StoredMessage`] through the API (`STREAM.MSG.GET`) and
 //! through direct get (`DIRECT.GET`, streams with `allow_direct`).
 
-use std::time::SystemTime;
-
 use base64::Engine as _;
 use bytes::Bytes;
-use natsy::proto::headers::parse_block;
+use natsy::proto::headers::{parse_block, HeaderBlock};
 use natsy::HeaderMap;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::context::ApiCall;
 use crate::error::{ApiError, Error};
@@ -28,7 +27,7 @@ pub struct StoredMessage {
     /// Its payload.
     pub payload: Bytes,
     /// When the stream stored it.
-    pub time: SystemTime,
+    pub time: OffsetDateTime,
 }
 
 #[derive(Serialize)]
@@ -52,8 +51,8 @@ struct RawStored {
     hdrs: Option<String>,
     #[serde(default)]
     data: Option<String>,
-    #[serde(deserialize_with = "wire::time::deserialize")]
-    time: SystemTime,
+    #[serde(with = "time::serde::rfc3339")]
+    time: OffsetDateTime,
 }
 
 fn decode_b64(text: &str, what: &str) -> Result<Vec<u8>, Error> {
@@ -90,19 +89,34 @@ impl RawStored {
 /// Turns a direct-get reply into a message: a status means not found (404) or a refused
 /// request; otherwise the `Nats-*` headers say where the message came from.
 pub(crate) fn from_direct_reply(msg: &natsy::proto::Message) -> Result<StoredMessage, Error> {
+    direct_message(direct_headers(msg)?, msg)
+}
+
+/// The parsed header block of a direct-get reply.
+pub(crate) fn direct_headers(msg: &natsy::proto::Message) -> Result<HeaderBlock, Error> {
     let block = msg
         .header_block()
         .ok_or_else(|| Error::InvalidResponse("direct get reply without headers".into()))?;
-    let parsed =
-        parse_block(block).map_err(|e| Error::InvalidResponse(format!("direct get: {e}")))?;
+    parse_block(block).map_err(|e| Error::InvalidResponse(format!("direct get: {e}")))
+}
+
+/// The error a direct-get status reply stands for.
+pub(crate) fn direct_status_error(code: u16, description: Option<String>) -> Error {
+    Error::Api(ApiError {
+        code,
+        // 404 "Message Not Found" is the API's "no message found".
+        err_code: if code == 404 { 10037 } else { 0 },
+        description: description.unwrap_or_default(),
+    })
+}
+
+/// The message of a direct-get reply whose headers are `parsed`.
+pub(crate) fn direct_message(
+    parsed: HeaderBlock,
+    msg: &natsy::proto::Message,
+) -> Result<StoredMessage, Error> {
     if let Some(status) = parsed.status {
-        let code = status.as_u16();
-        return Err(Error::Api(ApiError {
-            code,
-            // 404 "Message Not Found" is the API's "no message found".
-            err_code: if code == 404 { 10037 } else { 0 },
-            description: parsed.description.unwrap_or_default(),
-        }));
+        return Err(direct_status_error(status.as_u16(), parsed.description));
     }
     let headers = parsed.headers;
     let subject = headers

@@ -244,9 +244,7 @@ fn get_message_last_by_subject_and_direct_get() {
     assert_eq!(&m.payload[..], b"first");
     assert_eq!(m.headers.get("App"), Some("1"));
     assert_eq!(m.headers.get("Nats-Msg-Id"), Some("m1"));
-    let age = SystemTime::now()
-        .duration_since(m.time)
-        .unwrap_or(Duration::ZERO);
+    let age = natsy_jetstream::time::OffsetDateTime::now_utc() - m.time;
     assert!(age < Duration::from_secs(600), "time {:?}", m.time);
 
     let last = stream.get_last_message("g.a").expect("last");

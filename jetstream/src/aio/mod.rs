@@ -98,11 +98,13 @@
 //! [`Context::blocking`] and [`JsMessage::into_blocking`].
 
 mod context;
+mod direct;
 mod message;
 mod publish;
 mod pull;
 
 pub use context::{new, Consumer, Context, Stream};
+pub use direct::DirectBatchStream;
 pub use message::JsMessage;
 pub use publish::{AsyncPublisher, PubAckFuture};
 pub use pull::Messages;
