@@ -275,6 +275,9 @@ impl BatchReader {
             }
             // Nothing matched: an empty batch, not an error.
             Some(404) if !self.got_any => return Ok(BatchStep::Done),
+            // No responders: the stream has no `allow_direct` (or does not exist), as
+            // a single direct get reports it.
+            Some(503) if !self.got_any => return Err(Error::NotEnabled),
             Some(code) => return Err(direct_status_error(code, parsed.description)),
             None => {}
         }
@@ -400,7 +403,8 @@ impl Context {
 impl Stream {
     /// Many messages with one direct get (server 2.11+, a stream with `allow_direct`),
     /// delivered as they arrive. Without `allow_direct` nobody answers and the first
-    /// item is a timeout. See [`DirectBatch`] for which messages.
+    /// item is [`Error::NotEnabled`] (no responders). See [`DirectBatch`] for which
+    /// messages.
     ///
     /// ```no_run
     /// # fn run(stream: natsy_jetstream::Stream) -> Result<(), natsy_jetstream::Error> {

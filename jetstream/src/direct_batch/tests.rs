@@ -99,6 +99,8 @@ fn a_lost_message_is_an_error_not_a_silent_gap() {
 fn errors_and_old_servers() {
     let (_, end) = read(&[reply("NATS/1.0 413 Too Many Results\r\n\r\n", "")]);
     assert!(matches!(end, Err(Error::Api(ref e)) if e.code == 413));
+    let (_, end) = read(&[reply("NATS/1.0 503\r\n\r\n", "")]);
+    assert_eq!(end, Err(Error::NotEnabled));
     let (_, end) = read(&[reply("NATS/1.0 408 Bad Request\r\n\r\n", "")]);
     assert!(matches!(end, Err(Error::Api(ref e)) if e.code == 408));
     // A 404 after messages is not "empty".
