@@ -182,11 +182,11 @@ fn purge_all_by_subject_keep_and_up_to_sequence() {
     let state = stream.info().expect("info").state;
     assert_eq!(state.messages, 0);
     assert_eq!(state.last_seq, 24);
-    // seq and keep together is a bad request.
+    // seq and keep together is a bad request, refused before sending.
     let err = stream
         .purge_with(&PurgeOptions::new().sequence(3).keep(1))
         .unwrap_err();
-    assert!(matches!(err, Error::Api(_)), "{err:?}");
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
 }
 
 #[test]
