@@ -33,10 +33,11 @@ fn captured(key: &str) -> Vec<natsy::proto::Message> {
         .collect()
 }
 
-/// Reads `replies` to the end: the sequences and payloads, and the end.
-fn read(
-    replies: &[natsy::proto::Message],
-) -> (Vec<(u64, String)>, Result<Option<BatchEnd>, Error>) {
+/// What a batch read: the sequences and payloads, and how it ended.
+type Read = (Vec<(u64, String)>, Result<Option<BatchEnd>, Error>);
+
+/// Reads `replies` to the end.
+fn read(replies: &[natsy::proto::Message]) -> Read {
     let mut reader = BatchReader::new();
     let mut got = Vec::new();
     for r in replies {
