@@ -115,7 +115,9 @@ impl DirectBatch {
     }
 
     /// Stop once this many bytes (subjects, headers, payloads) were sent; the server's
-    /// default is its `max_pending` (64 MiB).
+    /// default is its `max_pending` (64 MiB). The server sends a batch without flow
+    /// control, into the reply subscription's pending limits; what they drop ends the
+    /// batch with an error (the messages name their predecessors), never a silent gap.
     pub fn max_bytes(mut self, max_bytes: usize) -> Self {
         self.max_bytes = Some(max_bytes);
         self

@@ -578,3 +578,96 @@ fn cluster_info_of_a_placed_r3_stream() {
         assert!(!r.peer.is_empty() && !r.offline && !r.pending, "{r:?}");
     }
 }
+
+/// Answers the first batch direct get on stream `FAKE` (which has no `allow_direct`, so
+/// the server does not) with `replies` (sequence, sequence before it), then stays
+/// silent: a responder that stops mid-batch, or one whose messages go missing.
+fn fake_direct_responder(
+    js: &Context,
+    replies: &'static [(u64, u64)],
+) -> std::thread::JoinHandle<()> {
+    js.create_stream(&memory("FAKE", &["fake"]))
+        .expect("create");
+    let client = js.client().clone();
+    let mut requests = client
+        .subscribe("$JS.API.DIRECT.GET.FAKE")
+        .expect("subscribe");
+    client.flush().expect("flush");
+    std::thread::spawn(move || {
+        let request = requests
+            .next_timeout(Duration::from_secs(10))
+            .expect("request");
+        for &(seq, before) in replies {
+            let mut h = natsy::HeaderMap::new();
+            for (k, v) in [
+                ("Nats-Stream", "FAKE".to_string()),
+                ("Nats-Subject", "fake".to_string()),
+                ("Nats-Sequence", seq.to_string()),
+                ("Nats-Time-Stamp", "2026-01-01T00:00:00Z".to_string()),
+                ("Nats-Num-Pending", "9".to_string()),
+                ("Nats-Last-Sequence", before.to_string()),
+            ] {
+                h.insert(k, &v).unwrap();
+            }
+            request.respond_with_headers(&h, "v").expect("respond");
+        }
+        client.flush().expect("flush");
+    })
+}
+
+#[test]
+fn a_batch_that_stops_or_loses_messages_ends_with_an_error() {
+    let (_server, js) = setup();
+    let js = js.with_timeout(Duration::from_millis(300));
+    // One message, then silence: the message, then a timeout, then the end.
+    let responder = fake_direct_responder(&js, &[(1, 0)]);
+    let stream = js.get_stream("FAKE").expect("bind");
+    let mut batch = stream
+        .direct_get_batch(&DirectBatch::new(5))
+        .expect("batch");
+    assert_eq!(batch.next().map(|m| m.map(|m| m.sequence)), Some(Ok(1)));
+    assert!(matches!(batch.next(), Some(Err(Error::Request(e))) if e.is_timeout()));
+    assert!(batch.next().is_none());
+    assert_eq!(batch.end(), None);
+    responder.join().unwrap();
+    js.delete_stream("FAKE").expect("delete");
+
+    // Sequence 2 went missing on the way: an error, not a silent gap. Async.
+    let responder = fake_direct_responder(&js, &[(1, 0), (3, 2)]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let js = natsy_jetstream::aio::Context::from(js.clone());
+        let stream = js.get_stream("FAKE").await.expect("bind");
+        let mut batch = stream
+            .direct_get_batch(&DirectBatch::new(5))
+            .await
+            .expect("batch");
+        assert_eq!(
+            batch.next().await.map(|m| m.map(|m| m.sequence)),
+            Some(Ok(1))
+        );
+        assert!(matches!(
+            batch.next().await,
+            Some(Err(Error::InvalidResponse(_)))
+        ));
+        assert!(batch.next().await.is_none());
+    });
+    responder.join().unwrap();
+    // And a silent async batch times out.
+    js.delete_stream("FAKE").expect("delete");
+    let responder = fake_direct_responder(&js, &[]);
+    rt.block_on(async {
+        let js = natsy_jetstream::aio::Context::from(js.clone());
+        let stream = js.get_stream("FAKE").await.expect("bind");
+        let mut batch = stream
+            .direct_get_batch(&DirectBatch::new(5))
+            .await
+            .expect("batch");
+        assert!(matches!(batch.next().await, Some(Err(Error::Request(e))) if e.is_timeout()));
+        assert!(batch.next().await.is_none());
+    });
+    responder.join().unwrap();
+}
