@@ -191,6 +191,29 @@ pub(crate) fn direct_get_request(
     }
 }
 
+#[derive(Serialize)]
+struct NextRequest<'a> {
+    seq: u64,
+    next_by_subj: &'a str,
+}
+
+/// The endpoint and body of a direct get of the first message on `subject` (wildcards
+/// allowed) at or after sequence `from_seq`.
+pub(crate) fn direct_get_next_request(
+    stream: &str,
+    subject: &str,
+    from_seq: u64,
+) -> Result<(String, Bytes), Error> {
+    crate::stream::check_stream_name(stream)?;
+    crate::stream::check_subject_filter(subject)?;
+    let body = serde_json::to_vec(&NextRequest {
+        seq: from_seq,
+        next_by_subj: subject,
+    })
+    .map_err(|e| Error::InvalidResponse(e.to_string()))?;
+    Ok((format!("DIRECT.GET.{stream}"), Bytes::from(body)))
+}
+
 impl Stream {
     /// The message with sequence `seq` (`STREAM.MSG.GET`); [`ApiErrorKind::NoMessageFound`](crate::ApiErrorKind::NoMessageFound)
     /// if there is none.
@@ -218,6 +241,13 @@ impl Stream {
     /// (`DIRECT.GET.<stream>.<subject>`); see [`Stream::direct_get`].
     pub fn direct_get_last(&self, subject: &str) -> Result<StoredMessage, Error> {
         self.direct(direct_get_request(&self.name, None, Some(subject))?)
+    }
+
+    /// The first message on `subject` (wildcards allowed) at or after sequence
+    /// `from_seq`, read with direct get (`next_by_subj`); see [`Stream::direct_get`].
+    /// nats.go: `GetMsg(…, NextFor(subject))`; async-nats: `direct_get_next_for_subject`.
+    pub fn direct_get_next(&self, subject: &str, from_seq: u64) -> Result<StoredMessage, Error> {
+        self.direct(direct_get_next_request(&self.name, subject, from_seq)?)
     }
 
     fn direct(&self, (endpoint, body): (String, Bytes)) -> Result<StoredMessage, Error> {
@@ -297,6 +327,15 @@ mod tests {
             },
             hend..pend,
         )
+    }
+
+    #[test]
+    fn direct_get_next_names_the_subject_and_start() {
+        let (endpoint, body) = direct_get_next_request("S", "o.*", 4).unwrap();
+        assert_eq!(endpoint, "DIRECT.GET.S");
+        assert_eq!(&body[..], br#"{"seq":4,"next_by_subj":"o.*"}"#);
+        assert!(direct_get_next_request("S", "o b", 1).is_err());
+        assert!(direct_get_next_request("a.b", "o", 1).is_err());
     }
 
     #[test]

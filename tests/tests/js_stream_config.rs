@@ -211,6 +211,8 @@ fn async_delete_info_and_direct_batches() {
                 .await
                 .expect("ack");
         }
+        let next = stream.direct_get_next("a.x", 2).await.expect("next");
+        assert_eq!(next.sequence, 3);
         stream.delete_message(2).await.expect("delete");
         stream.erase_message(3).await.expect("erase");
         let info = stream

@@ -13,7 +13,9 @@ use crate::consumer::{
 };
 use crate::context::ApiCall;
 use crate::error::Error;
-use crate::stored::{direct_get_request, from_direct_reply, msg_get_call, StoredMessage};
+use crate::stored::{
+    direct_get_next_request, direct_get_request, from_direct_reply, msg_get_call, StoredMessage,
+};
 use crate::stream::{
     check_subject_filter, create_stream_call, delete_message_call, delete_stream_call,
     exists_otherwise, page_call, purge_stream_call, stream_info_call, update_stream_call, Pager,
@@ -399,6 +401,17 @@ impl Stream {
     /// [`crate::Stream::direct_get_last`].
     pub async fn direct_get_last(&self, subject: &str) -> Result<StoredMessage, Error> {
         self.direct(direct_get_request(&self.name, None, Some(subject))?)
+            .await
+    }
+
+    /// The first message on `subject` at or after `from_seq` by direct get: see
+    /// [`crate::Stream::direct_get_next`].
+    pub async fn direct_get_next(
+        &self,
+        subject: &str,
+        from_seq: u64,
+    ) -> Result<StoredMessage, Error> {
+        self.direct(direct_get_next_request(&self.name, subject, from_seq)?)
             .await
     }
 
