@@ -716,10 +716,18 @@ pub fn splice(doc: &str, section: &str) -> String {
 
 /// `YYYY-MM-DD HH:MM UTC` for seconds since the Unix epoch.
 pub fn utc_date(unix: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
-    // `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`: keep the date and the minutes.
-    let full = natsy_jetstream::rfc3339(t);
-    format!("{} {} UTC", &full[..10], &full[11..16])
+    let t = i64::try_from(unix)
+        .ok()
+        .and_then(|s| natsy_jetstream::time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(natsy_jetstream::time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
 }
 
 /// The CPU model from `/proc/cpuinfo`.

@@ -103,12 +103,14 @@
 
 mod consumer_ops;
 mod context;
+mod direct;
 mod message;
 mod publish;
 mod pull;
 mod push;
 
 pub use context::{new, Consumer, Context, Stream};
+pub use direct::DirectBatchStream;
 pub use message::JsMessage;
 pub use publish::{AsyncPublisher, PubAckFuture};
 pub use pull::Messages;
