@@ -623,8 +623,13 @@ fn render_websocket(s: &mut String, env: &Environment, results: &[CaseRuns]) {
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
-        type Metric = fn(&RunResult) -> Option<f64>;
-        let metrics: &[(&str, Metric, fn(f64) -> String)] = if r.case.scenario == "req" {
+        // (what the row shows, the number of a run, how it is printed)
+        type Row = (
+            &'static str,
+            fn(&RunResult) -> Option<f64>,
+            fn(f64) -> String,
+        );
+        let metrics: &[Row] = if r.case.scenario == "req" {
             &[("p50", p50, fmt_us), ("p99", p99, fmt_us)]
         } else {
             &[("", throughput, fmt_rate)]
