@@ -60,6 +60,7 @@ mod deadline;
 mod error;
 mod js_message;
 pub mod kv;
+pub mod object;
 mod ordered;
 mod ordered_machine;
 mod publish;
