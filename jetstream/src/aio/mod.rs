@@ -99,10 +99,15 @@
 
 mod context;
 mod message;
+mod object;
+mod object_ordered;
+mod object_read;
 mod publish;
 mod pull;
 
 pub use context::{new, Consumer, Context, Stream};
 pub use message::JsMessage;
+pub use object::ObjectStore;
+pub use object_read::{ObjectReader, ObjectWatch};
 pub use publish::{AsyncPublisher, PubAckFuture};
 pub use pull::Messages;
