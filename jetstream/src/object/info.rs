@@ -78,10 +78,20 @@ pub struct ObjectLink {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectOptions {
     /// Set when the object is a link.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "null_as_default"
+    )]
     pub link: Option<ObjectLink>,
-    /// The chunk size the object was stored with (0: unknown).
-    #[serde(default, rename = "max_chunk_size", skip_serializing_if = "is_zero")]
+    /// The chunk size the object was stored with (0: unknown; async-nats writes
+    /// `null`).
+    #[serde(
+        default,
+        rename = "max_chunk_size",
+        skip_serializing_if = "is_zero",
+        deserialize_with = "null_as_default"
+    )]
     pub chunk_size: u32,
 }
 
@@ -133,8 +143,13 @@ pub struct ObjectInfo {
     /// Its size in bytes.
     #[serde(default)]
     pub size: u64,
-    /// When it was stored or changed.
-    #[serde(with = "time::serde::rfc3339")]
+    /// When it was stored or changed (the Unix epoch when a writer left it out, which
+    /// async-nats's `Option` allows).
+    #[serde(
+        serialize_with = "time::serde::rfc3339::serialize",
+        deserialize_with = "mtime_in",
+        default = "epoch"
+    )]
     pub mtime: OffsetDateTime,
     /// How many chunks it has.
     #[serde(default)]
@@ -185,6 +200,14 @@ fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
     d: D,
 ) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn epoch() -> OffsetDateTime {
+    OffsetDateTime::UNIX_EPOCH
+}
+
+fn mtime_in<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+    Ok(time::serde::rfc3339::option::deserialize(d)?.unwrap_or(OffsetDateTime::UNIX_EPOCH))
 }
 
 /// Headers as Go's `nats.Header` marshals: `{"Name": ["value", ...]}`.
@@ -356,9 +379,8 @@ mod tests {
         assert_eq!(back, info);
         // async-nats writes nulls for absent options.
         let rs = br#"{"name":"x","description":null,"headers":null,"metadata":null,
-            "options":{"link":{"bucket":"o","name":"y"},"max_chunk_size":0},"bucket":"b",
-            "nuid":"N","size":0,"mtime":"0001-01-01T00:00:00Z","chunks":0,"digest":null,
-            "deleted":false}"#;
+            "options":{"link":{"bucket":"o","name":"y"},"max_chunk_size":null},"bucket":"b",
+            "nuid":"N","size":0,"mtime":null,"chunks":0,"digest":null,"deleted":false}"#;
         let link = ObjectInfo::from_json(rs).unwrap();
         assert_eq!(
             link.link(),
@@ -367,6 +389,7 @@ mod tests {
                 name: Some("y".into())
             })
         );
+        assert_eq!(link.mtime, OffsetDateTime::UNIX_EPOCH);
         let json = String::from_utf8(link.to_json().unwrap()).unwrap();
         assert!(
             !json.contains("null") && !json.contains("deleted"),
