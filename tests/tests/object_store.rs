@@ -284,6 +284,26 @@ fn a_failed_put_purges_its_chunks_and_keeps_the_old_object() {
 }
 
 #[test]
+fn a_put_the_bucket_refuses_purges_what_it_stored() {
+    let (_s, js) = setup();
+    let mut c = ObjectStoreConfig::new("full");
+    c.storage = StorageType::Memory;
+    c.max_bytes = 20_000;
+    let store = js.create_object_store(&c).unwrap();
+    store.put_bytes("small", b"fits").unwrap();
+    let before = stream_messages(&js, "full");
+    // Discard-new: the chunk that goes past max_bytes is refused; the ones before it
+    // were stored and must be purged again.
+    let e = store
+        .put(small_chunks("big", 1000), &mut &data(50_000)[..])
+        .unwrap_err();
+    assert!(matches!(e, ObjectError::JetStream(_)), "{e:?}");
+    assert_eq!(stream_messages(&js, "full"), before);
+    assert!(matches!(store.info("big"), Err(ObjectError::NotFound)));
+    assert_eq!(store.get_bytes("small").unwrap(), b"fits");
+}
+
+#[test]
 fn links_point_at_objects_and_buckets() {
     let (_s, js) = setup();
     let store = store(&js, "links");

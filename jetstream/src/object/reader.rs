@@ -13,7 +13,8 @@ use super::store::ObjectStore;
 use crate::ordered::OrderedConsumer;
 use crate::ordered_machine::OrderedConfig;
 
-/// The ordered consumer reading the chunks of `info` (`Ok(None)` when it has none).
+/// The ordered consumer reading the chunks of `info`: its chunk subject only, pulled
+/// a few MiB at a time (not the default 500 messages, 64 MiB of 128 KiB chunks).
 pub(crate) fn chunk_consumer_config(bucket: &str, info: &ObjectInfo) -> OrderedConfig {
     OrderedConfig {
         filter_subjects: vec![info::chunk_subject(bucket, &info.nuid)],
