@@ -383,11 +383,8 @@ fn list_and_watch_report_infos_then_the_marker_then_changes() {
     // A new watch: the newest info per object, then the marker.
     let mut w2 = store.watch().unwrap();
     let mut seen = Vec::new();
-    loop {
-        match next(&mut w2) {
-            ObjectWatchEvent::Info(i) => seen.push((i.name, i.deleted)),
-            ObjectWatchEvent::InitialValuesDone => break,
-        }
+    while let ObjectWatchEvent::Info(i) = next(&mut w2) {
+        seen.push((i.name, i.deleted));
     }
     assert_eq!(
         seen,

@@ -217,7 +217,7 @@ fn links_list_watch_delete_and_replace() {
         assert!(matches!(next(&mut w).await, ObjectWatchEvent::Info(i) if i.size == 150));
         // Two chunks and one info left: the first put's ten chunks were purged.
         assert_eq!(js.stream_info("OBJ_lw").await.unwrap().state.messages, 3);
-        assert!(matches!(store.add_link("l", &a).await, Ok(_)));
+        store.add_link("l", &a).await.unwrap();
         assert!(matches!(next(&mut w).await, ObjectWatchEvent::Info(i) if i.is_link()));
         assert_eq!(store.get_bytes("l").await.unwrap(), data(150));
         store.add_bucket_link("bl", "lw").await.unwrap();

@@ -21,14 +21,14 @@ use crate::object::watch::WatchState;
 use crate::object::{ObjectError, ObjectInfo, ObjectWatchEvent, ObjectWatchOptions};
 use crate::ordered_machine::Sequences;
 
-type Next = (
-    AsyncOrdered,
-    Result<Option<(natsy::Message, Sequences)>, Error>,
-);
+/// What one wait of the driver gives: the next message in order, `None` at the deadline.
+type Outcome = Result<Option<(natsy::Message, Sequences)>, Error>;
+type Next = (Box<AsyncOrdered>, Outcome);
 
-/// The driver, idle or inside the wait for its next message.
+/// The driver, idle or inside the wait for its next message (boxed when idle: it is
+/// large, and moves into and out of the wait future).
 enum Driver {
-    Idle(AsyncOrdered),
+    Idle(Box<AsyncOrdered>),
     Waiting(Pin<Box<dyn Future<Output = Next> + Send>>),
     Gone,
 }
@@ -39,13 +39,16 @@ impl Driver {
         &mut self,
         cx: &mut TaskContext<'_>,
         wait: Option<Duration>,
-    ) -> Poll<Option<Result<Option<(natsy::Message, Sequences)>, Error>>> {
+    ) -> Poll<Option<Outcome>> {
         loop {
             match std::mem::replace(self, Driver::Gone) {
                 Driver::Gone => return Poll::Ready(None),
                 Driver::Idle(d) => {
                     let deadline = wait.map(|w| crate::deadline::after(Instant::now(), w));
-                    *self = Driver::Waiting(Box::pin(d.next(deadline)));
+                    *self = Driver::Waiting(Box::pin(async move {
+                        let (d, outcome) = (*d).next(deadline).await;
+                        (Box::new(d), outcome)
+                    }));
                 }
                 Driver::Waiting(mut fut) => match fut.as_mut().poll(cx) {
                     Poll::Pending => {
@@ -101,7 +104,7 @@ impl ObjectReader {
                     actual: 0,
                 });
             }
-            Driver::Idle(d)
+            Driver::Idle(Box::new(d))
         };
         Ok(ObjectReader {
             info,
@@ -216,7 +219,7 @@ impl ObjectWatch {
         let d = AsyncOrdered::start(&store.context, &store.stream, config).await?;
         Ok(ObjectWatch {
             state: WatchState::new(&options, d.initial_pending()),
-            driver: Driver::Idle(d),
+            driver: Driver::Idle(Box::new(d)),
             queued: None,
         })
     }

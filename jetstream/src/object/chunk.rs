@@ -258,10 +258,8 @@ mod tests {
             spare[..n].copy_from_slice(&input[..n]);
             input = &input[n..];
             c.filled(n);
-            if c.is_full() || n == 0 {
-                if c.take().is_some() {
-                    chunks += 1;
-                }
+            if (c.is_full() || n == 0) && c.take().is_some() {
+                chunks += 1;
             }
             if n == 0 {
                 break;
