@@ -3,7 +3,8 @@
 //! put and get at 90% or more of the rate the same server stores plain 128 KiB messages).
 //!
 //! Each round runs, interleaved so drift hits every phase alike: a plain stream of
-//! 128 KiB messages published with a window of pipelined acks (the reference rate), an
+//! 128 KiB messages published with a window of pipelined acks (the reference rate) and
+//! read back with an ordered consumer (the get's reference without checks), an
 //! object put of the same bytes from a generated reader (no file), and the object's
 //! get into a sink, digest checked — for the blocking API and (`--async`) the async
 //! one. Peak memory is this process's `VmHWM` (reset through `/proc/self/clear_refs`
@@ -164,6 +165,24 @@ fn plain_stream(js: &natsy_jetstream::Context, size: u64, chunk: usize, window: 
     }
 }
 
+/// Reads the plain stream back through an ordered consumer pulling the same 8 MiB
+/// worth at a time as an object get: the get's reference without chunk checks or digest.
+fn plain_read(js: &natsy_jetstream::Context, size: u64, chunk: usize) {
+    let mut config = natsy_jetstream::OrderedConfig::default();
+    config.batch = (8 * 1024 * 1024 / chunk).clamp(2, 500);
+    let mut consumer = js
+        .ordered_consumer("PLAIN", config)
+        .expect("ordered consumer");
+    let mut got = 0u64;
+    while got < size {
+        let msg = consumer
+            .next_timeout(std::time::Duration::from_secs(10))
+            .expect("read")
+            .expect("a message within 10 s");
+        got += msg.payload().len() as u64;
+    }
+}
+
 fn main() {
     let args = Args::parse();
     let size = args.size_mib * 1024 * 1024;
@@ -217,8 +236,10 @@ fn main() {
         let p = measure(size, || {
             plain_stream(&js, size, chunk as usize, args.plain_window)
         });
-        js.delete_stream("PLAIN").expect("delete plain");
         report(round, "plain-publish", p);
+        let p = measure(size, || plain_read(&js, size, chunk as usize));
+        report(round, "plain-read", p);
+        js.delete_stream("PLAIN").expect("delete plain");
         let p = measure(size, || {
             let info = store
                 .put(meta.clone(), &mut Generated::new(size))
