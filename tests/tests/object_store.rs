@@ -397,4 +397,11 @@ fn list_and_watch_report_infos_then_the_marker_then_changes() {
     store.put_bytes("three", b"3").unwrap();
     assert!(matches!(next(&mut w3), ObjectWatchEvent::Info(i) if i.name == "three"));
     assert!(matches!(next(&mut w2), ObjectWatchEvent::Info(i) if i.name == "three"));
+    // Deleting the bucket ends a watch with one typed error.
+    js.delete_object_store("w").unwrap();
+    let end: Vec<_> = w3.by_ref().collect();
+    assert!(
+        matches!(end.as_slice(), [Err(ObjectError::BucketNotFound)]),
+        "{end:?}"
+    );
 }

@@ -124,6 +124,8 @@ pub struct ObjectWatch {
     /// The marker due after the info just handed out (the one that ended the initial
     /// values).
     queued: Option<ObjectWatchEvent>,
+    /// The iterator yielded its terminal error: it ends.
+    ended: bool,
 }
 
 impl ObjectWatch {
@@ -139,6 +141,7 @@ impl ObjectWatch {
             consumer,
             state,
             queued: None,
+            ended: false,
         })
     }
 
@@ -187,7 +190,14 @@ impl ObjectWatch {
 impl Iterator for ObjectWatch {
     type Item = Result<ObjectWatchEvent, ObjectError>;
 
+    /// Yields the error that ends the watch once (a deleted bucket, a closed client),
+    /// then `None`.
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_until(None).transpose()
+        if self.ended {
+            return None;
+        }
+        let item = self.next_until(None).transpose();
+        self.ended = matches!(item, Some(Err(_)) | None);
+        item
     }
 }
