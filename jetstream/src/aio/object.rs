@@ -116,6 +116,11 @@ impl ObjectStore {
     /// Stores what `data` yields as object `meta`: see
     /// [`crate::object::ObjectStore::put`] (streamed in chunks with a bounded window of
     /// acks; on failure the chunks written are purged).
+    ///
+    /// Dropping the future before it completes leaves the previous object as it was,
+    /// but the chunks already stored stay (on a subject no info points at) until the
+    /// bucket's TTL or a purge removes them: a drop cannot await a purge. nats.go and
+    /// async-nats leave the same behind when a put is interrupted.
     pub async fn put<R: AsyncRead + Unpin + ?Sized>(
         &self,
         meta: impl Into<ObjectMeta>,
