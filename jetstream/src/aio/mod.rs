@@ -99,10 +99,12 @@
 
 mod context;
 mod message;
+mod ordered;
 mod publish;
 mod pull;
 
 pub use context::{new, Consumer, Context, Stream};
 pub use message::JsMessage;
+pub use ordered::OrderedConsumer;
 pub use publish::{AsyncPublisher, PubAckFuture};
 pub use pull::Messages;

@@ -25,13 +25,13 @@ use crate::pull_machine::Delivery;
 
 /// A machine's timeout as a [`Sleep`] on the loop thread, kept while the deadline holds.
 #[derive(Debug, Default)]
-struct Timer {
+pub(super) struct Timer {
     sleep: Option<(Instant, Sleep)>,
 }
 
 impl Timer {
     /// Ready once `deadline` has passed; `None` never fires (and drops the sleep).
-    fn poll(
+    pub(super) fn poll(
         &mut self,
         cx: &mut TaskContext<'_>,
         client: &natsy::aio::Client,
