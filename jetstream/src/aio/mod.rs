@@ -98,6 +98,8 @@
 //! [`Context::blocking`] and [`JsMessage::into_blocking`].
 
 mod context;
+pub mod kv;
+mod kv_watch;
 mod message;
 mod ordered;
 mod publish;
