@@ -10,7 +10,8 @@
 #
 # Usage: benches/compare.sh [--reps N] [--only pub,pubsub,...] [--no-natsc] [-- natsy-bench flags]
 #   --reps N     repetitions per client and case (default 3; the record needs >= 3)
-#   --only LIST  only these scenarios (`rate`: only the fixed-rate cases)
+#   --only LIST  only these scenarios (`rate`: only the fixed-rate cases; `kv`: kv-put,
+#                kv-get and kv-watch, no nats.c column: its peer has no KV scenarios)
 #   --out FILE   write somewhere else than BENCHMARKS.md (--out - prints only)
 #   --no-natsc   leave out the nats.c column (built from benches/natsc when Debian's
 #                libnats-dev is installed or installable)
