@@ -128,7 +128,7 @@ impl Store {
 
     /// The bucket's configuration and state, asked for now.
     pub fn status(&self) -> Result<BucketStatus, KvError> {
-        let info = self.context.stream_info(&self.stream)?;
+        let info = self.context.stream_info(self.stream_name())?;
         Ok(BucketStatus::new(&self.bucket, info))
     }
 
@@ -387,8 +387,7 @@ impl Store {
 
     /// The latest entry of `key`, markers included; `None` if it was never written.
     fn last_raw(&self, key: &str) -> Result<Option<Entry>, KvError> {
-        wire::check_key(key)?;
-        let subject = format!("{}{key}", self.prefix);
+        let subject = self.key_subject(key)?;
         let stored = self.get_stored(Some(&subject), None)?;
         self.last_entry(stored)
     }
@@ -515,7 +514,8 @@ impl Store {
     ) -> Result<Watch, KvError> {
         let config = self.watch_config(patterns, options)?;
         let consumer = self.context.ordered_consumer(&self.stream, config)?;
-        Ok(Watch::new(&self.bucket, &self.prefix, consumer, options))
+        let state = self.watch_state(options, consumer.initial_pending());
+        Ok(Watch::new(consumer, state))
     }
 
     /// The ordered consumer of a watch on `patterns`: shared with the async store.

@@ -174,13 +174,7 @@ pub struct Watch {
 }
 
 impl Watch {
-    pub(crate) fn new(
-        bucket: &str,
-        prefix: &str,
-        consumer: OrderedConsumer,
-        options: WatchOptions,
-    ) -> Self {
-        let state = WatchState::new(bucket, prefix, options, consumer.initial_pending());
+    pub(crate) fn new(consumer: OrderedConsumer, state: WatchState) -> Self {
         Watch {
             consumer,
             state,
