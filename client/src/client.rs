@@ -229,6 +229,7 @@ impl Client {
             options.auth.clone(),
             first_auth,
             options.resolver.clone(),
+            options.websocket_compression,
         );
         let span = crate::trace::connection_span(options.name.as_deref());
         std::thread::Builder::new()

@@ -62,6 +62,7 @@ pub struct ConnectOptions {
     pub(crate) tls: TlsOptions,
     pub(crate) event_callback: Option<EventCallback>,
     pub(crate) resolver: Option<Resolver>,
+    pub(crate) websocket_compression: bool,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -77,6 +78,7 @@ impl fmt::Debug for ConnectOptions {
             .field("reconnect_wait", &self.reconnect_wait)
             .field("reconnect_buffer_size", &self.reconnect_buffer_size)
             .field("inbox_prefix", &self.inbox_prefix)
+            .field("websocket_compression", &self.websocket_compression)
             .field("auth", &self.auth)
             .field("tls", &self.tls)
             .finish_non_exhaustive()
@@ -110,6 +112,7 @@ impl Default for ConnectOptions {
             auth: AuthSource::None,
             tls: TlsOptions::default(),
             resolver: None,
+            websocket_compression: false,
             event_callback: None,
         }
     }
@@ -124,6 +127,23 @@ impl ConnectOptions {
     /// Connection name shown in server monitoring. Default none (nats.go `Name`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Over `ws://` and `wss://`, offer `permessage-deflate` so a server configured with
+    /// `websocket { compression: true }` compresses what it sends (nats.go
+    /// `Compression`). Default false. natsy inflates the server's messages as they
+    /// stream in; its own frames go uncompressed, which the extension allows per message.
+    /// No effect on `nats://` and `tls://` servers.
+    ///
+    /// ```no_run
+    /// let client = natsy::ConnectOptions::new()
+    ///     .websocket_compression(true)
+    ///     .connect("ws://127.0.0.1:8080")?;
+    /// # Ok::<(), natsy::ConnectError>(())
+    /// ```
+    pub fn websocket_compression(mut self, on: bool) -> Self {
+        self.websocket_compression = on;
         self
     }
 

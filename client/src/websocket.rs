@@ -39,9 +39,15 @@ pub(crate) enum WsRead {
 }
 
 impl WsLayer {
-    /// A layer whose upgrade request for `host`:`port``path` is queued to be written.
-    pub(crate) fn new(host: &str, port: u16, path: &str) -> Self {
-        let handshake = ClientHandshake::new(rand::rng().random());
+    /// A layer whose upgrade request for `host`:`port``path` is queued to be written,
+    /// offering `permessage-deflate` if `compression`.
+    pub(crate) fn new(host: &str, port: u16, path: &str, compression: bool) -> Self {
+        let key = rand::rng().random();
+        let handshake = if compression {
+            ClientHandshake::with_compression(key)
+        } else {
+            ClientHandshake::new(key)
+        };
         let mut out = Vec::new();
         handshake.request(host, port, path, &mut out);
         WsLayer {
@@ -85,9 +91,12 @@ impl WsLayer {
     /// Checks the server's upgrade response in the raw input: `Ok(true)` once upgraded
     /// (frames that came with it stay in the input).
     pub(crate) fn finish_handshake(&mut self) -> std::io::Result<bool> {
-        match self.handshake.parse_response(&self.raw_in) {
-            Ok(Status::Complete(n)) => {
-                self.raw_in.advance(n);
+        match self.handshake.parse_upgrade(&self.raw_in) {
+            Ok(Status::Complete(upgrade)) => {
+                self.raw_in.advance(upgrade.len);
+                if let Some(terms) = upgrade.compression {
+                    self.decoder = FrameDecoder::with_compression(terms);
+                }
                 self.open = true;
                 Ok(true)
             }

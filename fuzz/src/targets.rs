@@ -607,14 +607,24 @@ pub fn differential(data: &[u8]) {
 /// exceeds the input; and frames encoded from random payloads decode back to exactly
 /// those payloads at any chunking, with every output buffer size.
 pub fn websocket(data: &[u8]) {
-    use natsy_proto::websocket::{encode_frame, ClientHandshake, Decoded, FrameDecoder, Opcode};
+    use natsy_proto::websocket::{
+        encode_frame, ClientHandshake, Compression, Decoded, FrameDecoder, Opcode,
+    };
     let Some((&seed, input)) = data.split_first() else {
         return;
     };
     let out_len = usize::from(seed % 17) + 1;
+    // Half the inputs go to a decoder that negotiated permessage-deflate.
+    let compressed = seed & 0x80 != 0;
 
-    // Arbitrary bytes: errors are fine, panics and invented bytes are not.
-    let mut decoder = FrameDecoder::default();
+    // Arbitrary bytes: errors are fine, panics, hangs and invented bytes are not.
+    let mut decoder = if compressed {
+        FrameDecoder::with_compression(Compression {
+            server_no_context_takeover: seed & 0x40 != 0,
+        })
+    } else {
+        FrameDecoder::default()
+    };
     let mut buf = BytesMut::new();
     let mut out = vec![0u8; out_len];
     let mut produced = 0usize;
@@ -632,8 +642,18 @@ pub fn websocket(data: &[u8]) {
             }
         }
     }
-    assert!(produced <= input.len(), "decoded more bytes than came in");
+    if compressed {
+        // Deflate expands at most 1032:1 (a 258-byte match can cost two bits), plus
+        // what the 4-byte tail of each message may add.
+        assert!(
+            produced <= input.len().saturating_mul(1032) + 4096,
+            "inflated beyond deflate's bound"
+        );
+    } else {
+        assert!(produced <= input.len(), "decoded more bytes than came in");
+    }
     let _ = ClientHandshake::new([seed; 16]).parse_response(input);
+    let _ = ClientHandshake::with_compression([seed; 16]).parse_upgrade(input);
 
     // Round trip: the input split into payloads, one frame each (a ping between).
     let mut wire = Vec::new();

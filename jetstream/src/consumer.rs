@@ -159,6 +159,87 @@ pub struct ConsumerConfig {
     /// User metadata.
     #[serde(skip_serializing_if = "HashMap::is_empty")]
     pub metadata: HashMap<String, String>,
+    /// Push consumers: the subject messages are delivered to; makes this a push consumer
+    /// (nats.go `DeliverSubject`). Read with [`Consumer::push_messages`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliver_subject: Option<String>,
+    /// Push consumers: the queue group the subscribers join, so each message goes to one
+    /// of them (nats.go `DeliverGroup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliver_group: Option<String>,
+    /// Push consumers: the server pauses deliveries until the client answers its flow
+    /// control requests (needs `idle_heartbeat`; nats.go `FlowControl`). The push
+    /// drivers answer them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub flow_control: bool,
+    /// Push consumers: the server sends a heartbeat after this long without messages
+    /// (nats.go `Heartbeat`); silence for twice this is reported as
+    /// [`PushError::NoHeartbeat`](crate::PushError::NoHeartbeat).
+    #[serde(with = "nanos::option", skip_serializing_if = "Option::is_none")]
+    pub idle_heartbeat: Option<Duration>,
+    /// Deliver nothing until this time (server 2.11+; nats.go `PauseUntil`); see also
+    /// [`Context::pause_consumer`].
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pause_until: Option<time::OffsetDateTime>,
+    /// Priority groups (server 2.11+, ADR-42; nats.go `PriorityGroups`): pulls name one of
+    /// these in [`PullPriority::group`](crate::PullPriority::group).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub priority_groups: Vec<String>,
+    /// How the priority groups share messages (nats.go `PriorityPolicy`; default none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority_policy: Option<PriorityPolicy>,
+    /// With [`PriorityPolicy::PinnedClient`]: a pinned client silent this long loses its
+    /// pin (server default 2 min; nats.go `PinnedTTL`).
+    #[serde(
+        rename = "priority_timeout",
+        with = "nanos::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pinned_ttl: Option<Duration>,
+}
+
+/// How the pulls of a consumer's priority groups share its messages (ADR-42).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PriorityPolicy {
+    /// No priority groups (the default).
+    #[default]
+    None,
+    /// Pulls with `min_pending` / `min_ack_pending` get messages only while the consumer
+    /// has at least that many pending / unacknowledged (nats.go `PriorityPolicyOverflow`).
+    Overflow,
+    /// One client at a time gets the messages; the others wait until it is unpinned or
+    /// silent for `pinned_ttl` (nats.go `PriorityPolicyPinned`).
+    PinnedClient,
+    /// Pulls with the lowest `priority` (0–9) are served first (server 2.12+; nats.go
+    /// `PriorityPolicyPrioritized`).
+    Prioritized,
+}
+
+/// A priority group's state in [`ConsumerInfo::priority_groups`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct PriorityGroupState {
+    /// The group.
+    pub group: String,
+    /// The pin id of the client pinned now, if any.
+    pub pinned_client_id: Option<String>,
+    /// When it was pinned (`None` while nobody is).
+    #[serde(deserialize_with = "go_time")]
+    pub pinned_ts: Option<time::OffsetDateTime>,
+}
+
+/// An optional RFC 3339 time from the server, whose zero `time.Time` (year 1, sent for
+/// "never") reads as `None`.
+pub(crate) fn go_time<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<time::OffsetDateTime>, D::Error> {
+    let t = time::serde::rfc3339::option::deserialize(d)?;
+    Ok(t.filter(|t| t.year() > 1))
 }
 
 impl ConsumerConfig {
@@ -213,6 +294,14 @@ pub struct ConsumerInfo {
     pub push_bound: bool,
     /// The server's time of the answer (RFC 3339).
     pub ts: Option<String>,
+    /// The consumer is paused ([`ConsumerConfig::pause_until`] is in the future).
+    pub paused: bool,
+    /// How much longer it stays paused.
+    #[serde(with = "nanos::option")]
+    pub pause_remaining: Option<Duration>,
+    /// The state of its priority groups (pinned clients).
+    #[serde(deserialize_with = "crate::wire::null_as_empty")]
+    pub priority_groups: Vec<PriorityGroupState>,
 }
 
 #[derive(Serialize)]
@@ -264,6 +353,8 @@ pub struct Consumer {
     pub(crate) stream: String,
     pub(crate) name: String,
     pub(crate) info: ConsumerInfo,
+    /// The pin id of priority-group pulls, shared by the handle's clones.
+    pub(crate) pin: crate::pull::PinSlot,
 }
 
 impl Consumer {
@@ -393,6 +484,7 @@ impl Context {
             stream: stream.to_string(),
             name: info.name.clone(),
             info,
+            pin: Default::default(),
         })
     }
 
@@ -428,6 +520,7 @@ impl Context {
             stream: stream.to_string(),
             name: name.to_string(),
             info,
+            pin: Default::default(),
         })
     }
 
@@ -520,6 +613,53 @@ mod tests {
                 "replay_policy": "instant",
             })
         );
+    }
+
+    #[test]
+    fn push_pause_and_priority_fields_use_the_servers_names() {
+        let until = time::Date::from_calendar_date(2030, time::Month::March, 4)
+            .unwrap()
+            .with_hms(5, 6, 7)
+            .unwrap()
+            .assume_utc();
+        let config = ConsumerConfig {
+            deliver_subject: Some("deliver.x".into()),
+            deliver_group: Some("g".into()),
+            flow_control: true,
+            idle_heartbeat: Some(Duration::from_secs(2)),
+            pause_until: Some(until),
+            priority_groups: vec!["jobs".into()],
+            priority_policy: Some(PriorityPolicy::PinnedClient),
+            pinned_ttl: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&config).unwrap();
+        assert_eq!(v["deliver_subject"], "deliver.x");
+        assert_eq!(v["deliver_group"], "g");
+        assert_eq!(v["flow_control"], true);
+        assert_eq!(v["idle_heartbeat"], 2_000_000_000u64);
+        assert_eq!(v["pause_until"], "2030-03-04T05:06:07Z");
+        assert_eq!(v["priority_groups"], json!(["jobs"]));
+        assert_eq!(v["priority_policy"], "pinned_client");
+        assert_eq!(v["priority_timeout"], 60_000_000_000u64);
+        let back: ConsumerConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(back, config);
+        for (policy, text) in [
+            (PriorityPolicy::None, "none"),
+            (PriorityPolicy::Overflow, "overflow"),
+            (PriorityPolicy::Prioritized, "prioritized"),
+        ] {
+            assert_eq!(serde_json::to_value(policy).unwrap(), text);
+        }
+        let plain = serde_json::to_value(ConsumerConfig::default()).unwrap();
+        for absent in [
+            "deliver_subject",
+            "flow_control",
+            "pause_until",
+            "priority_policy",
+        ] {
+            assert!(plain.get(absent).is_none(), "{absent} sent unset");
+        }
     }
 
     #[test]

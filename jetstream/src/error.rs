@@ -151,6 +151,8 @@ pub enum Error {
     Metadata(crate::js_message::MetadataError),
     /// An ordered consumer ended.
     Ordered(crate::ordered_machine::OrderedError),
+    /// A push consumer reported a condition (missed heartbeats, a sequence gap) or ended.
+    Push(crate::push::PushError),
 }
 
 impl Error {
@@ -198,6 +200,7 @@ impl fmt::Display for Error {
             Error::Ack(e) => write!(f, "ack failed: {e}"),
             Error::Metadata(e) => write!(f, "invalid JetStream metadata: {e}"),
             Error::Ordered(e) => write!(f, "ordered consumer ended: {e}"),
+            Error::Push(e) => write!(f, "push consumer: {e}"),
         }
     }
 }
@@ -213,6 +216,7 @@ impl std::error::Error for Error {
             Error::Ack(e) => Some(e),
             Error::Metadata(e) => Some(e),
             Error::Ordered(e) => Some(e),
+            Error::Push(e) => Some(e),
             _ => None,
         }
     }

@@ -38,6 +38,19 @@
 //! re-pulls after heartbeats go missing, reconnects and leadership changes, and ends with a
 //! typed error when the consumer is deleted.
 //!
+//! [`Consumer::fetch`] waits up to `expires` for its batch (nats.go `Fetch`);
+//! [`Consumer::fetch_no_wait`] returns at once with what is there (async-nats `fetch`).
+//! Priority groups ([`PullPriority`], ADR-42) work with both and with `messages`.
+//!
+//! ## Push consumers
+//!
+//! A consumer with a `deliver_subject` is a push consumer: [`Consumer::push_messages`]
+//! subscribes to it (in its `deliver_group`, if any) and yields its messages, answering
+//! flow control and checking idle heartbeats on the way; missed heartbeats and sequence
+//! gaps come as [`PushError`]s without ending it. Consumers are paused with
+//! [`Consumer::pause`] and resumed with [`Consumer::resume`]; [`Context::consumers`]
+//! lists them.
+//!
 //! ## Async
 //!
 //! [`aio`] (feature `async`, on by default) is the same API for async code over
@@ -47,7 +60,8 @@
 //! ## Dependencies
 //!
 //! `natsy` (the client), `serde`/`serde_json` (the JSON API), `base64` (stored messages'
-//! headers and data), `bytes`; with `async`, `futures-core` (the `Stream` trait).
+//! headers and data), `bytes`, `time` (typed timestamps such as `pause_until`); with
+//! `async`, `futures-core` (the `Stream` trait).
 #![forbid(unsafe_code)]
 
 mod account;
@@ -55,6 +69,7 @@ mod account;
 pub mod aio;
 mod cluster;
 mod consumer;
+mod consumer_ops;
 mod context;
 mod deadline;
 mod error;
@@ -65,6 +80,8 @@ mod ordered_machine;
 mod publish;
 mod pull;
 mod pull_machine;
+mod push;
+mod push_machine;
 mod stored;
 mod stream;
 mod stream_config;
@@ -86,9 +103,12 @@ pub use wire::rfc3339;
 
 pub use cluster::{ClusterInfo, PeerInfo};
 pub use consumer::{
-    AckPolicy, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy, ReplayPolicy, SequenceInfo,
+    AckPolicy, Consumer, ConsumerConfig, ConsumerInfo, DeliverPolicy, PriorityGroupState,
+    PriorityPolicy, ReplayPolicy, SequenceInfo,
 };
+pub use consumer_ops::PauseResponse;
 pub use js_message::{AckError, AckMetadata, JsMessage, MetadataError};
 pub use ordered::{OrderedConsumer, OrderedMessages};
 pub use ordered_machine::{OrderedConfig, OrderedError};
-pub use pull::{ConsumeOptions, FetchOptions, Messages, PullError};
+pub use pull::{ConsumeOptions, FetchOptions, Messages, PullError, PullPriority};
+pub use push::{PushError, PushMessages};

@@ -133,6 +133,7 @@ impl OrderedConfig {
             max_bytes: None,
             no_wait: false,
             idle_heartbeat: Some(self.idle_heartbeat),
+            priority: None,
         }
         .validate()?;
         if self.filter_subjects.iter().any(|s| s.is_empty()) {

@@ -32,7 +32,9 @@ use crate::consumer::Consumer;
 use crate::context::Context;
 use crate::error::{ApiErrorKind, Error};
 use crate::js_message::JsMessage;
-use crate::pull_machine::{fetch_timeout, Delivery, Limits, PullMachine, PullRequest};
+use crate::pull_machine::{
+    fetch_timeout, Delivery, Limits, PriorityRequest, PullMachine, PullRequest,
+};
 
 /// Why a pull ended with an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,10 @@ pub enum PullError {
     NoResponders,
     /// Neither messages nor a status arrived before the local deadline.
     TimedOut,
+    /// `423`: the pull carried a pin id that is not the consumer's pinned client any more
+    /// (priority group `pinned_client`; it was unpinned or its pin expired). The pin id
+    /// is forgotten, so the next pull goes without it and waits to be pinned again.
+    PinIdMismatch,
     /// Any other status reply.
     Status {
         /// The status code.
@@ -95,6 +101,9 @@ impl fmt::Display for PullError {
             PullError::ServerShutdown => f.write_str("the server is shutting down"),
             PullError::NoResponders => f.write_str("no responders for the pull request"),
             PullError::TimedOut => f.write_str("the pull request timed out"),
+            PullError::PinIdMismatch => {
+                f.write_str("this client is not the consumer's pinned client any more")
+            }
             PullError::Status { code, description } => {
                 write!(f, "unexpected status {code} {description}")
             }
@@ -104,6 +113,79 @@ impl fmt::Display for PullError {
 }
 
 impl std::error::Error for PullError {}
+
+/// The priority group a pull belongs to (ADR-42, server 2.11+), for a consumer with
+/// [`ConsumerConfig::priority_groups`](crate::ConsumerConfig::priority_groups) and a
+/// [`PriorityPolicy`](crate::PriorityPolicy).
+///
+/// With `pinned_client` the pin id (`Nats-Pin-Id` of the messages this client was given)
+/// is remembered by the [`Consumer`] handle and sent with its later pulls, as nats.go
+/// does; a `423` forgets it ([`PullError::PinIdMismatch`]).
+///
+/// ```
+/// use natsy_jetstream::{FetchOptions, PullPriority};
+/// let opts = FetchOptions {
+///     batch: 10,
+///     priority: Some(PullPriority { min_pending: Some(100), ..PullPriority::group("jobs") }),
+///     ..Default::default()
+/// };
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullPriority {
+    /// The group, one of the consumer's `priority_groups` (nats.go `PullPriorityGroup`).
+    pub group: String,
+    /// `overflow`: served only while the consumer has at least this many messages
+    /// pending (nats.go `PullMinPending`).
+    pub min_pending: Option<u64>,
+    /// `overflow`: served only while at least this many messages wait for an ack
+    /// (nats.go `PullMinAckPending`).
+    pub min_ack_pending: Option<u64>,
+    /// `prioritized`: 0 (served first) to 9 (nats.go `PullPriority`).
+    pub priority: Option<u8>,
+}
+
+impl PullPriority {
+    /// Group `group` with no other condition.
+    pub fn group(group: &str) -> Self {
+        PullPriority {
+            group: group.to_string(),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn request(&self) -> PriorityRequest {
+        PriorityRequest {
+            group: self.group.clone(),
+            min_pending: self.min_pending,
+            min_ack_pending: self.min_ack_pending,
+            priority: self.priority,
+            id: None,
+        }
+    }
+}
+
+/// The pin id a [`Consumer`] handle (and its clones) holds for its pulls.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PinSlot(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl PinSlot {
+    pub(crate) fn get(&self) -> Option<String> {
+        self.0.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn set(&self, id: Option<&str>) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = id.map(str::to_string);
+        }
+    }
+
+    /// Copies the machine's pin id here if it changed.
+    pub(crate) fn sync(&self, machine: &mut PullMachine) {
+        if machine.take_pin_change() {
+            self.set(machine.pin_id());
+        }
+    }
+}
 
 /// Options of one pull ([`Consumer::fetch`]).
 ///
@@ -126,6 +208,8 @@ pub struct FetchOptions {
     /// Ask for idle heartbeats this often; must be at most `expires / 2`. `None` (the
     /// default) means 5 s when `expires` is at least 10 s, else none (as nats.go).
     pub idle_heartbeat: Option<Duration>,
+    /// The priority group of the pull (default none).
+    pub priority: Option<PullPriority>,
 }
 
 impl Default for FetchOptions {
@@ -136,6 +220,7 @@ impl Default for FetchOptions {
             max_bytes: None,
             no_wait: false,
             idle_heartbeat: None,
+            priority: None,
         }
     }
 }
@@ -155,6 +240,8 @@ pub struct ConsumeOptions {
     /// Idle heartbeat interval (default 15 s = expires / 2; nats.go
     /// `PullHeartbeat`); at most `expires / 2`. Silence for twice this re-pulls.
     pub idle_heartbeat: Duration,
+    /// The priority group of every pull (default none).
+    pub priority: Option<PullPriority>,
 }
 
 impl Default for ConsumeOptions {
@@ -164,11 +251,23 @@ impl Default for ConsumeOptions {
             max_bytes: None,
             expires: Duration::from_secs(30),
             idle_heartbeat: Duration::from_secs(15),
+            priority: None,
         }
     }
 }
 
 impl FetchOptions {
+    /// A `no_wait` pull of `batch` messages: no `expires`, no heartbeats
+    /// ([`Consumer::fetch_no_wait`]).
+    pub fn no_wait(batch: usize) -> Self {
+        FetchOptions {
+            batch,
+            expires: None,
+            no_wait: true,
+            ..Default::default()
+        }
+    }
+
     /// The machine of one fetch with these options, checked before anything is sent
     /// (blocking and async).
     pub(crate) fn machine(&self, api_timeout: Duration) -> Result<PullMachine, Error> {
@@ -187,6 +286,7 @@ impl FetchOptions {
             max_bytes: self.max_bytes,
             no_wait: self.no_wait,
             idle_heartbeat,
+            priority: self.priority.as_ref().map(PullPriority::request),
         };
         request.validate()?;
         let timeout = fetch_timeout(&request, api_timeout);
@@ -238,14 +338,14 @@ impl ConsumeOptions {
             max_bytes: self.max_bytes,
             no_wait: false,
             idle_heartbeat: Some(self.idle_heartbeat),
+            priority: self.priority.as_ref().map(PullPriority::request),
         }
         .validate()?;
         let limits = Limits::new(to_u64(self.batch), self.max_bytes.map(to_u64));
-        Ok(PullMachine::consume(
-            limits,
-            self.expires,
-            self.idle_heartbeat,
-        ))
+        Ok(
+            PullMachine::consume(limits, self.expires, self.idle_heartbeat)
+                .with_priority(self.priority.as_ref().map(PullPriority::request)),
+        )
     }
 }
 
@@ -264,6 +364,12 @@ impl Consumer {
     /// request ends (a batch may end early: `404` no messages, `408` expired, `409`
     /// max bytes / batch completed / leadership change). Those endings are not errors.
     ///
+    /// **It waits** (nats.go `Fetch` semantics): the server holds the request up to
+    /// `expires` until `batch` messages are there, so a fetch on a quiet consumer takes
+    /// `expires` and returns what came. async-nats's `fetch` is a *no-wait* pull instead,
+    /// returning at once with what is there: that is [`Consumer::fetch_no_wait`] here (or
+    /// `no_wait: true` in the options).
+    ///
     /// Errors (`409 Consumer Deleted`, `400`, `503`, missing heartbeats, ...) are
     /// returned as [`Error::Pull`] when no message arrived before them; messages that did
     /// arrive are returned instead, and the condition shows again on the next call. A pull
@@ -281,7 +387,9 @@ impl Consumer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn fetch(&self, opts: FetchOptions) -> Result<Vec<JsMessage>, Error> {
-        let mut machine = opts.machine(self.context.timeout())?;
+        let mut machine = opts
+            .machine(self.context.timeout())?
+            .with_pin_id(self.pin.get());
         let client = self.context.client();
         let inbox = client.new_inbox();
         let mut sub = client.subscribe(&inbox).map_err(subscribe_error)?;
@@ -301,7 +409,9 @@ impl Consumer {
                 .map_or(Duration::MAX, |t| t.saturating_duration_since(now));
             match sub.next_timeout(wait) {
                 Ok(msg) => {
-                    if machine.handle_message(Instant::now(), &msg) == Delivery::Message {
+                    let delivery = machine.handle_message(Instant::now(), &msg);
+                    self.pin.sync(&mut machine);
+                    if delivery == Delivery::Message {
                         messages.push(JsMessage::new(msg, self.context.clone()));
                     }
                 }
@@ -313,6 +423,24 @@ impl Consumer {
             }
         }
         fetch_outcome(&mut machine, messages)
+    }
+
+    /// One pull that returns at once with what the consumer has now, up to `batch`
+    /// messages, possibly none: a `no_wait` pull (async-nats `fetch` semantics; nats.go
+    /// `FetchNoWait`). The server's `404 No Messages` / `408` that end it are not errors.
+    ///
+    /// [`Consumer::fetch`] instead waits (nats.go `Fetch`): up to `expires` for the
+    /// whole batch. For `max_bytes` or a priority group, call `fetch` with
+    /// `no_wait: true` and `expires: None`, which is what this does.
+    ///
+    /// ```no_run
+    /// # let js = natsy_jetstream::new(natsy::connect("nats://127.0.0.1:4222")?);
+    /// let consumer = js.get_consumer("orders", "worker")?;
+    /// let ready = consumer.fetch_no_wait(100)?; // returns at once, maybe empty
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fetch_no_wait(&self, batch: usize) -> Result<Vec<JsMessage>, Error> {
+        self.fetch(FetchOptions::no_wait(batch))
     }
 
     /// A continuous stream of messages with the default [`ConsumeOptions`]: see
@@ -339,11 +467,12 @@ impl Consumer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn messages_with(&self, opts: ConsumeOptions) -> Result<Messages, Error> {
-        let machine = opts.machine()?;
+        let machine = opts.machine()?.with_pin_id(self.pin.get());
         let client = self.context.client();
         let inbox = client.new_inbox();
         let sub = client.subscribe(&inbox).map_err(subscribe_error)?;
-        let state = ConsumeState::new(&self.context, &self.stream, &self.name, inbox, machine);
+        let state = ConsumeState::new(&self.context, &self.stream, &self.name, inbox, machine)
+            .with_pin(self.pin.clone());
         sub.end_on_refused_publish(&state.subject);
         Ok(Messages {
             context: self.context.clone(),
@@ -375,6 +504,8 @@ pub(crate) struct ConsumeState {
     /// The client's reconnect count when the connection was last looked at.
     reconnects: u64,
     pub(crate) terminal: Option<Error>,
+    /// The consumer handle's pin id, kept up to date with the machine's.
+    pin: PinSlot,
 }
 
 impl ConsumeState {
@@ -393,7 +524,21 @@ impl ConsumeState {
             machine,
             reconnects: context.client().statistics().reconnects,
             terminal: None,
+            pin: PinSlot::default(),
         }
+    }
+
+    /// Shares the pin id with the consumer handle `pin` belongs to.
+    pub(crate) fn with_pin(mut self, pin: PinSlot) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// A message arrived on the inbox: the machine's verdict, the pin id passed on.
+    pub(crate) fn handle_message(&mut self, now: Instant, msg: &natsy::proto::Message) -> Delivery {
+        let delivery = self.machine.handle_message(now, msg);
+        self.pin.sync(&mut self.machine);
+        delivery
     }
 
     /// Ends the pull with `e`: returned now and by every later call.
@@ -567,7 +712,7 @@ impl Messages {
                 }
                 Err(why) => return Err(self.state.inbox_closed(why)),
             };
-            match self.state.machine.handle_message(Instant::now(), &msg) {
+            match self.state.handle_message(Instant::now(), &msg) {
                 Delivery::Message => return Ok(Some(JsMessage::new(msg, self.context.clone()))),
                 Delivery::Status => {}
                 Delivery::CheckConsumer => {

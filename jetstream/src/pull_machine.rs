@@ -79,7 +79,7 @@
 //!   connection again, one heartbeat interval later.
 //! - **Statuses** (digest §6.5). `100` only restarts the heartbeat timer. A fetch ends
 //!   at its batch, or at `404`, `408`, `409 Batch Completed`, `409 Leadership Change`,
-//!   `423`; any other status ends it too, with an error. A continuous pull re-pulls at once after `409 Leadership Change` and `423`,
+//!   and `423` (with [`PullError::PinIdMismatch`], forgetting the pin id); any other status ends it too, with an error. A continuous pull re-pulls at once after `409 Leadership Change` and `423`,
 //!   after a backoff after `404`, `409 Server Shutdown`, `503` and the reported errors
 //!   (`409 Exceeded MaxWaiting / MaxRequest…`, unknown statuses); `409 Consumer Deleted`
 //!   and `400` are terminal.
@@ -201,6 +201,33 @@ pub(crate) struct PullRequest {
     pub(crate) no_wait: bool,
     #[serde(with = "nanos::option", skip_serializing_if = "Option::is_none")]
     pub(crate) idle_heartbeat: Option<Duration>,
+    /// Priority group fields (ADR-42): `group`, `min_pending`, `min_ack_pending`,
+    /// `priority`, and `id` (the pin id, filled in by the machine when it is polled).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub(crate) priority: Option<PriorityRequest>,
+}
+
+/// The priority group fields of a pull request (ADR-42).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub(crate) struct PriorityRequest {
+    pub(crate) group: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) min_pending: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) min_ack_pending: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) priority: Option<u8>,
+    /// The pin id of a pinned client (`Nats-Pin-Id` of the messages it was given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+}
+
+/// `Nats-Pin-Id` of a delivered message, read only from a message with headers.
+fn pin_id_of(msg: &Message) -> Option<String> {
+    msg.header_block()?;
+    let headers = msg.headers().ok()??;
+    let id = headers.get("Nats-Pin-Id")?.trim();
+    (!id.is_empty()).then(|| id.to_string())
 }
 
 impl PullRequest {
@@ -211,6 +238,22 @@ impl PullRequest {
         }
         if self.max_bytes == Some(0) {
             return Err(Error::InvalidArgument("max_bytes must be at least 1"));
+        }
+        if let Some(p) = &self.priority {
+            if p.group.is_empty()
+                || p.group.len() > 16
+                || !p
+                    .group
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'=' | b'-'))
+            {
+                return Err(Error::InvalidArgument(
+                    "priority group must be 1 to 16 of A-Z a-z 0-9 / _ = -",
+                ));
+            }
+            if p.priority.is_some_and(|n| n > 9) {
+                return Err(Error::InvalidArgument("priority must be 0 to 9"));
+            }
         }
         if let Some(hb) = self.idle_heartbeat {
             if hb.is_zero() {
@@ -399,7 +442,11 @@ enum Mode {
         timeout: Duration,
     },
     /// Pulls kept flowing.
-    Consume { limits: Limits, expires: Duration },
+    Consume {
+        limits: Limits,
+        expires: Duration,
+        priority: Option<PriorityRequest>,
+    },
 }
 
 fn to_u64(n: usize) -> u64 {
@@ -430,6 +477,13 @@ pub(crate) struct PullMachine {
     error: Option<PullError>,
     pulls: u64,
     missed_heartbeats: u64,
+    /// The pin id to send with priority-group pulls; set from delivered messages'
+    /// `Nats-Pin-Id`, forgotten at a `423`.
+    pin_id: Option<String>,
+    /// `pin_id` changed since [`take_pin_change`](Self::take_pin_change) last looked.
+    pin_changed: bool,
+    /// Pulls name a priority group: delivered messages may carry a pin id.
+    learns_pins: bool,
 }
 
 impl PullMachine {
@@ -447,6 +501,9 @@ impl PullMachine {
             error: None,
             pulls: 0,
             missed_heartbeats: 0,
+            pin_id: None,
+            pin_changed: false,
+            learns_pins: false,
         }
     }
 
@@ -455,19 +512,44 @@ impl PullMachine {
     /// heartbeats stop, or at `timeout`.
     pub(crate) fn fetch(request: PullRequest, timeout: Duration) -> Self {
         let idle_heartbeat = request.idle_heartbeat;
-        PullMachine::new(
+        let learns_pins = request.priority.is_some();
+        let mut machine = PullMachine::new(
             Mode::Fetch {
                 request: Some(request),
                 timeout,
             },
             idle_heartbeat,
-        )
+        );
+        machine.learns_pins = learns_pins;
+        machine
     }
 
     /// Pulls kept flowing within `limits`, each open for `expires` on the server, with
     /// idle heartbeats every `idle_heartbeat`.
     pub(crate) fn consume(limits: Limits, expires: Duration, idle_heartbeat: Duration) -> Self {
-        PullMachine::new(Mode::Consume { limits, expires }, Some(idle_heartbeat))
+        PullMachine::new(
+            Mode::Consume {
+                limits,
+                expires,
+                priority: None,
+            },
+            Some(idle_heartbeat),
+        )
+    }
+
+    /// Every pull of a continuous pull carries these priority group fields.
+    pub(crate) fn with_priority(mut self, priority: Option<PriorityRequest>) -> Self {
+        self.learns_pins = priority.is_some();
+        if let Mode::Consume { priority: p, .. } = &mut self.mode {
+            *p = priority;
+        }
+        self
+    }
+
+    /// Starts with this pin id (the consumer handle's, from earlier pulls).
+    pub(crate) fn with_pin_id(mut self, pin_id: Option<String>) -> Self {
+        self.pin_id = pin_id;
+        self
     }
 
     // ---- Getters ----
@@ -494,6 +576,17 @@ impl PullMachine {
         self.missed_heartbeats
     }
 
+    /// The pin id the next priority-group pull will carry.
+    pub(crate) fn pin_id(&self) -> Option<&str> {
+        self.pin_id.as_deref()
+    }
+
+    /// True once after the pin id changed (learned or forgotten): the driver then
+    /// copies [`pin_id`](Self::pin_id) to the consumer handle, for its later pulls.
+    pub(crate) fn take_pin_change(&mut self) -> bool {
+        std::mem::take(&mut self.pin_changed)
+    }
+
     #[cfg(test)]
     fn outstanding(&self) -> Outstanding {
         self.outstanding
@@ -506,6 +599,9 @@ impl PullMachine {
     pub(crate) fn handle_message(&mut self, now: Instant, msg: &Message) -> Delivery {
         self.heard_from_server(now);
         let Some(code) = msg.status() else {
+            if self.learns_pins {
+                self.learn_pin(msg);
+            }
             self.outstanding.delivered(to_u64(msg.size()));
             self.retry_delay = RETRY_MIN;
             if matches!(self.mode, Mode::Fetch { .. }) && self.outstanding.messages == 0 {
@@ -525,6 +621,10 @@ impl PullMachine {
             Mode::Fetch { .. } => {
                 match status {
                     Status::MaxBytes => self.fail(PullError::MessageSizeExceedsMaxBytes),
+                    Status::PinMismatch => {
+                        self.forget_pin();
+                        self.fail(PullError::PinIdMismatch);
+                    }
                     Status::Error(e) => self.fail(e),
                     _ => {}
                 }
@@ -544,7 +644,14 @@ impl PullMachine {
             }
             // Only no_wait pulls get 404; ours do not, so treat it as an ended pull.
             Status::NoMessages => self.retry_later(now),
-            Status::LeadershipChange | Status::PinMismatch => self.forget_pulls(),
+            Status::LeadershipChange => self.forget_pulls(),
+            // Another client holds the pin now: pull again at once, without the old id
+            // (that pull waits until this client is pinned again); reported as nats.go.
+            Status::PinMismatch => {
+                self.forget_pin();
+                self.forget_pulls();
+                self.report(PullError::PinIdMismatch);
+            }
             // A reconnect follows; pull again once it is through (or after the backoff).
             Status::Error(PullError::ServerShutdown) => self.retry_later(now),
             Status::Error(PullError::NoResponders) => {
@@ -675,12 +782,19 @@ impl PullMachine {
         }
         let request = match &mut self.mode {
             Mode::Fetch { request, timeout } => {
-                let request = request.take()?;
+                let mut request = request.take()?;
+                if let Some(p) = &mut request.priority {
+                    p.id.clone_from(&self.pin_id);
+                }
                 let deadline = after(now, *timeout);
                 self.timers.set(Timer::Expiry, deadline);
                 request
             }
-            Mode::Consume { limits, expires } => {
+            Mode::Consume {
+                limits,
+                expires,
+                priority,
+            } => {
                 if self.timers.get(Timer::Retry).is_some_and(|t| now < t) {
                     return None;
                 }
@@ -692,6 +806,10 @@ impl PullMachine {
                     max_bytes: max_bytes.map(to_usize),
                     no_wait: false,
                     idle_heartbeat: self.idle_heartbeat,
+                    priority: priority.clone().map(|mut p| {
+                        p.id.clone_from(&self.pin_id);
+                        p
+                    }),
                 }
             }
         };
@@ -719,6 +837,22 @@ impl PullMachine {
     }
 
     // ---- Internals ----
+
+    /// A message of a pinned consumer carries the pin id this client now holds.
+    fn learn_pin(&mut self, msg: &Message) {
+        if let Some(id) = pin_id_of(msg) {
+            if self.pin_id.as_deref() != Some(id.as_str()) {
+                self.pin_id = Some(id);
+                self.pin_changed = true;
+            }
+        }
+    }
+
+    fn forget_pin(&mut self) {
+        if self.pin_id.take().is_some() {
+            self.pin_changed = true;
+        }
+    }
 
     /// Any message restarts the heartbeat timer of a pull in flight.
     fn heard_from_server(&mut self, now: Instant) {

@@ -40,7 +40,7 @@
 //! let mut conn = Connection::new(ConnectionConfig::new(vec![ServerAddr::parse("nats://127.0.0.1:4222")?]), Instant::now())?;
 //! conn.subscribe("greet.*", None)?;
 //! conn.publish("greet.joe", None, None, "hello".into())?; // buffered until connected
-//! let (mut sock, mut tcp, mut buf) = (None::<Box<dyn Io>>, None::<TcpStream>, [0u8; 65536]);
+//! let (mut sock, mut tcp) = (None::<Box<dyn Io>>, None::<TcpStream>);
 //! loop {
 //!     while let Some(event) = conn.poll_event() {
 //!         let now = Instant::now();
@@ -70,9 +70,12 @@
 //!     let n = conn.poll_transmit(&mut slices);
 //!     if n > 0 { let w = s.write_vectored(&slices[..n])?; s.flush()?; conn.advance_transmit(w); continue }
 //!     t.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
-//!     match s.read(&mut buf) {
+//!     let mut space = conn.read_space(); // room in the parser's buffer: read in place
+//!     let read = s.read(&mut space);
+//!     conn.handle_read(Instant::now(), space, *read.as_ref().unwrap_or(&0));
+//!     match read {
 //!         Ok(0) => conn.handle_transport_eof(Instant::now()),
-//!         Ok(n) => conn.handle_input(Instant::now(), &buf[..n]),
+//!         Ok(_) => {}
 //!         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => conn.handle_timeout(Instant::now()),
 //!         Err(e) => conn.handle_transport_error(Instant::now(), TransportError::io(Op::Read, &e)),
 //!     }

@@ -257,8 +257,8 @@ mod tests {
         assert!(matches!(conn.poll_event(), Some(Event::Connected { .. })));
         assert_eq!(conn.subscribe("small", None).ok(), Some(1));
         assert_eq!(conn.subscribe("pad", None).ok(), Some(2));
-        let mut pad = format!("MSG pad 2 {}\r\n", 100 * 1024).into_bytes();
-        pad.resize(pad.len() + 100 * 1024, b'p');
+        let mut pad = format!("MSG pad 2 {}\r\n", 120 * 1024).into_bytes();
+        pad.resize(pad.len() + 120 * 1024, b'p');
         pad.extend_from_slice(b"\r\n");
         let mut small = Vec::new();
         let mut wire = Vec::new();

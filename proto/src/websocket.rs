@@ -6,8 +6,13 @@
 //! meaning, so the decoder hands out payload bytes as they arrive, never buffering a
 //! whole frame (a large frame costs no memory).
 //!
-//! Per-message compression (`permessage-deflate`) is not offered in the handshake, so a
-//! server never compresses; a frame with the compression bit set is an error.
+//! Per-message compression (`permessage-deflate`, RFC 7692) is offered when asked for
+//! ([`ClientHandshake::with_compression`]), without context takeover in either direction
+//! (what nats-server speaks). When the server accepts, [`FrameDecoder::with_compression`]
+//! inflates its compressed messages as they stream in, into the caller's output, so a
+//! compressed frame costs no more memory than a plain one. The client's own frames stay
+//! uncompressed, which RFC 7692 allows per message: compressing every publish would cost
+//! CPU per byte sent for links that are mostly fast.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -38,6 +43,7 @@ use std::fmt;
 
 use base64::Engine;
 use bytes::{Buf, BytesMut};
+use flate2::{Decompress, FlushDecompress};
 use sha1::{Digest, Sha1};
 
 use crate::server_op::Status;
@@ -73,6 +79,11 @@ pub enum WsError {
     BadFragmentation,
     /// A frame length with the top bit set (RFC 6455 §5.2).
     BadLength,
+    /// The server's upgrade accepted an extension that was not offered, or
+    /// `permessage-deflate` with parameters this client cannot honour.
+    BadExtension,
+    /// A compressed message was not valid deflate data.
+    BadCompressedData,
 }
 
 impl fmt::Display for WsError {
@@ -89,6 +100,12 @@ impl fmt::Display for WsError {
             Self::BadControlFrame => f.write_str("websocket: a fragmented or long control frame"),
             Self::BadFragmentation => f.write_str("websocket: broken message fragmentation"),
             Self::BadLength => f.write_str("websocket: invalid frame length"),
+            Self::BadExtension => {
+                f.write_str("websocket upgrade: an extension that was not offered")
+            }
+            Self::BadCompressedData => {
+                f.write_str("websocket: a compressed message was not valid deflate data")
+            }
         }
     }
 }
@@ -100,7 +117,31 @@ impl std::error::Error for WsError {}
 pub struct ClientHandshake {
     key: String,
     accept: String,
+    /// `permessage-deflate` is offered.
+    compression: bool,
 }
+
+/// What the server agreed to in its upgrade response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upgrade {
+    /// Bytes of the response head: what follows them is frames.
+    pub len: usize,
+    /// The server accepted `permessage-deflate`: it may compress its messages.
+    pub compression: Option<Compression>,
+}
+
+/// `permessage-deflate` as the server accepted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Compression {
+    /// The server starts each message with a fresh compression context
+    /// (`server_no_context_takeover`), so the inflater is reset between messages.
+    pub server_no_context_takeover: bool,
+}
+
+/// The extension offer: no context kept between messages in either direction, which
+/// bounds what each side holds and is what nats-server negotiates.
+const DEFLATE_OFFER: &str =
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
 
 impl ClientHandshake {
     /// A handshake for `key` (draw it from the connection's RNG).
@@ -110,7 +151,19 @@ impl ClientHandshake {
         sha.update(key.as_bytes());
         sha.update(ACCEPT_GUID.as_bytes());
         let accept = base64::engine::general_purpose::STANDARD.encode(sha.finalize());
-        ClientHandshake { key, accept }
+        ClientHandshake {
+            key,
+            accept,
+            compression: false,
+        }
+    }
+
+    /// The same, offering `permessage-deflate` in the request.
+    pub fn with_compression(key: [u8; 16]) -> Self {
+        ClientHandshake {
+            compression: true,
+            ..Self::new(key)
+        }
     }
 
     /// The `Sec-WebSocket-Accept` a real server answers with.
@@ -126,10 +179,16 @@ impl ClientHandshake {
         } else {
             host.to_string()
         };
+        let extensions = if self.compression {
+            format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n")
+        } else {
+            String::new()
+        };
         out.extend_from_slice(
             format!(
                 "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n\
-                 Connection: Upgrade\r\nSec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                 Connection: Upgrade\r\nSec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\
+                 {extensions}\r\n",
                 self.key
             )
             .as_bytes(),
@@ -139,6 +198,14 @@ impl ClientHandshake {
     /// Checks the server's response: `Complete(n)` when the first `n` bytes of `input`
     /// were a valid upgrade (what follows is frames), `Partial` when more is needed.
     pub fn parse_response(&self, input: &[u8]) -> Result<Status<usize>, WsError> {
+        Ok(match self.parse_upgrade(input)? {
+            Status::Complete(upgrade) => Status::Complete(upgrade.len),
+            Status::Partial => Status::Partial,
+        })
+    }
+
+    /// [`parse_response`](Self::parse_response), with what the server agreed to.
+    pub fn parse_upgrade(&self, input: &[u8]) -> Result<Status<Upgrade>, WsError> {
         let Some(end) = memchr::memmem::find(input, b"\r\n\r\n") else {
             return if input.len() > MAX_RESPONSE_HEAD {
                 Err(WsError::ResponseTooLarge)
@@ -161,6 +228,7 @@ impl ClientHandshake {
             return Err(WsError::NotSwitching(code));
         }
         let (mut upgrade, mut connection, mut accept) = (false, false, false);
+        let mut compression = None;
         for line in lines {
             let Some((name, value)) = line.split_once(':') else {
                 continue;
@@ -174,6 +242,12 @@ impl ClientHandshake {
                         .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
                 }
                 "sec-websocket-accept" => accept |= value == self.accept,
+                "sec-websocket-extensions" => {
+                    if !self.compression || compression.is_some() {
+                        return Err(WsError::BadExtension);
+                    }
+                    compression = Some(accepted_deflate(value)?);
+                }
                 _ => {}
             }
         }
@@ -183,8 +257,32 @@ impl ClientHandshake {
         if !accept {
             return Err(WsError::BadAccept);
         }
-        Ok(Status::Complete(end + 4))
+        Ok(Status::Complete(Upgrade {
+            len: end + 4,
+            compression,
+        }))
     }
+}
+
+/// The server's `Sec-WebSocket-Extensions` answer to [`DEFLATE_OFFER`]: exactly
+/// `permessage-deflate` with parameters a full-window inflater handles.
+fn accepted_deflate(value: &str) -> Result<Compression, WsError> {
+    let mut params = value.split(';').map(str::trim);
+    if params.next() != Some("permessage-deflate") {
+        return Err(WsError::BadExtension);
+    }
+    let mut c = Compression::default();
+    for param in params {
+        let name = param.split('=').next().unwrap_or_default().trim();
+        match name {
+            "server_no_context_takeover" => c.server_no_context_takeover = true,
+            // Ours are never compressed, so limits on our window change nothing; a
+            // 32 KiB inflater window reads any smaller server window.
+            "client_no_context_takeover" | "client_max_window_bits" | "server_max_window_bits" => {}
+            _ => return Err(WsError::BadExtension),
+        }
+    }
+    Ok(c)
 }
 
 /// A frame's kind.
@@ -257,27 +355,69 @@ enum State {
     Header,
     /// Inside a data frame's payload, with this much left.
     Payload(u64),
+    /// A compressed message's frames are all read: the deflate tail RFC 7692 strips
+    /// (`00 00 ff ff`) goes in from this offset, then the inflater's last output.
+    Tail(usize),
 }
 
+/// The bytes RFC 7692 §7.2.1 removes from the end of each compressed message.
+const DEFLATE_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
 /// Decodes the server's frames, handing out the payload of data frames as it arrives.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct FrameDecoder {
     state: State,
     /// A fragmented message is in progress (its first frame had no FIN).
     in_message: bool,
     /// The frame being read is its message's last.
     fin: bool,
+    /// `permessage-deflate` was negotiated: its inflater and terms.
+    inflate: Option<(Decompress, Compression)>,
+    /// The message in progress is compressed.
+    compressed: bool,
 }
 
 impl FrameDecoder {
+    /// A decoder for a connection whose server accepted `permessage-deflate`.
+    pub fn with_compression(compression: Compression) -> Self {
+        FrameDecoder {
+            inflate: Some((Decompress::new(false), compression)),
+            ..Self::default()
+        }
+    }
+
     /// Decodes from `input` (consuming what it used) into `out`. Call again while it
     /// returns anything but `Partial`.
     pub fn decode(&mut self, input: &mut BytesMut, out: &mut [u8]) -> Result<Decoded, WsError> {
         loop {
             match self.state {
                 State::Payload(0) => {
+                    if self.fin && self.compressed {
+                        self.state = State::Tail(0);
+                        continue;
+                    }
                     self.state = State::Header;
                     self.in_message = !self.fin;
+                }
+                State::Payload(left) if self.compressed => {
+                    if out.is_empty() {
+                        return Ok(Decoded::Partial);
+                    }
+                    // Also with no input: output the inflater still holds comes out.
+                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(input.len());
+                    let (used, made, _) = self.inflate(&input[..take], out)?;
+                    input.advance(used);
+                    self.state = State::Payload(left - used as u64);
+                    if made > 0 {
+                        return Ok(Decoded::Data(made));
+                    }
+                    if used == 0 {
+                        if take == 0 {
+                            return Ok(Decoded::Partial);
+                        }
+                        // Room and input, yet no progress: not deflate data.
+                        return Err(WsError::BadCompressedData);
+                    }
                 }
                 State::Payload(left) => {
                     if input.is_empty() || out.is_empty() {
@@ -292,10 +432,44 @@ impl FrameDecoder {
                     self.state = State::Payload(left - n as u64);
                     return Ok(Decoded::Data(n));
                 }
+                State::Tail(at) => {
+                    if out.is_empty() {
+                        return Ok(Decoded::Partial);
+                    }
+                    let (used, made, ended) = self.inflate(&DEFLATE_TAIL[at..], out)?;
+                    self.state = State::Tail(at + used);
+                    if made > 0 {
+                        return Ok(Decoded::Data(made));
+                    }
+                    // A message may end in a final deflate block (RFC 7692 §7.2.3.1);
+                    // the tail after it means nothing.
+                    if ended || at + used == DEFLATE_TAIL.len() {
+                        // All of the message is out.
+                        if let Some((inflater, terms)) = &mut self.inflate {
+                            if ended || terms.server_no_context_takeover {
+                                inflater.reset(false);
+                            }
+                        }
+                        self.compressed = false;
+                        self.in_message = false;
+                        self.state = State::Header;
+                    } else if used == 0 {
+                        return Err(WsError::BadCompressedData);
+                    }
+                }
                 State::Header => {
                     let Some(header) = parse_header(input)? else {
                         return Ok(Decoded::Partial);
                     };
+                    if header.compressed
+                        && (self.inflate.is_none()
+                            || header.opcode.is_control()
+                            || header.opcode == Opcode::Continuation)
+                    {
+                        // RSV1 means compressed only once negotiated, and only on a
+                        // message's first frame (RFC 7692 §6).
+                        return Err(WsError::ReservedBits);
+                    }
                     if header.opcode.is_control() {
                         // Whole control frames only: they are at most 125 bytes.
                         let total = header.len + header.payload as usize;
@@ -318,6 +492,9 @@ impl FrameDecoder {
                         (Opcode::Text | Opcode::Binary, true) => {
                             return Err(WsError::BadFragmentation)
                         }
+                        (Opcode::Text | Opcode::Binary, false) => {
+                            self.compressed = header.compressed;
+                        }
                         _ => {}
                     }
                     input.advance(header.len);
@@ -328,10 +505,26 @@ impl FrameDecoder {
             }
         }
     }
+
+    /// Inflates `input` into `out`: (bytes used, bytes made, the deflate stream ended).
+    fn inflate(&mut self, input: &[u8], out: &mut [u8]) -> Result<(usize, usize, bool), WsError> {
+        let Some((inflater, _)) = &mut self.inflate else {
+            return Err(WsError::BadCompressedData);
+        };
+        let (in_before, out_before) = (inflater.total_in(), inflater.total_out());
+        let status = inflater
+            .decompress(input, out, FlushDecompress::Sync)
+            .map_err(|_| WsError::BadCompressedData)?;
+        let used = usize::try_from(inflater.total_in() - in_before).unwrap_or(usize::MAX);
+        let made = usize::try_from(inflater.total_out() - out_before).unwrap_or(usize::MAX);
+        Ok((used, made, status == flate2::Status::StreamEnd))
+    }
 }
 
 struct Header {
     fin: bool,
+    /// RSV1: the message is compressed (`permessage-deflate`).
+    compressed: bool,
     opcode: Opcode,
     /// Header bytes.
     len: usize,
@@ -343,7 +536,7 @@ fn parse_header(input: &[u8]) -> Result<Option<Header>, WsError> {
     let (Some(&b0), Some(&b1)) = (input.first(), input.get(1)) else {
         return Ok(None);
     };
-    if b0 & 0x70 != 0 {
+    if b0 & 0x30 != 0 {
         return Err(WsError::ReservedBits);
     }
     if b1 & 0x80 != 0 {
@@ -375,6 +568,7 @@ fn parse_header(input: &[u8]) -> Result<Option<Header>, WsError> {
     }
     Ok(Some(Header {
         fin,
+        compressed: b0 & 0x40 != 0,
         opcode,
         len,
         payload,
@@ -593,6 +787,164 @@ mod tests {
         assert_eq!(
             d.decode(&mut input, &mut out),
             Err(WsError::BadFragmentation)
+        );
+    }
+
+    /// A server's compressed message: raw deflate with a sync flush, its tail stripped
+    /// (RFC 7692 §7.2.1), with `compress`'s context kept or not by the caller.
+    fn deflated(compress: &mut flate2::Compress, text: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(text.len() + 64);
+        compress
+            .compress_vec(text, &mut out, flate2::FlushCompress::Sync)
+            .unwrap();
+        assert!(out.ends_with(&DEFLATE_TAIL));
+        out.truncate(out.len() - 4);
+        out
+    }
+
+    /// A frame header with RSV1 set on `first`.
+    fn compressed_frame(opcode: Opcode, fin: bool, rsv1: bool, payload: &[u8]) -> Vec<u8> {
+        let mut f = Vec::new();
+        encode_frame(opcode, &[payload], None, &mut f);
+        f[0] = (f[0] & 0x0f) | if fin { 0x80 } else { 0 } | if rsv1 { 0x40 } else { 0 };
+        f
+    }
+
+    #[test]
+    fn rfc_7692s_hello_inflates() {
+        // RFC 7692 §7.2.3.1: "Hello" compressed in one frame.
+        let wire = [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        for chunk in 1..=wire.len() {
+            let mut d = FrameDecoder::with_compression(Compression::default());
+            let (data, control) = decode_all(&mut d, &wire, chunk);
+            assert_eq!(data, b"Hello", "chunk {chunk}");
+            assert!(control.is_empty());
+        }
+        // Without negotiation RSV1 is still an error.
+        let mut input = BytesMut::from(&wire[..]);
+        let err = FrameDecoder::default().decode(&mut input, &mut [0; 16]);
+        assert_eq!(err, Err(WsError::ReservedBits));
+    }
+
+    #[test]
+    fn compressed_fragmented_messages_with_and_without_context_takeover() {
+        let texts: Vec<Vec<u8>> = (0..20)
+            .map(|i| format!("MSG greet.joe 1 {i}\r\n{}\r\n", "hello ".repeat(i * 37)).into_bytes())
+            .collect();
+        for takeover in [false, true] {
+            let mut compress = flate2::Compress::new(flate2::Compression::default(), false);
+            let mut wire = Vec::new();
+            let mut expected = Vec::new();
+            for (i, text) in texts.iter().enumerate() {
+                if !takeover {
+                    compress.reset();
+                }
+                let body = deflated(&mut compress, text);
+                expected.extend_from_slice(text);
+                if i % 3 == 0 && body.len() > 2 {
+                    // Fragmented: RSV1 on the first frame only, a ping between.
+                    let (a, b) = body.split_at(body.len() / 2);
+                    wire.extend(compressed_frame(Opcode::Binary, false, true, a));
+                    encode_frame(Opcode::Ping, &[b"p"], None, &mut wire);
+                    wire.extend(compressed_frame(Opcode::Continuation, true, false, b));
+                } else {
+                    wire.extend(compressed_frame(Opcode::Binary, true, true, &body));
+                }
+                if i % 4 == 1 {
+                    // Uncompressed messages may come between (RSV1 clear).
+                    encode_frame(Opcode::Binary, &[b"PING\r\n"], None, &mut wire);
+                    expected.extend_from_slice(b"PING\r\n");
+                }
+            }
+            for chunk in [1, 2, 3, 7, 64, 1000, wire.len()] {
+                let terms = Compression {
+                    server_no_context_takeover: !takeover,
+                };
+                let mut d = FrameDecoder::with_compression(terms);
+                let (data, control) = decode_all(&mut d, &wire, chunk);
+                assert_eq!(data, expected, "takeover {takeover}, chunk {chunk}");
+                assert_eq!(control.len(), 7);
+            }
+        }
+    }
+
+    #[test]
+    fn compression_violations_are_typed_errors() {
+        let c = Compression::default();
+        let decode = |wire: &[u8]| {
+            let mut d = FrameDecoder::with_compression(c);
+            let mut input = BytesMut::from(wire);
+            let mut out = [0u8; 64];
+            loop {
+                match d.decode(&mut input, &mut out) {
+                    Ok(Decoded::Partial) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        // RSV1 on a continuation or a control frame.
+        let mut wire = compressed_frame(Opcode::Binary, false, true, &[0xf2, 0x48]);
+        wire.extend(compressed_frame(Opcode::Continuation, true, true, &[0xcd]));
+        assert_eq!(decode(&wire), Err(WsError::ReservedBits));
+        let ping = compressed_frame(Opcode::Ping, true, true, b"x");
+        assert_eq!(decode(&ping), Err(WsError::ReservedBits));
+        // Not deflate: a reserved block type.
+        let bad = compressed_frame(Opcode::Binary, true, true, &[0xff, 0xff, 0xff]);
+        assert_eq!(decode(&bad), Err(WsError::BadCompressedData));
+    }
+
+    #[test]
+    fn the_extension_is_offered_and_its_answer_checked() {
+        let hs = ClientHandshake::with_compression([1; 16]);
+        let mut request = Vec::new();
+        hs.request("h", 1, "/", &mut request);
+        let request = String::from_utf8(request).unwrap();
+        assert!(request.contains(&format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n")));
+        assert!(request.ends_with("\r\n\r\n"));
+        let answer = |ext: &str| {
+            let head = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\n{ext}\r\n",
+                hs.expected_accept()
+            );
+            hs.parse_upgrade(head.as_bytes()).map(|s| match s {
+                Status::Complete(u) => u.compression,
+                Status::Partial => panic!("complete"),
+            })
+        };
+        assert_eq!(answer(""), Ok(None));
+        assert_eq!(
+            answer("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n"),
+            Ok(Some(Compression { server_no_context_takeover: true }))
+        );
+        assert_eq!(
+            answer("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+            Ok(Some(Compression {
+                server_no_context_takeover: false
+            }))
+        );
+        assert_eq!(
+            answer("Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n"),
+            Err(WsError::BadExtension)
+        );
+        assert_eq!(
+            answer("Sec-WebSocket-Extensions: permessage-deflate; unknown_param\r\n"),
+            Err(WsError::BadExtension)
+        );
+        // Not offered: any extension in the answer is refused.
+        let plain = ClientHandshake::new([1; 16]);
+        let mut request = Vec::new();
+        plain.request("h", 1, "/", &mut request);
+        assert!(!String::from_utf8(request).unwrap().contains("Extensions"));
+        let head = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+            plain.expected_accept()
+        );
+        assert_eq!(
+            plain.parse_upgrade(head.as_bytes()),
+            Err(WsError::BadExtension)
         );
     }
 }

@@ -65,6 +65,9 @@ pub struct ServerBuilder {
     pub(crate) raw_config: Vec<String>,
     /// A `websocket` listener: `Some(None)` plain (`no_tls`), `Some(Some(tls))` with TLS.
     pub(crate) websocket: Option<Option<TlsOptions>>,
+    /// The `websocket` listener compresses (`compression: true`) for clients that offer
+    /// `permessage-deflate`.
+    pub(crate) websocket_compression: bool,
 }
 
 /// Writes a duration the way the config parser reads one ("1500ms").
@@ -214,6 +217,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Adds a plain-text `websocket` listener that compresses what it sends to clients
+    /// that offer `permessage-deflate` (`compression: true`).
+    pub fn websocket_compression(mut self) -> Self {
+        self.websocket = Some(None);
+        self.websocket_compression = true;
+        self
+    }
+
     /// Adds a `websocket` listener with TLS: see [`NatsServer::wss_url`].
     pub fn websocket_tls(mut self, tls: TlsOptions) -> Self {
         self.websocket = Some(Some(tls));
@@ -309,6 +320,9 @@ impl ServerBuilder {
             match ws {
                 None => c.push_str("  no_tls: true\n"),
                 Some(tls) => c.push_str(&tls.render()),
+            }
+            if self.websocket_compression {
+                c.push_str("  compression: true\n");
             }
             c.push_str("}\n");
         }

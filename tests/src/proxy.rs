@@ -114,6 +114,8 @@ struct ProxyState {
     closed: AtomicUsize,
     mid_frame_cuts: AtomicUsize,
     dropped_bytes: AtomicUsize,
+    /// Bytes written on, per direction (`Direction::index`).
+    forwarded: [AtomicUsize; 2],
 }
 
 impl ProxyState {
@@ -194,6 +196,12 @@ impl FaultProxy {
     /// server looks down); open ones are untouched.
     pub fn set_refuse(&self, refuse: bool) {
         self.state.refuse.store(refuse, Ordering::SeqCst);
+    }
+
+    /// Bytes forwarded in `dir` so far: what went over the wire, for checking an
+    /// encoding's size (WebSocket compression).
+    pub fn forwarded(&self, dir: Direction) -> usize {
+        self.state.forwarded[dir.index()].load(Ordering::SeqCst)
     }
 
     /// Bytes discarded by [`drop_direction`](Self::drop_direction) so far.
@@ -448,6 +456,7 @@ fn pump(link: &Link, dir: Direction, mut reader: TcpStream, state: &ProxyState) 
                 finish(link);
                 return;
             }
+            state.forwarded[dir.index()].fetch_add(data.len(), Ordering::SeqCst);
             if cut.is_some() {
                 state.mid_frame_cuts.fetch_add(1, Ordering::SeqCst);
                 finish(link);

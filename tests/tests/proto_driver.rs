@@ -33,7 +33,6 @@ fn drive(d: &mut Driver, mut done: impl FnMut(&Event) -> bool) -> io::Result<Vec
         tcp,
         tls,
     } = d;
-    let mut buf = [0u8; 64 * 1024];
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -97,9 +96,13 @@ fn drive(d: &mut Driver, mut done: impl FnMut(&Event) -> bool) -> io::Result<Vec
             wait.unwrap_or(Duration::from_millis(100))
                 .max(Duration::from_millis(1)),
         ))?;
-        match s.read(&mut buf) {
+        // Read in place, into the parser's own buffer.
+        let mut space = conn.read_space();
+        let read = s.read(&mut space);
+        conn.handle_read(Instant::now(), space, *read.as_ref().unwrap_or(&0));
+        match read {
             Ok(0) => conn.handle_transport_eof(Instant::now()),
-            Ok(n) => conn.handle_input(Instant::now(), &buf[..n]),
+            Ok(_) => {}
             Err(e)
                 if matches!(
                     e.kind(),

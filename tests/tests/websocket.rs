@@ -8,7 +8,7 @@ use std::time::Duration;
 use natsy::{ConnectError, ConnectOptions, Event, NextError};
 use natsy_jetstream::{AckPolicy, ConsumerConfig, FetchOptions, StorageType, StreamConfig};
 use natsy_test_harness::events::{wait_for_event_after, with_events};
-use natsy_test_harness::{NatsServer, TlsFiles};
+use natsy_test_harness::{Direction, FaultProxy, NatsServer, TlsFiles};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -208,4 +208,89 @@ fn the_async_client_over_websocket() {
         client.publish("aws", "async over websocket").await.unwrap();
         assert_eq!(sub.next().await.unwrap().payload(), b"async over websocket");
     });
+}
+
+/// Bytes the server sent through `proxy` while `f` ran, once `received` of them arrived.
+fn wire_bytes_to_client(proxy: &FaultProxy, f: impl FnOnce()) -> usize {
+    let before = proxy.forwarded(Direction::ToClient);
+    f();
+    proxy.forwarded(Direction::ToClient) - before
+}
+
+#[test]
+fn compression_is_negotiated_and_what_the_server_deflates_is_inflated() {
+    let server = NatsServer::builder()
+        .websocket_compression()
+        .start()
+        .unwrap();
+    let ws_port: u16 = server.ws_url().rsplit(':').next().unwrap().parse().unwrap();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], ws_port).into()).unwrap();
+    let publisher = fast().connect(server.url()).unwrap();
+    // Compressible text, and bytes deflate cannot shrink, in messages of every size class.
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let noise: Vec<u8> = (0..70_000)
+        .map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng as u8
+        })
+        .collect();
+    let text = "MSG greet.joe 1 5\r\nhello\r\n".repeat(40_000).into_bytes();
+    let payloads = [
+        text.clone(),
+        noise.clone(),
+        b"x".to_vec(),
+        Vec::new(),
+        text[..125].to_vec(),
+        noise[..65_536].to_vec(),
+    ];
+    let url = format!("ws://{}", proxy.addr());
+    let mut sent = 0;
+    for compression in [true, false] {
+        let client = fast()
+            .websocket_compression(compression)
+            .connect(url.as_str())
+            .unwrap();
+        let mut sub = client.subscribe("ws.deflate").unwrap();
+        client.flush().unwrap();
+        let wire = wire_bytes_to_client(&proxy, || {
+            for p in &payloads {
+                publisher.publish("ws.deflate", p.clone()).unwrap();
+            }
+            publisher.flush().unwrap();
+            for p in &payloads {
+                let m = sub.next_timeout(WAIT).unwrap();
+                assert_eq!(m.payload(), &p[..], "compression {compression}");
+            }
+        });
+        sent = payloads.iter().map(Vec::len).sum::<usize>();
+        if compression {
+            // The text shrinks to a few KiB; the noise does not shrink.
+            assert!(
+                wire < noise.len() + 65_536 + text.len() / 20,
+                "compressed: {wire} wire bytes for {sent} payload bytes"
+            );
+        } else {
+            assert!(wire > sent, "plain: {wire} wire bytes for {sent}");
+        }
+        // Both directions still work on the compressed connection: requests.
+        let responder = fast()
+            .websocket_compression(compression)
+            .connect(url.as_str())
+            .unwrap();
+        let reqs = responder.subscribe("ws.deflate.svc").unwrap();
+        responder.flush().unwrap();
+        std::thread::spawn(move || {
+            for m in reqs {
+                let _ = m.respond(m.payload_bytes());
+            }
+        });
+        for i in 0..50 {
+            let body = text[..i * 997].to_vec();
+            let r = client.request("ws.deflate.svc", body.clone()).unwrap();
+            assert_eq!(r.payload(), &body[..]);
+        }
+    }
+    assert!(sent > 0);
 }

@@ -198,6 +198,19 @@ impl Client {
             .map(drop)
     }
 
+    /// Queues a publish at once, without awaiting room, as
+    /// [`Client::publish_with_reply_now`]: for small protocol messages sent from inside a
+    /// `poll`, such as natsy-jetstream's flow control answers.
+    pub fn publish_now(
+        &self,
+        subject: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), PublishError> {
+        self.inner
+            .queue_publish(subject, None, None, payload.into())
+            .map(drop)
+    }
+
     async fn publish_inner(
         &self,
         subject: &str,

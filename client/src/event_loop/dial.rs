@@ -102,9 +102,14 @@ impl EventLoop {
                     Ok(()) => {
                         let request = dialed.request;
                         let server = &request.server;
-                        let ws = server
-                            .websocket
-                            .then(|| WsLayer::new(&server.host, server.port, &server.path));
+                        let ws = server.websocket.then(|| {
+                            WsLayer::new(
+                                &server.host,
+                                server.port,
+                                &server.path,
+                                self.ws_compression,
+                            )
+                        });
                         self.transport = Some(Transport::new(
                             stream,
                             request.tls_first.then_some(request.tls_name),

@@ -172,34 +172,40 @@ impl EventLoop {
                     // is skipped (tokio does the same). strace of `req`: one `recvfrom`
                     // fewer per reply received.
                     let plain = t.tls.is_none() && t.ws.is_none();
-                    match t.read(&mut self.read_buf) {
+                    // Straight into proto's read buffer: no copy from a buffer of ours.
+                    let mut space = match self.space.take() {
+                        Some(space) => space,
+                        None => shared.lock().conn.read_space(),
+                    };
+                    match t.read(&mut space) {
                         Ok(ReadOutcome::Data(n)) => {
-                            let drained = plain && n < self.read_buf.len();
+                            let drained = plain && n < space.len();
                             let mut core = shared.lock();
                             // Awake: the turn ends with a drive under the lock before the
                             // next `poll`, which writes what user threads queue meanwhile,
                             // so they need not wake us (an eventfd write for them and an
                             // extra `epoll_wait` return for us, per request, in strace).
                             core.wake_pending = true;
-                            if n > 0 {
-                                core.conn.handle_input(
-                                    Instant::now(),
-                                    self.read_buf.get(..n).unwrap_or_default(),
-                                );
-                            }
+                            core.conn.handle_read(Instant::now(), space, n);
                             self.drive(&mut core);
+                            self.space = Some(core.conn.read_space());
                             drop(core);
                             self.batch.wake_readers();
                             if drained {
                                 return;
                             }
                         }
-                        Ok(ReadOutcome::WouldBlock) => return,
+                        Ok(ReadOutcome::WouldBlock) => {
+                            self.space = Some(space);
+                            return;
+                        }
                         Ok(ReadOutcome::Eof) => {
                             self.drop_transport();
                             let mut core = shared.lock();
                             core.direct = None;
-                            core.conn.handle_transport_eof(Instant::now());
+                            let now = Instant::now();
+                            core.conn.handle_read(now, space, 0);
+                            core.conn.handle_transport_eof(now);
                             self.drive(&mut core);
                             return;
                         }

@@ -8,9 +8,9 @@
 //! Each turn: fire due timers, drain the connection's events (dial, TLS, routing messages
 //! to subscriptions, waking waiters), write what it has to send, then sleep in `poll`
 //! until the socket is ready, a user thread wakes us, or the next timer is due. There is
-//! one read path (`on_readable`: a socket read without the lock, then `handle_input`
-//! under it) and one write function (`io::write_output`, under the lock, which the
-//! loop calls from `write_pending`).
+//! one read path (`on_readable`: a socket read without the lock, straight into room lent
+//! by proto's read buffer, then `handle_read` under it) and one write function
+//! (`io::write_output`, under the lock, which the loop calls from `write_pending`).
 //!
 //! The module is split by concern: this file has the loop and the routing of proto's
 //! events; `dial` gathers what a dial needs off the lock and opens the socket, `io` is
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
 use natsy_proto::connection::{
-    Auth, CloseReason, Event as ProtoEvent, NonceSigner, State, SubscriptionClosedReason,
+    Auth, CloseReason, Event as ProtoEvent, NonceSigner, ReadSpace, State, SubscriptionClosedReason,
 };
 use natsy_proto::Message;
 
@@ -45,8 +45,6 @@ use crate::SubscriptionEnded;
 /// The token of the waker user threads use.
 pub(crate) const WAKER: Token = Token(0);
 const SOCKET: Token = Token(1);
-/// Bytes per socket read.
-const READ_CHUNK: usize = 64 * 1024;
 /// Reads per readiness event before the loop gives writes and timers a turn.
 const READS_PER_TURN: usize = 16;
 /// How long a close waits for pending writes to reach the socket.
@@ -82,13 +80,17 @@ pub(crate) struct EventLoop {
     transport: Option<Transport>,
     /// Consecutive messages for one subscription, pushed under one lock.
     batch: RouteBatch,
-    /// Where socket reads land (the one read path), before `handle_input`.
-    read_buf: Vec<u8>,
+    /// Room in proto's read buffer where the next socket read lands (the one read
+    /// path), taken at the end of the last read's critical section so the read itself
+    /// needs no lock; `None` until the first read.
+    space: Option<ReadSpace>,
     /// The socket may still have bytes: read again without waiting.
     read_more: bool,
     finished: bool,
     /// Proto closed for good, for this reason: `finish_close` runs when the loop ends.
     closing: Option<CloseReason>,
+    /// Offer `permessage-deflate` on WebSocket transports.
+    ws_compression: bool,
 }
 
 impl EventLoop {
@@ -99,6 +101,7 @@ impl EventLoop {
         auth: AuthSource,
         first_auth: Option<Auth>,
         resolver: Option<Resolver>,
+        ws_compression: bool,
     ) -> Self {
         let (dialed_tx, dialed_rx) = mpsc::channel();
         EventLoop {
@@ -115,10 +118,11 @@ impl EventLoop {
             dialed_rx,
             transport: None,
             batch: RouteBatch::with_capacity(256),
-            read_buf: vec![0; READ_CHUNK],
+            space: None,
             read_more: false,
             finished: false,
             closing: None,
+            ws_compression,
         }
     }
 

@@ -236,6 +236,7 @@ impl Context {
             stream: stream.to_string(),
             name: info.name.clone(),
             info,
+            pin: Default::default(),
         })
     }
 
@@ -274,6 +275,7 @@ impl Context {
             stream: stream.to_string(),
             name: name.to_string(),
             info,
+            pin: Default::default(),
         })
     }
 
@@ -424,7 +426,9 @@ pub struct Consumer {
     pub(crate) context: Context,
     pub(crate) stream: String,
     pub(crate) name: String,
-    info: ConsumerInfo,
+    pub(crate) info: ConsumerInfo,
+    /// The pin id of priority-group pulls, shared by the handle's clones.
+    pub(crate) pin: crate::pull::PinSlot,
 }
 
 impl Consumer {

@@ -70,12 +70,16 @@
 //! | `js.stream_names()` / `js.streams()` (Streams) | the same, collected into a `Vec` |
 //! | `stream.info().await?` | the same |
 //! | `stream.purge().await?` | the same; `purge().filter(..)` → [`purge_with(&PurgeOptions)`](Stream::purge_with) |
-//! | `stream.create_consumer(config).await?` | the same, with [`ConsumerConfig`](crate::ConsumerConfig) (one config type: pull consumers) |
+//! | `stream.create_consumer(config).await?` | the same, with [`ConsumerConfig`](crate::ConsumerConfig) (one config type for pull and push: `deliver_subject` makes a push consumer) |
 //! | `stream.get_consumer(name).await?` | the same |
 //! | `stream.delete_consumer(name)` | the same |
 //! | `consumer.info().await?`, `consumer.cached_info()` | the same |
-//! | `consumer.fetch().max_messages(n).messages().await?` | [`consumer.fetch(FetchOptions { batch: n, .. }).await?`](Consumer::fetch): a `Vec` (natsy's blocking shape), not a stream |
-//! | `consumer.batch()…` | `fetch` with `no_wait: false` (the default) |
+//! | `consumer.fetch().max_messages(n).messages().await?` (no wait: what is there now) | [`consumer.fetch_no_wait(n).await?`](Consumer::fetch_no_wait): a `Vec` (natsy's blocking shape), not a stream |
+//! | `consumer.batch().max_messages(n).expires(d)…` (waits for the batch) | [`consumer.fetch(FetchOptions { batch: n, expires: Some(d), .. }).await?`](Consumer::fetch): natsy's `fetch` waits, as nats.go's `Fetch` |
+//! | push consumer `consumer.messages().await?` | [`consumer.push_messages().await?`](Consumer::push_messages): flow control answered, heartbeats checked, statuses never handed out |
+//! | `consumer.pause(until)`, `resume()`, `unpin(group)` | the same ([`pause`](Consumer::pause), [`resume`](Consumer::resume), [`unpin`](Consumer::unpin)); `until` is a `time::OffsetDateTime` |
+//! | `stream.consumers()` (ConsumerInfo stream) | [`stream.consumers().await?`](Stream::consumers), collected into a `Vec` |
+//! | pull `.group(g).min_pending(n)` | [`FetchOptions::priority`](crate::FetchOptions::priority) / [`ConsumeOptions::priority`](crate::ConsumeOptions::priority) = [`PullPriority`](crate::PullPriority); the pin id is kept by the handle |
 //! | `consumer.messages().await?` (a `Stream` of `Result<Message, _>`) | the same: [`Messages`] |
 //! | `consumer.stream().max_messages_per_batch(n).messages()` | [`messages_with(ConsumeOptions { batch: n, .. })`](Consumer::messages_with) |
 //! | `msg.ack().await?`, `msg.double_ack().await?` | the same |
@@ -97,6 +101,7 @@
 //! Everything also works from a blocking handle of the same connection:
 //! [`Context::blocking`] and [`JsMessage::into_blocking`].
 
+mod consumer_ops;
 mod context;
 pub mod kv;
 mod kv_watch;
@@ -104,9 +109,11 @@ mod message;
 mod ordered;
 mod publish;
 mod pull;
+mod push;
 
 pub use context::{new, Consumer, Context, Stream};
 pub use message::JsMessage;
 pub use ordered::OrderedConsumer;
 pub use publish::{AsyncPublisher, PubAckFuture};
 pub use pull::Messages;
+pub use push::PushMessages;

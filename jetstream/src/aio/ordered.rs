@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 use natsy::aio::Subscriber;
 
-use super::pull::Timer;
+use super::pull::{end_reason, Timer};
 use super::{Context, JsMessage};
 use crate::error::Error;
 use crate::ordered::OrderedCore;
@@ -209,11 +209,7 @@ impl OrderedConsumer {
             let msg = match Pin::new(&mut *sub).poll_next(cx) {
                 Poll::Ready(Some(msg)) => msg,
                 Poll::Ready(None) => {
-                    let why = sub
-                        .end_reason()
-                        .cloned()
-                        .unwrap_or(natsy::SubscriptionEnded::ConnectionClosed);
-                    return Poll::Ready(Err(core.inbox_ended(why)));
+                    return Poll::Ready(Err(core.inbox_ended(end_reason(sub))));
                 }
                 Poll::Pending => {
                     // Nothing queued: about to sleep, the moment to look at the

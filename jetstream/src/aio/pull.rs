@@ -25,13 +25,13 @@ use crate::pull_machine::Delivery;
 
 /// A machine's timeout as a [`Sleep`] on the loop thread, kept while the deadline holds.
 #[derive(Debug, Default)]
-pub(super) struct Timer {
+pub(crate) struct Timer {
     sleep: Option<(Instant, Sleep)>,
 }
 
 impl Timer {
     /// Ready once `deadline` has passed; `None` never fires (and drops the sleep).
-    pub(super) fn poll(
+    pub(crate) fn poll(
         &mut self,
         cx: &mut TaskContext<'_>,
         client: &natsy::aio::Client,
@@ -73,7 +73,7 @@ enum Next {
     Ended(SubscriptionEnded),
 }
 
-fn end_reason(sub: &Subscriber) -> SubscriptionEnded {
+pub(crate) fn end_reason(sub: &Subscriber) -> SubscriptionEnded {
     sub.end_reason()
         .cloned()
         .unwrap_or(SubscriptionEnded::ConnectionClosed)
@@ -95,9 +95,13 @@ fn poll_next(
 }
 
 impl Consumer {
-    /// One pull, awaited (`async_nats` `consumer.fetch().max_messages(n).messages()`):
-    /// the blocking [`crate::Consumer::fetch`] with the same options, outcomes and
-    /// errors.
+    /// One pull, awaited: the blocking [`crate::Consumer::fetch`] with the same options,
+    /// outcomes and errors.
+    ///
+    /// **It waits** (nats.go `Fetch` semantics): up to `expires` for the whole batch.
+    /// async-nats's `consumer.fetch().max_messages(n)` is a *no-wait* pull that returns
+    /// at once with what is there: that is [`Consumer::fetch_no_wait`] here. For
+    /// async-nats's waiting `consumer.batch()`, use this.
     ///
     /// Cancellation-safe: dropped at any point, it unsubscribes its inbox and leaves no
     /// timer behind; a pull already sent expires on the server.
@@ -111,7 +115,9 @@ impl Consumer {
     /// # Ok(()) }
     /// ```
     pub async fn fetch(&self, opts: FetchOptions) -> Result<Vec<JsMessage>, Error> {
-        let mut machine = opts.machine(self.context.timeout())?;
+        let mut machine = opts
+            .machine(self.context.timeout())?
+            .with_pin_id(self.pin.get());
         let client = self.context.client();
         let inbox = client.new_inbox();
         let mut sub = client.subscribe(&inbox).await.map_err(subscribe_error)?;
@@ -134,7 +140,9 @@ impl Consumer {
                     .await;
             match next {
                 Next::Message(msg) => {
-                    if machine.handle_message(Instant::now(), &msg) == Delivery::Message {
+                    let delivery = machine.handle_message(Instant::now(), &msg);
+                    self.pin.sync(&mut machine);
+                    if delivery == Delivery::Message {
                         messages.push(JsMessage::from(crate::JsMessage::new(
                             msg,
                             blocking.clone(),
@@ -146,6 +154,20 @@ impl Consumer {
             }
         }
         fetch_outcome(&mut machine, messages)
+    }
+
+    /// One pull that returns at once with what the consumer has now, up to `batch`
+    /// messages, possibly none (async-nats `consumer.fetch().max_messages(batch)`
+    /// semantics; nats.go `FetchNoWait`): the blocking [`crate::Consumer::fetch_no_wait`].
+    /// [`Consumer::fetch`] waits for the batch instead (nats.go `Fetch`).
+    ///
+    /// ```no_run
+    /// # async fn run(consumer: natsy_jetstream::aio::Consumer) -> Result<(), Box<dyn std::error::Error>> {
+    /// let ready = consumer.fetch_no_wait(100).await?; // at once, maybe empty
+    /// # Ok(()) }
+    /// ```
+    pub async fn fetch_no_wait(&self, batch: usize) -> Result<Vec<JsMessage>, Error> {
+        self.fetch(FetchOptions::no_wait(batch)).await
     }
 
     /// A continuous pull with the default [`ConsumeOptions`] (`async_nats`
@@ -168,7 +190,7 @@ impl Consumer {
     /// # Ok(()) }
     /// ```
     pub async fn messages_with(&self, opts: ConsumeOptions) -> Result<Messages, Error> {
-        let machine = opts.machine()?;
+        let machine = opts.machine()?.with_pin_id(self.pin.get());
         let client = self.context.client();
         let inbox = client.new_inbox();
         let sub = client.subscribe(&inbox).await.map_err(subscribe_error)?;
@@ -178,7 +200,8 @@ impl Consumer {
             &self.name,
             inbox,
             machine,
-        );
+        )
+        .with_pin(self.pin.clone());
         sub.end_on_refused_publish(&state.subject);
         Ok(Messages {
             context: self.context.clone(),
@@ -280,7 +303,7 @@ impl Stream for Messages {
                     continue;
                 }
             };
-            match this.state.machine.handle_message(Instant::now(), &msg) {
+            match this.state.handle_message(Instant::now(), &msg) {
                 Delivery::Message => {
                     let msg = crate::JsMessage::new(msg, this.context.blocking().clone());
                     return Poll::Ready(Some(Ok(JsMessage::from(msg))));

@@ -50,6 +50,7 @@ fn fetch(batch: usize, max_bytes: Option<usize>, idle_heartbeat: Option<Duration
         max_bytes,
         no_wait: false,
         idle_heartbeat,
+        priority: None,
     };
     let timeout = fetch_timeout(&request, 5 * SEC);
     PullMachine::fetch(request, timeout)
@@ -170,6 +171,7 @@ fn pull_request_body_and_validation() {
         max_bytes: Some(1024),
         no_wait: false,
         idle_heartbeat: Some(SEC),
+        priority: None,
     };
     r.validate().unwrap();
     assert_eq!(
@@ -184,6 +186,7 @@ fn pull_request_body_and_validation() {
         max_bytes: None,
         no_wait: true,
         idle_heartbeat: None,
+        priority: None,
     };
     nw.validate().unwrap();
     assert_eq!(
@@ -223,6 +226,7 @@ fn fetch_timeouts_leave_room_for_the_servers_408() {
         max_bytes: None,
         no_wait,
         idle_heartbeat: None,
+        priority: None,
     };
     assert_eq!(fetch_timeout(&pull(Some(2 * SEC), false), 5 * SEC), 3 * SEC);
     assert_eq!(
@@ -304,6 +308,7 @@ fn consume_pulls_a_full_batch_then_tops_up_at_half_the_messages() {
             max_bytes: None,
             no_wait: false,
             idle_heartbeat: Some(15 * SEC),
+            priority: None,
         }
     );
     first.validate().unwrap();
@@ -459,12 +464,17 @@ fn while_disconnected_no_pulls_go_out_and_silence_is_not_a_missed_heartbeat() {
 #[test]
 fn leadership_change_and_pin_mismatch_repull_at_once() {
     let now = Instant::now();
-    for line in ["409 Leadership Change", "423 Nats-Pin-Id mismatch"] {
+    // A 423 is reported too (nats.go hands it to the error handler), not terminal.
+    for (line, reported) in [
+        ("409 Leadership Change", None),
+        ("423 Nats-Wrong-Pin-Id", Some(PullError::PinIdMismatch)),
+    ] {
         let mut m = consume(100, None);
         let _ = m.poll_pull(now).unwrap();
         deliver(&mut m, now, 20);
         assert_eq!(m.handle_message(now, &status(line, &[])), Delivery::Status);
-        assert_eq!(m.poll_error(), None, "{line}");
+        assert_eq!(m.poll_error(), reported, "{line}");
+        assert!(!m.is_finished(), "{line}");
         assert_eq!(m.poll_pull(now).map(|p| p.batch), Some(100), "{line}");
     }
 }
@@ -618,7 +628,6 @@ fn fetch_ends_without_error_at_404_408_and_the_other_ends_of_a_pull() {
         "408 Request Timeout",
         "409 Batch Completed",
         "409 Leadership Change",
-        "423 Nats-Pin-Id mismatch",
     ] {
         let mut m = fetch(10, None, None);
         let _ = m.poll_pull(now).unwrap();
@@ -720,6 +729,7 @@ fn no_wait_fetch_waits_for_the_api_timeout_only() {
         max_bytes: None,
         no_wait: true,
         idle_heartbeat: None,
+        priority: None,
     };
     let mut m = PullMachine::fetch(request.clone(), fetch_timeout(&request, 5 * SEC));
     assert_eq!(m.poll_pull(now), Some(request));
@@ -730,4 +740,135 @@ fn no_wait_fetch_waits_for_the_api_timeout_only() {
     );
     assert!(m.is_finished());
     assert_eq!(m.poll_error(), None);
+}
+
+// ---- Priority groups and the pin id (ADR-42) ----
+
+fn priority(group: &str) -> PriorityRequest {
+    PriorityRequest {
+        group: group.into(),
+        min_pending: None,
+        min_ack_pending: None,
+        priority: None,
+        id: None,
+    }
+}
+
+fn pinned(payload: &str, pin: &str) -> Message {
+    let block = format!("NATS/1.0\r\nNats-Pin-Id: {pin}\r\n\r\n");
+    message(
+        "orders.new",
+        Some("$JS.ACK.S.C.1.1.1.0.0"),
+        Some(&block),
+        payload,
+    )
+}
+
+#[test]
+fn priority_fields_are_sent_and_checked() {
+    let r = PullRequest {
+        batch: 2,
+        expires: None,
+        max_bytes: None,
+        no_wait: true,
+        idle_heartbeat: None,
+        priority: Some(PriorityRequest {
+            min_pending: Some(10),
+            min_ack_pending: Some(3),
+            priority: Some(2),
+            id: Some("pin1".into()),
+            ..priority("jobs")
+        }),
+    };
+    r.validate().unwrap();
+    assert_eq!(
+        r.body().unwrap(),
+        Bytes::from_static(
+            br#"{"batch":2,"no_wait":true,"group":"jobs","min_pending":10,"min_ack_pending":3,"priority":2,"id":"pin1"}"#
+        )
+    );
+    for bad in ["", "a.b", "seventeen-chars-x", "sp ace"] {
+        let r = PullRequest {
+            priority: Some(priority(bad)),
+            ..r.clone()
+        };
+        assert!(
+            matches!(r.validate(), Err(Error::InvalidArgument(_))),
+            "{bad:?}"
+        );
+    }
+    let r = PullRequest {
+        priority: Some(PriorityRequest {
+            priority: Some(10),
+            ..priority("jobs")
+        }),
+        ..r
+    };
+    assert!(matches!(r.validate(), Err(Error::InvalidArgument(_))));
+}
+
+#[test]
+fn consume_learns_the_pin_id_and_sends_it_with_later_pulls() {
+    let now = Instant::now();
+    let mut m = PullMachine::consume(Limits::new(4, None), 30 * SEC, 15 * SEC)
+        .with_priority(Some(priority("jobs")));
+    let first = m.poll_pull(now).unwrap();
+    assert_eq!(first.priority, Some(priority("jobs")), "no pin yet");
+    assert_eq!(m.handle_message(now, &pinned("a", "P1")), Delivery::Message);
+    assert!(m.take_pin_change());
+    assert!(!m.take_pin_change(), "reported once");
+    assert_eq!(m.pin_id(), Some("P1"));
+    assert_eq!(m.handle_message(now, &pinned("b", "P1")), Delivery::Message);
+    assert!(!m.take_pin_change(), "the same pin is no change");
+    let second = m.poll_pull(now).expect("half the batch arrived: top up");
+    assert_eq!(second.priority.and_then(|p| p.id).as_deref(), Some("P1"));
+
+    // Unpinned: the server refuses the old id; forget it and pull again at once.
+    assert_eq!(
+        m.handle_message(now, &status("423 Nats-Wrong-Pin-Id", &[])),
+        Delivery::Status
+    );
+    assert_eq!(m.poll_error(), Some(PullError::PinIdMismatch));
+    assert!(!m.is_finished(), "not terminal");
+    assert!(m.take_pin_change());
+    assert_eq!(m.pin_id(), None);
+    let third = m.poll_pull(now).expect("re-pulled at once");
+    assert_eq!(third.batch, 4, "a full batch: the old pulls are gone");
+    assert_eq!(third.priority, Some(priority("jobs")), "without the old id");
+}
+
+#[test]
+fn fetch_sends_the_handles_pin_and_ends_at_423_with_an_error() {
+    // nats.go's Fetch ends with ErrPinIDMismatch too; with messages before it, the
+    // messages are the outcome (`fetch_outcome`).
+    let now = Instant::now();
+    let request = PullRequest {
+        batch: 5,
+        expires: Some(2 * SEC),
+        max_bytes: None,
+        no_wait: false,
+        idle_heartbeat: None,
+        priority: Some(priority("jobs")),
+    };
+    let mut m = PullMachine::fetch(request, 3 * SEC).with_pin_id(Some("P1".into()));
+    let sent = m.poll_pull(now).unwrap();
+    assert_eq!(sent.priority.and_then(|p| p.id).as_deref(), Some("P1"));
+    assert_eq!(
+        m.handle_message(now, &status("423 Nats-Wrong-Pin-Id", &[])),
+        Delivery::Status
+    );
+    assert!(m.is_finished());
+    assert_eq!(m.poll_error(), Some(PullError::PinIdMismatch));
+    assert!(m.take_pin_change());
+    assert_eq!(m.pin_id(), None);
+}
+
+#[test]
+fn pins_are_not_looked_for_without_a_priority_group() {
+    let now = Instant::now();
+    let mut m = consume(4, None);
+    let _ = m.poll_pull(now);
+    assert_eq!(m.handle_message(now, &pinned("a", "P1")), Delivery::Message);
+    assert!(!m.take_pin_change());
+    assert_eq!(m.pin_id(), None);
 }

@@ -51,6 +51,7 @@ use crate::url::ServerAddr;
 use handshake::Phase;
 use pings::{PingKind, PingQueue};
 use read_buffer::ReadBuffer;
+pub use read_buffer::ReadSpace;
 use reconnect_buffer::ReconnectBuffer;
 use requests::Requests;
 use subscriptions::Subscriptions;
@@ -72,7 +73,8 @@ pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 /// - **`handle_*`** feed what happened outside:
 ///   [`handle_transport_connected`](Self::handle_transport_connected),
 ///   [`handle_tls_established`](Self::handle_tls_established),
-///   [`handle_input`](Self::handle_input) (bytes read),
+///   [`handle_read`](Self::handle_read) (bytes read into [`read_space`](Self::read_space))
+///   or [`handle_input`](Self::handle_input) (the same, copied from elsewhere),
 ///   [`handle_transport_error`](Self::handle_transport_error),
 ///   [`handle_transport_eof`](Self::handle_transport_eof) and
 ///   [`handle_timeout`](Self::handle_timeout).
@@ -456,29 +458,54 @@ impl Connection {
         }
     }
 
-    /// Bytes read from the transport (decrypted, with TLS). Ignored when no handshake or
-    /// connection is in progress, or while a TLS upgrade runs.
+    /// Room for the next read from the transport (decrypted, with TLS), in the read
+    /// buffer the parser works on: read into it without holding anything of the
+    /// connection's, then give it back to [`handle_read`](Self::handle_read). At most
+    /// 64 KiB; it ends where a large frame ends, so each read is parsed before what
+    /// follows it is read.
+    ///
+    /// This is the read path without a copy; [`handle_input`](Self::handle_input) is the
+    /// same path for bytes that are already somewhere else.
+    #[must_use = "the space must be given back to handle_read"]
+    pub fn read_space(&mut self) -> ReadSpace {
+        ReadSpace(self.read_buf.lend(self.parser.awaiting()))
+    }
+
+    /// The first `filled` bytes of `space` (from [`read_space`](Self::read_space)) were
+    /// read from the transport: parse and act on them. Ignored, like
+    /// [`handle_input`](Self::handle_input), when no handshake or connection is in
+    /// progress or while a TLS upgrade runs; give the space back with `filled = 0` when a
+    /// read brought nothing.
+    pub fn handle_read(&mut self, now: Instant, space: ReadSpace, filled: usize) {
+        let accepting = self.accepts_input();
+        self.read_buf
+            .filled(space.0, if accepting { filled } else { 0 });
+        if accepting {
+            self.process_input(now);
+        }
+    }
+
+    /// Bytes read from the transport (decrypted, with TLS), copied into the read buffer
+    /// through [`read_space`](Self::read_space) and [`handle_read`](Self::handle_read).
+    /// Ignored when no handshake or connection is in progress, or while a TLS upgrade
+    /// runs.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        if !matches!(
+        let mut rest = data;
+        while !rest.is_empty() && self.accepts_input() {
+            let mut space = self.read_space();
+            let n = space.len().min(rest.len());
+            space[..n].copy_from_slice(&rest[..n]);
+            self.handle_read(now, space, n);
+            rest = &rest[n..];
+        }
+    }
+
+    /// Input is parsed in these phases (and after `AwaitSignature`, once signed).
+    fn accepts_input(&self) -> bool {
+        matches!(
             self.phase,
             Phase::AwaitInfo | Phase::AwaitSignature | Phase::AwaitPong | Phase::Connected
-        ) {
-            return;
-        }
-        let mut rest = data;
-        loop {
-            // A large frame whose header was parsed takes only the bytes up to its end:
-            // the rest goes in after it is cut off (see `ReadBuffer::append`).
-            rest = self.read_buf.append(rest, self.parser.awaiting());
-            self.process_input(now);
-            let active = matches!(
-                self.phase,
-                Phase::AwaitInfo | Phase::AwaitPong | Phase::Connected
-            );
-            if rest.is_empty() || !active {
-                return;
-            }
-        }
+        )
     }
 
     /// The transport failed (connect refused, reset, TLS failure, ...).
