@@ -7,11 +7,14 @@
 # BENCHMARKS.md between its generated-section markers. Besides the flat-out cases, two
 # fixed-rate ones (--rate: a subscriber at 2,000 msg/s and a requester at 1,000 req/s,
 # 5 s each) compare every client's CPU per message, against nats.c for their target.
+# The WebSocket cases (pub, pubsub, req at 128 B over `ws://`; async-nats with its
+# `websockets` feature) run on the same server's `websocket` listener, without targets.
 #
 # Usage: benches/compare.sh [--reps N] [--only pub,pubsub,...] [--no-natsc] [-- natsy-bench flags]
 #   --reps N     repetitions per client and case (default 3; the record needs >= 3)
-#   --only LIST  only these scenarios (`rate`: only the fixed-rate cases; `kv`: kv-put,
-#                kv-get and kv-watch, no nats.c column: its peer has no KV scenarios)
+#   --only LIST  only these scenarios (`rate`: only the fixed-rate cases; `ws`: only the
+#                WebSocket cases, `ws-pub` one of them; a plain name picks TCP cases;
+#                `kv`: kv-put, kv-get and kv-watch, without nats.c: its peer has no KV)
 #   --out FILE   write somewhere else than BENCHMARKS.md (--out - prints only)
 #   --no-natsc   leave out the nats.c column (built from benches/natsc when Debian's
 #                libnats-dev is installed or installable)

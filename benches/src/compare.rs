@@ -11,6 +11,10 @@
 //! The fixed-rate cases (`--rate`: a subscriber at 2,000 msg/s, a requester at 1,000
 //! req/s, about 5 s each) get a table of their own with all three clients' CPU per
 //! message; their target is against nats.c ([`Target::CpuVsNatsc`]).
+//!
+//! The WebSocket cases ([`Transport::WebSocket`]: `pub`, `pubsub` and `req` at 128 B,
+//! `--only ws`) run the same programs against the server's `websocket` listener
+//! (`ws://`, plain text, compression off) and get a table of their own, without targets.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -38,14 +42,31 @@ pub struct Case {
     pub msgs: Option<u64>,
     /// What natsy must reach.
     pub target: Target,
+    /// How the clients reach the server.
+    pub transport: Transport,
+}
+
+/// How the clients of a case reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// Plain NATS over TCP (`nats://`).
+    #[default]
+    Tcp,
+    /// NATS in WebSocket binary frames (`ws://`, the server's `websocket` listener).
+    WebSocket,
 }
 
 impl Case {
-    /// The scenario name, with `@ N/s` for a fixed-rate case.
+    /// The scenario name, with `@ N/s` for a fixed-rate case and `(ws)` for a
+    /// WebSocket one.
     pub fn label(&self) -> String {
-        match self.rate {
+        let base = match self.rate {
             Some(r) => format!("{} @ {r}/s", self.scenario),
             None => self.scenario.to_string(),
+        };
+        match self.transport {
+            Transport::Tcp => base,
+            Transport::WebSocket => format!("{base} (ws)"),
         }
     }
 
@@ -61,14 +82,19 @@ impl Case {
         v
     }
 
-    /// Whether `--only` picks this case: empty picks all, a scenario name picks its
-    /// cases, `rate` picks the fixed-rate cases, `kv` the Key-Value ones.
+    /// Whether `--only` picks this case: empty picks all, a scenario name picks its TCP
+    /// cases, `rate` the fixed-rate cases, `kv` the Key-Value cases, `ws` the WebSocket
+    /// cases and `ws-NAME` the WebSocket case of scenario NAME (so `--only pub` gives the
+    /// rows it always gave).
     pub fn selected_by(&self, only: &[String]) -> bool {
         only.is_empty()
-            || only.iter().any(|o| {
-                o == self.scenario
-                    || (o == "rate" && self.rate.is_some())
-                    || (o == "kv" && self.scenario.starts_with("kv-"))
+            || only.iter().any(|o| match self.transport {
+                Transport::Tcp => {
+                    o == self.scenario
+                        || (o == "rate" && self.rate.is_some())
+                        || (o == "kv" && self.scenario.starts_with("kv-"))
+                }
+                Transport::WebSocket => o == "ws" || o.strip_prefix("ws-") == Some(self.scenario),
             })
     }
 }
@@ -114,6 +140,7 @@ pub fn default_cases() -> Vec<Case> {
         rate: Option::None,
         msgs: Option::None,
         target,
+        transport: Transport::Tcp,
     };
     // About 5 s at the rate.
     let paced = |scenario, rate: u64, target| Case {
@@ -122,6 +149,12 @@ pub fn default_cases() -> Vec<Case> {
         rate: Some(rate),
         msgs: Some(rate * 5),
         target,
+        transport: Transport::Tcp,
+    };
+    // The issue asked for rows, not targets: shown for information.
+    let ws = |scenario| Case {
+        transport: Transport::WebSocket,
+        ..c(scenario, 128, None)
     };
     vec![
         c("pub", 16, ThroughputAndCpu(2.3, 0.05)),
@@ -143,6 +176,9 @@ pub fn default_cases() -> Vec<Case> {
         c("kv-watch", 128, None),
         paced("sub", 2000, CpuVsNatsc(1.2)),
         paced("req", 1000, CpuVsNatsc(1.2)),
+        ws("pub"),
+        ws("pubsub"),
+        ws("req"),
     ]
 }
 
@@ -334,10 +370,20 @@ pub struct Environment {
     pub versions: String,
     /// Repetitions per client and case.
     pub reps: usize,
+    /// Why the nats.c peer did not run the WebSocket cases, if it was given and did not.
+    pub natsc_websocket: Option<String>,
 }
 
 /// The generated Markdown section (markers included).
 pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
+    let all = results;
+    // The tables with targets are TCP's; the WebSocket rows get their own below.
+    let tcp: Vec<CaseRuns> = all
+        .iter()
+        .filter(|r| r.case.transport == Transport::Tcp)
+        .cloned()
+        .collect();
+    let results = &tcp[..];
     let mut s = String::new();
     let _ = writeln!(s, "{BEGIN}");
     let _ = writeln!(s, "### natsy vs async-nats, side by side\n");
@@ -355,7 +401,7 @@ pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
          1 means natsy uses less CPU per message). Every run checks that every message \
          arrived exactly once: a failed run is counted as failed, never as a fast one.\n",
         env.reps,
-        if results.iter().any(|r| !r.natsc.is_empty()) {
+        if all.iter().any(|r| !r.natsc.is_empty()) {
             ", nats.c"
         } else {
             ""
@@ -445,22 +491,27 @@ pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
     render_natsc(&mut s, results);
     render_async(&mut s, results);
     render_fixed_rate(&mut s, results);
-    let errors: Vec<&RunResult> = results
+    render_websocket(&mut s, env, all);
+    let errors: Vec<(&CaseRuns, &RunResult)> = all
         .iter()
-        .flat_map(|r| r.natsy.iter().chain(&r.async_nats).chain(&r.natsc))
-        .filter(|r| !r.ok)
+        .flat_map(|r| {
+            r.natsy
+                .iter()
+                .chain(&r.async_nats)
+                .chain(&r.natsc)
+                .chain(&r.natsy_async)
+                .map(move |x| (r, x))
+        })
+        .filter(|(_, x)| !x.ok)
         .collect();
     if !errors.is_empty() {
         let _ = writeln!(s, "\nFailed runs:\n");
-        for e in errors {
-            let scenario = match e.rate {
-                Some(rate) => format!("{} @ {rate}/s", e.scenario),
-                None => e.scenario.clone(),
-            };
+        for (r, e) in errors {
             let _ = writeln!(
                 s,
-                "- {} {scenario} {} run {}: {}",
+                "- {} {} {} run {}: {}",
                 e.client,
+                r.case.label(),
                 human_size(e.size),
                 e.rep,
                 e.error.as_deref().unwrap_or("?")
@@ -557,6 +608,81 @@ fn render_async(s: &mut String, results: &[CaseRuns]) {
             fmt_ratio(to_blocking),
             if met { "yes" } else { "**no**" },
         );
+    }
+}
+
+/// The WebSocket table: every client over `ws://` on the same server, medians (min–max)
+/// side by side with the ratios to async-nats; `req` shows p50 and p99 rows. No targets.
+fn render_websocket(s: &mut String, env: &Environment, results: &[CaseRuns]) {
+    let rows: Vec<&CaseRuns> = results
+        .iter()
+        .filter(|r| r.case.transport == Transport::WebSocket)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nOver WebSocket (`ws://`): the same server's `websocket` listener (plain text, \
+         compression off), every client connecting to its `ws://127.0.0.1:<port>` URL and \
+         run in the same rounds. msgs/s for `pub`/`pubsub`, µs for `req`; ratios are \
+         natsy / async-nats and natsy-async / async-nats of the medians (no targets):\n"
+    );
+    let _ = writeln!(
+        s,
+        "| case | size | natsy | async-nats | ratio | natsy-async | ratio | nats.c | natsy CPU µs/msg | async-nats CPU µs/msg | CPU ratio |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        // (what the row shows, the number of a run, how it is printed)
+        type Row = (
+            &'static str,
+            fn(&RunResult) -> Option<f64>,
+            fn(f64) -> String,
+        );
+        let metrics: &[Row] = if r.case.scenario == "req" {
+            &[("p50", p50, fmt_us), ("p99", p99, fmt_us)]
+        } else {
+            &[("", throughput, fmt_rate)]
+        };
+        for &(what, metric, shown) in metrics {
+            let (n, a, na, c) = (
+                stats(&r.natsy, metric),
+                stats(&r.async_nats, metric),
+                stats(&r.natsy_async, metric),
+                stats(&r.natsc, metric),
+            );
+            // A client that was not run shows a dash; one whose runs all failed, FAILED.
+            let cell = |runs: &[RunResult], x| {
+                if runs.is_empty() {
+                    "—".to_string()
+                } else {
+                    fmt_stat(x, shown)
+                }
+            };
+            let label = if what.is_empty() {
+                r.case.label()
+            } else {
+                format!("{} {what}", r.case.label())
+            };
+            let _ = writeln!(
+                s,
+                "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                human_size(r.case.size),
+                cell(&r.natsy, n),
+                cell(&r.async_nats, a),
+                fmt_ratio(ratio(n, a)),
+                cell(&r.natsy_async, na),
+                fmt_ratio(ratio(na, a)),
+                cell(&r.natsc, c),
+                fmt_stat(stats(&r.natsy, cpu), fmt_cpu),
+                fmt_stat(stats(&r.async_nats, cpu), fmt_cpu),
+                fmt_ratio(ratio(stats(&r.natsy, cpu), stats(&r.async_nats, cpu))),
+            );
+        }
+    }
+    if let Some(why) = &env.natsc_websocket {
+        let _ = writeln!(s, "\nnats.c has no WebSocket cells: {why}");
     }
 }
 
@@ -724,10 +850,18 @@ pub fn splice(doc: &str, section: &str) -> String {
 
 /// `YYYY-MM-DD HH:MM UTC` for seconds since the Unix epoch.
 pub fn utc_date(unix: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
-    // `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`: keep the date and the minutes.
-    let full = natsy_jetstream::rfc3339(t);
-    format!("{} {} UTC", &full[..10], &full[11..16])
+    let t = i64::try_from(unix)
+        .ok()
+        .and_then(|s| natsy_jetstream::time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(natsy_jetstream::time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
 }
 
 /// The CPU model from `/proc/cpuinfo`.
@@ -789,6 +923,9 @@ pub struct CompareArgs {
     pub out: Option<PathBuf>,
     /// Server URL; `None` starts one.
     pub url: Option<String>,
+    /// The WebSocket URL of the `--url` server, for the WebSocket cases (without it,
+    /// a given `--url` runs no WebSocket case; a started server has a listener).
+    pub ws_url: Option<String>,
     /// Only these scenarios (empty: all cases).
     pub only: Vec<String>,
     /// Extra flags passed to both programs (e.g. `--msgs 100k`).
@@ -806,6 +943,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CompareArgs
     let mut reps = 3;
     let mut out = None;
     let mut url = None;
+    let mut ws_url = None;
     let mut only = Vec::new();
     let mut extra = Vec::new();
     let mut command = None;
@@ -826,6 +964,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CompareArgs
             }
             "--out" => out = Some(PathBuf::from(value()?)),
             "--url" => url = Some(value()?),
+            "--ws-url" => ws_url = Some(value()?),
             "--only" => only.extend(value()?.split(',').map(str::to_string)),
             "--command" => command = Some(value()?),
             "--" => extra.extend(it.by_ref()),
@@ -840,6 +979,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CompareArgs
         reps,
         out,
         url,
+        ws_url,
         only,
         extra,
         command: command.unwrap_or_else(|| "benches/compare.sh".into()),
@@ -887,6 +1027,7 @@ mod tests {
                 rate: None,
                 msgs: None,
                 target,
+                transport: Transport::Tcp,
             },
             natsy: n
                 .iter()
@@ -1162,6 +1303,66 @@ mod tests {
     }
 
     #[test]
+    fn websocket_cases_are_picked_by_ws_and_get_their_own_table() {
+        let cases = default_cases();
+        let only = |o: &[&str]| -> Vec<String> {
+            let o: Vec<String> = o.iter().map(|s| s.to_string()).collect();
+            cases
+                .iter()
+                .filter(|c| c.selected_by(&o))
+                .map(Case::label)
+                .collect()
+        };
+        assert_eq!(only(&["ws"]), ["pub (ws)", "pubsub (ws)", "req (ws)"]);
+        assert_eq!(only(&["ws-req", "ws-nope"]), ["req (ws)"]);
+        // A plain name keeps picking the TCP rows only, as before.
+        assert_eq!(only(&["pub"]), ["pub", "pub", "pub"]);
+        assert!(cases
+            .iter()
+            .filter(|c| c.transport == Transport::WebSocket)
+            .all(|c| c.size == 128 && c.target == Target::None && c.args().is_empty()));
+
+        let ws = |mut r: CaseRuns| {
+            r.case.transport = Transport::WebSocket;
+            r
+        };
+        let mut pubs = ws(case("pub", Target::None, &[300.0; 3], &[100.0; 3], false));
+        pubs.natsy_async = vec![run("natsy-async", "pub", 150.0, None)];
+        let mut req = ws(case("req", Target::None, &[30.0; 3], &[50.0; 3], true));
+        req.async_nats[2] = RunResult::new("async-nats", "req", 16, 3, Err("timed out".into()));
+        let tcp = case("pub", Target::Throughput(2.0), &[10.0; 3], &[1.0; 3], false);
+        let env = Environment {
+            natsc_websocket: Some("no transport.".into()),
+            ..Environment::default()
+        };
+        let text = render(&env, &[tcp, pubs, req]);
+        let (tcp_part, ws_part) = text.split_at(text.find("Over WebSocket").expect(&text));
+        assert!(!tcp_part.contains("(ws)"), "{tcp_part}");
+        assert!(tcp_part.contains("| pub | 16B | 10 (10–10) | 1 (1–1) | 10.00× |"));
+        assert!(
+            ws_part.contains("| pub (ws) | 16B | 300 (300–300) | 100 (100–100) | 3.00× | 150 (150–150) | 1.50× | — |"),
+            "{ws_part}"
+        );
+        assert!(
+            ws_part.contains(
+                "| req (ws) p50 | 16B | 30.0 (30.0–30.0) | 50.0 (50.0–50.0) | 0.60× | — | — | — |"
+            ),
+            "{ws_part}"
+        );
+        assert!(
+            ws_part.contains("| req (ws) p99 | 16B | 60.0 (60.0–60.0) | 100 (100–100) | 0.60× |")
+        );
+        assert!(ws_part.contains("nats.c has no WebSocket cells: no transport."));
+        assert!(
+            ws_part.contains("- async-nats req (ws) 16B run 3: timed out"),
+            "{ws_part}"
+        );
+        // No WebSocket case, no WebSocket table.
+        let tcp = case("pub", Target::None, &[1.0], &[1.0], false);
+        assert!(!render(&env, &[tcp]).contains("WebSocket"));
+    }
+
+    #[test]
     fn the_section_is_replaced_between_markers() {
         let section = format!("{BEGIN}\nnew\n{END}\n");
         let doc = format!("# B\n\nintro\n\n{BEGIN}\nold\n{END}\n\n## After\n");
@@ -1210,6 +1411,25 @@ mod tests {
         let b = parse_args(["--natsy", "a", "--async-nats", "b", "--natsc", "c"].map(String::from))
             .unwrap();
         assert_eq!(b.natsc, Some(PathBuf::from("c")));
+        assert_eq!(b.ws_url, None);
+        let ws = parse_args(
+            [
+                "--natsy",
+                "a",
+                "--async-nats",
+                "b",
+                "--url",
+                "nats://h:1",
+                "--ws-url",
+                "ws://h:2",
+            ]
+            .map(String::from),
+        )
+        .unwrap();
+        assert_eq!(
+            (ws.url.as_deref(), ws.ws_url.as_deref()),
+            (Some("nats://h:1"), Some("ws://h:2"))
+        );
         assert!(parse_args(["--natsy".to_string(), "a".to_string()]).is_err());
         assert!(
             parse_args(["--reps", "0", "--natsy", "a", "--async-nats", "b"].map(String::from))

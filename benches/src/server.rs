@@ -3,6 +3,9 @@
 //! temporary store directory, and killed when dropped — or, on Ctrl-C, by
 //! [`stop_started_servers`], which knows every server started and not yet dropped.
 //!
+//! [`LocalServer::start_with_websocket`] adds a plain-text `websocket` listener on a
+//! second free port (for the comparison's WebSocket rows).
+//!
 //! Lookup order, the same as the test harness and `tests/install-nats-server`:
 //! `$NATS_SERVER_BIN`, the repository's `.nats-server/`, then `PATH`.
 
@@ -108,6 +111,8 @@ pub fn find_or_install_nats_server() -> Result<PathBuf, ServerError> {
 pub struct LocalServer {
     child: Child,
     port: u16,
+    /// The `websocket` listener's port, if it has one.
+    ws_port: Option<u16>,
     dir: tempfile::TempDir,
 }
 
@@ -160,6 +165,22 @@ fn free_port() -> Result<u16, ServerError> {
         .map_err(|e| ServerError(format!("no free port: {e}")))
 }
 
+/// The configuration file of a server with a `websocket` listener on `port`: plain text
+/// (`no_tls`, loopback only) and compression off, so a WebSocket row measures the
+/// framing, not deflate (neither client offers it anyway). Everything else comes from
+/// the command line.
+pub fn websocket_config(port: u16) -> String {
+    format!(
+        "websocket {{\n  listen: \"127.0.0.1:{port}\"\n  no_tls: true\n  compression: false\n}}\n"
+    )
+}
+
+/// Whether `port` accepts a TCP connection.
+fn accepts(port: u16) -> bool {
+    let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into();
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
 /// Whether something on `port` answers like a NATS server (sends an `INFO` line).
 fn answers_info(port: u16) -> bool {
     let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into();
@@ -177,6 +198,16 @@ impl LocalServer {
     /// until it accepts clients. Tries a few ports in case another process takes the
     /// chosen one first.
     pub fn start(binary: &Path) -> Result<LocalServer, ServerError> {
+        Self::start_listening(binary, false)
+    }
+
+    /// [`LocalServer::start`], plus a plain-text `websocket` listener (see
+    /// [`websocket_config`]) on another free port: [`LocalServer::ws_url`].
+    pub fn start_with_websocket(binary: &Path) -> Result<LocalServer, ServerError> {
+        Self::start_listening(binary, true)
+    }
+
+    fn start_listening(binary: &Path, websocket: bool) -> Result<LocalServer, ServerError> {
         let mut last = String::new();
         for _ in 0..3 {
             let dir = tempfile::Builder::new()
@@ -185,7 +216,20 @@ impl LocalServer {
                 .map_err(|e| ServerError(format!("no temporary directory: {e}")))?;
             let port = free_port()?;
             let log = dir.path().join("server.log");
-            let mut child = Command::new(binary)
+            let mut command = Command::new(binary);
+            let ws_port = if websocket {
+                // The command line has no websocket flags: a file holds that block, and
+                // the flags below (which win over a file) everything else.
+                let ws_port = free_port()?;
+                let conf = dir.path().join("server.conf");
+                std::fs::write(&conf, websocket_config(ws_port))
+                    .map_err(|e| ServerError(format!("cannot write {}: {e}", conf.display())))?;
+                command.arg("-c").arg(conf);
+                Some(ws_port)
+            } else {
+                None
+            };
+            let mut child = command
                 .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
                 .arg(dir.path().join("js"))
                 .arg("-l")
@@ -201,8 +245,13 @@ impl LocalServer {
             });
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
-                if answers_info(port) {
-                    return Ok(LocalServer { child, port, dir });
+                if answers_info(port) && ws_port.is_none_or(accepts) {
+                    return Ok(LocalServer {
+                        child,
+                        port,
+                        ws_port,
+                        dir,
+                    });
                 }
                 if let Ok(Some(status)) = child.try_wait() {
                     forget(child.id());
@@ -226,6 +275,12 @@ impl LocalServer {
     /// The client URL.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The WebSocket URL, `ws://127.0.0.1:<port>`, of a server started with
+    /// [`LocalServer::start_with_websocket`].
+    pub fn ws_url(&self) -> Option<String> {
+        self.ws_port.map(|p| format!("ws://127.0.0.1:{p}"))
     }
 
     /// The server's process id.
@@ -266,6 +321,14 @@ mod tests {
     fn stopping_with_nothing_started_stops_nothing() {
         let (stopped, _guard) = stop_started_servers();
         assert!(stopped.is_empty());
+    }
+
+    #[test]
+    fn the_websocket_block_is_plain_text_on_loopback_without_compression() {
+        assert_eq!(
+            websocket_config(4443),
+            "websocket {\n  listen: \"127.0.0.1:4443\"\n  no_tls: true\n  compression: false\n}\n"
+        );
     }
 
     #[test]

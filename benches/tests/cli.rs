@@ -1,6 +1,6 @@
 //! natsy-bench as a user runs it: a mistyped flag gets a suggestion, CSV and JSON come
-//! out parseable, and Ctrl-C during a run stops the nats-server the tool started and
-//! removes its store.
+//! out parseable, Ctrl-C during a run stops the nats-server the tool started and
+//! removes its store, and `ws://` URLs work; natsy-compare's WebSocket rows end to end.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -9,9 +9,64 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use natsy_benches::report::{CsvRecord, RunResult};
+use natsy_benches::server::{find_or_install_nats_server, LocalServer};
 
 fn bench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_natsy-bench"))
+}
+
+#[test]
+fn the_scenarios_of_the_websocket_rows_run_over_a_ws_url() {
+    let bin = find_or_install_nats_server().unwrap();
+    let server = LocalServer::start_with_websocket(&bin).unwrap();
+    let ws = server.ws_url().expect("a websocket listener");
+    assert!(ws.starts_with("ws://127.0.0.1:"), "{ws}");
+    let out = bench()
+        .args(["pub", "pubsub", "req", "sub", "--url", &ws])
+        .args(["--msgs", "300", "--json", "--no-progress"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let runs: Vec<RunResult> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let done: Vec<(&str, bool, u64)> = runs
+        .iter()
+        .map(|r| (r.scenario.as_str(), r.ok, r.msgs))
+        .collect();
+    assert_eq!(
+        done,
+        [
+            ("pub", true, 300),
+            ("pubsub", true, 300),
+            ("req", true, 300),
+            ("sub", true, 300)
+        ]
+    );
+}
+
+#[test]
+fn natsy_compare_runs_the_websocket_rows_on_a_server_it_starts() {
+    // natsy-bench stands in for the async-nats peer: same flags, same output.
+    let me = env!("CARGO_BIN_EXE_natsy-bench");
+    let out = Command::new(env!("CARGO_BIN_EXE_natsy-compare"))
+        .args(["--natsy", me, "--async-nats", me, "--reps", "1"])
+        .args(["--only", "ws-pub,ws-req", "--", "--msgs", "200"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Over WebSocket (`ws://`)"), "{text}");
+    assert!(text.contains("| pub (ws) | 128B |"), "{text}");
+    assert!(text.contains("| req (ws) p50 | 128B |"), "{text}");
+    assert!(
+        !text.contains("FAILED") && !text.contains("Failed runs"),
+        "{text}"
+    );
+    // Only WebSocket cases: no TCP table.
+    assert!(!text.contains("| scenario | size |"), "{text}");
 }
 
 #[test]

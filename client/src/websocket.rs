@@ -106,29 +106,39 @@ impl WsLayer {
     }
 
     /// Decodes frames into `buf`: NATS bytes, or the close; pings are answered by queuing
-    /// a pong.
+    /// a pong. Fills `buf` from as many frames as the raw input holds, so a server that
+    /// sends a frame per message costs one parse of the batch, not one per frame.
     pub(crate) fn decode(&mut self, buf: &mut [u8]) -> std::io::Result<WsRead> {
         if self.closed {
             return Ok(WsRead::Closed);
         }
+        let mut filled = 0;
         loop {
+            let Some(room) = buf.get_mut(filled..).filter(|r| !r.is_empty()) else {
+                return Ok(WsRead::Data(filled));
+            };
             let decoded = self
                 .decoder
-                .decode(&mut self.raw_in, buf)
+                .decode(&mut self.raw_in, room)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
             match decoded {
-                Decoded::Data(0) => continue,
-                Decoded::Data(n) => return Ok(WsRead::Data(n)),
+                Decoded::Data(n) => filled += n,
                 Decoded::Ping(payload) => self.frame(Opcode::Pong, &[&payload]),
                 Decoded::Pong => {}
                 Decoded::Close(code) => {
-                    // Echo the close (RFC 6455 §5.5.1), then the transport ends.
+                    // Echo the close (RFC 6455 §5.5.1), then the transport ends (after
+                    // the bytes decoded before it).
                     let echo = code.map(u16::to_be_bytes);
                     let body: &[u8] = echo.as_ref().map_or(&[], |c| c.as_slice());
                     self.frame(Opcode::Close, &[body]);
                     self.closed = true;
-                    return Ok(WsRead::Closed);
+                    return Ok(if filled > 0 {
+                        WsRead::Data(filled)
+                    } else {
+                        WsRead::Closed
+                    });
                 }
+                Decoded::Partial if filled > 0 => return Ok(WsRead::Data(filled)),
                 Decoded::Partial => return Ok(WsRead::NeedInput),
             }
         }
@@ -137,5 +147,54 @@ impl WsLayer {
     /// Queues one frame of `payload`, masked with a fresh key (RFC 6455 §5.3).
     pub(crate) fn frame(&mut self, opcode: Opcode, payload: &[&[u8]]) {
         encode_frame(opcode, payload, Some(rand::rng().random()), &mut self.out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_frame(opcode: Opcode, payload: &[u8], wire: &mut BytesMut) {
+        let mut v = Vec::new();
+        encode_frame(opcode, &[payload], None, &mut v);
+        wire.extend_from_slice(&v);
+    }
+
+    #[test]
+    fn one_decode_takes_every_whole_frame_then_reports_the_close() {
+        let mut ws = WsLayer::new("127.0.0.1", 1, "/", false);
+        ws.advance_output(ws.out.len());
+        let mut wire = BytesMut::new();
+        server_frame(Opcode::Binary, b"MSG a 1 2\r\n", &mut wire);
+        server_frame(Opcode::Ping, b"p", &mut wire);
+        server_frame(Opcode::Binary, b"hi\r\n", &mut wire);
+        server_frame(Opcode::Close, &1000u16.to_be_bytes(), &mut wire);
+        ws.raw_in = wire;
+        let mut buf = [0u8; 64];
+        match ws.decode(&mut buf).unwrap() {
+            WsRead::Data(n) => assert_eq!(&buf[..n], b"MSG a 1 2\r\nhi\r\n"),
+            _ => panic!("expected data"),
+        }
+        // The ping was answered and the close echoed, in that order.
+        let mut expect = Vec::new();
+        encode_frame(Opcode::Pong, &[b"p"], Some([0; 4]), &mut expect);
+        assert_eq!(ws.out[0] & 0x0F, 0xA);
+        assert_eq!(ws.out[expect.len()] & 0x0F, 0x8);
+        assert!(matches!(ws.decode(&mut buf).unwrap(), WsRead::Closed));
+    }
+
+    #[test]
+    fn a_small_buffer_is_filled_and_the_rest_waits() {
+        let mut ws = WsLayer::new("127.0.0.1", 1, "/", false);
+        let mut wire = BytesMut::new();
+        server_frame(Opcode::Binary, b"abc", &mut wire);
+        server_frame(Opcode::Binary, b"defg", &mut wire);
+        ws.raw_in = wire;
+        let mut buf = [0u8; 5];
+        assert!(matches!(ws.decode(&mut buf).unwrap(), WsRead::Data(5)));
+        assert_eq!(&buf, b"abcde");
+        assert!(matches!(ws.decode(&mut buf).unwrap(), WsRead::Data(2)));
+        assert_eq!(&buf[..2], b"fg");
+        assert!(matches!(ws.decode(&mut buf).unwrap(), WsRead::NeedInput));
     }
 }

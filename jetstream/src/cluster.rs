@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 /// Where a stream or consumer lives: its cluster, its leader and the other replicas
 /// (`cluster` in stream and consumer info). On a single server only `leader` is set.
@@ -17,6 +18,13 @@ pub struct ClusterInfo {
     pub raft_group: Option<String>,
     /// The leader's server name.
     pub leader: Option<String>,
+    /// When the current leader was elected.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub leader_since: Option<OffsetDateTime>,
+    /// It lives in the system account.
+    pub system_account: bool,
+    /// The account its replication traffic is accounted to.
+    pub traffic_account: Option<String>,
     /// The replicas other than the leader (two for an R3 stream).
     #[serde(deserialize_with = "crate::wire::null_as_empty")]
     pub replicas: Vec<PeerInfo>,
@@ -38,6 +46,10 @@ pub struct PeerInfo {
     pub active: Duration,
     /// How many entries it is behind the leader.
     pub lag: u64,
+    /// The replica's peer id (a hash of the server name).
+    pub peer: String,
+    /// Assigned to the group but not yet a member of its RAFT group.
+    pub pending: bool,
 }
 
 #[cfg(test)]
@@ -59,6 +71,11 @@ mod tests {
         assert_eq!(info.name.as_deref(), Some("C1"));
         assert_eq!(info.leader.as_deref(), Some("n1"));
         assert_eq!(info.raft_group.as_deref(), Some("S-R3F-abc"));
+        assert_eq!(
+            info.leader_since.map(|t| t.unix_timestamp()),
+            Some(1_704_164_645)
+        );
+        assert_eq!(info.replicas[0].peer, "x");
         assert_eq!(info.replicas.len(), 2);
         assert_eq!(info.replicas[0].name, "n2");
         assert!(info.replicas[0].current && !info.replicas[0].offline);

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::cluster::ClusterInfo;
 use crate::context::{parse_response, ApiCall, Context};
@@ -101,9 +102,12 @@ pub struct ConsumerConfig {
     /// The first stream sequence, with [`DeliverPolicy::ByStartSequence`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub opt_start_seq: Option<u64>,
-    /// The start time (RFC 3339, e.g. from [`crate::rfc3339`]), with [`DeliverPolicy::ByStartTime`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub opt_start_time: Option<String>,
+    /// The start time, with [`DeliverPolicy::ByStartTime`] (RFC 3339 on the wire).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub opt_start_time: Option<OffsetDateTime>,
     /// How messages are acked (default explicit).
     pub ack_policy: AckPolicy,
     /// How long the server waits for an ack before redelivering (server default 30 s).
@@ -257,23 +261,25 @@ pub struct SequenceInfo {
     pub consumer_seq: u64,
     /// The stream sequence.
     pub stream_seq: u64,
-    /// When this last moved (RFC 3339), if ever.
-    pub last_active: Option<String>,
+    /// When this last moved, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_active: Option<OffsetDateTime>,
 }
 
 /// A consumer's state as the server reports it: configuration and lag.
 ///
 /// For monitoring: `num_pending` (stream messages not yet delivered), `num_ack_pending`
 /// (delivered, not yet acked), `num_redelivered`, `num_waiting` (pull requests waiting).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct ConsumerInfo {
     /// The stream.
     pub stream_name: String,
     /// The consumer.
     pub name: String,
-    /// When it was created (RFC 3339).
-    pub created: String,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
     /// Its configuration, with the server's defaults filled in.
     pub config: ConsumerConfig,
     /// The last delivered message.
@@ -292,8 +298,9 @@ pub struct ConsumerInfo {
     pub cluster: Option<ClusterInfo>,
     /// A push consumer with an active subscriber.
     pub push_bound: bool,
-    /// The server's time of the answer (RFC 3339).
-    pub ts: Option<String>,
+    /// The server's time of the answer.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ts: Option<OffsetDateTime>,
     /// The consumer is paused ([`ConsumerConfig::pause_until`] is in the future).
     pub paused: bool,
     /// How much longer it stays paused.
@@ -302,6 +309,30 @@ pub struct ConsumerInfo {
     /// The state of its priority groups (pinned clients).
     #[serde(deserialize_with = "crate::wire::null_as_empty")]
     pub priority_groups: Vec<PriorityGroupState>,
+}
+
+// By hand only because `OffsetDateTime` has no `Default`: the fields a reply leaves out.
+impl Default for ConsumerInfo {
+    fn default() -> Self {
+        ConsumerInfo {
+            stream_name: String::new(),
+            name: String::new(),
+            created: OffsetDateTime::UNIX_EPOCH,
+            config: ConsumerConfig::default(),
+            delivered: SequenceInfo::default(),
+            ack_floor: SequenceInfo::default(),
+            num_ack_pending: 0,
+            num_redelivered: 0,
+            num_waiting: 0,
+            num_pending: 0,
+            cluster: None,
+            push_bound: false,
+            ts: None,
+            paused: false,
+            pause_remaining: None,
+            priority_groups: Vec::new(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -686,6 +717,13 @@ mod tests {
         assert_eq!(info.config.inactive_threshold, Some(Duration::ZERO));
         assert_eq!(info.config.max_deliver, Some(-1));
         assert_eq!(info.delivered.stream_seq, 9);
+        assert_eq!(info.created.unix_timestamp(), 1_704_067_200);
+        assert_eq!(
+            info.delivered.last_active.map(|t| t.unix_timestamp()),
+            Some(1_704_067_201)
+        );
+        assert_eq!(info.ack_floor.last_active, None);
+        assert_eq!(info.ts.map(|t| t.unix_timestamp()), Some(1_704_067_202));
         assert_eq!(info.ack_floor.consumer_seq, 2);
         assert_eq!(info.num_pending, 10);
         assert_eq!(info.num_waiting, 2);
@@ -756,18 +794,5 @@ mod tests {
             (vec!["a".to_string()], 5)
         );
         assert!(consumer_info_call("S", "a.b").is_err());
-    }
-
-    #[test]
-    fn rfc3339_formats_utc() {
-        let t = std::time::UNIX_EPOCH + Duration::new(1_706_702_400, 1);
-        use crate::rfc3339;
-        assert_eq!(rfc3339(t), "2024-01-31T12:00:00.000000001Z");
-        assert_eq!(
-            rfc3339(std::time::UNIX_EPOCH),
-            "1970-01-01T00:00:00.000000000Z"
-        );
-        let leap = std::time::UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000000000Z");
     }
 }

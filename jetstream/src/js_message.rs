@@ -115,6 +115,11 @@ fn name(token: &str, what: &'static str) -> Result<String, MetadataError> {
 }
 
 impl AckMetadata {
+    /// When it was stored: [`timestamp_ns`](Self::timestamp_ns) as a time.
+    pub fn timestamp(&self) -> time::OffsetDateTime {
+        crate::wire::from_unix_nanos(self.timestamp_ns)
+    }
+
     /// Parses an ack subject, v1 (`$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.
     /// <ts>.<pending>`, 9 tokens) or v2 (`$JS.ACK.<domain>.<acchash>.<stream>.<consumer>.
     /// <delivered>.<sseq>.<cseq>.<ts>.<pending>[.<more>]`, 11 or more tokens).
@@ -391,6 +396,7 @@ mod tests {
             ),
             (1, 5, 4, 99, 0)
         );
+        assert_eq!(m.timestamp().unix_timestamp_nanos(), 99);
         // More tokens (a random suffix) are allowed and ignored.
         let more = AckMetadata::parse("$JS.ACK.hub.ACCHASH.orders.worker.1.5.4.99.0.abc.def");
         assert_eq!(more.unwrap(), m);

@@ -60,8 +60,8 @@
 //! ## Dependencies
 //!
 //! `natsy` (the client), `serde`/`serde_json` (the JSON API), `base64` (stored messages'
-//! headers and data), `bytes`, `time` (typed timestamps such as `pause_until`); with
-//! `async`, `futures-core` (the `Stream` trait).
+//! headers and data), `bytes`, `time` (timestamps as `OffsetDateTime`, as async-nats);
+//! with `async`, `futures-core` (the `Stream` trait).
 #![forbid(unsafe_code)]
 
 mod account;
@@ -72,6 +72,7 @@ mod consumer;
 mod consumer_ops;
 mod context;
 mod deadline;
+mod direct_batch;
 mod error;
 mod js_message;
 pub mod kv;
@@ -85,11 +86,14 @@ mod push_machine;
 mod stored;
 mod stream;
 mod stream_config;
+mod stream_info;
+mod stream_source;
 mod trace;
 mod wire;
 
 pub use account::{AccountInfo, AccountLimits, ApiStats, Tier};
 pub use context::{new, Context, DEFAULT_API_PREFIX, DEFAULT_TIMEOUT};
+pub use direct_batch::{BatchEnd, DirectBatch, DirectBatchMessages};
 pub use error::{ApiError, ApiErrorKind, Error};
 pub use publish::{
     AsyncPublishOptions, AsyncPublisher, PubAck, PubAckHandle, PublishOptions, WhenFull,
@@ -97,9 +101,17 @@ pub use publish::{
 pub use stored::StoredMessage;
 pub use stream::{PurgeOptions, Stream};
 pub use stream_config::{
-    DiscardPolicy, RetentionPolicy, StorageType, StreamConfig, StreamInfo, StreamState,
+    Compression, DiscardPolicy, PersistMode, RetentionPolicy, StorageType, StreamConfig,
 };
-pub use wire::rfc3339;
+pub use stream_info::{
+    LostData, SourceInfo, StreamAlternate, StreamInfo, StreamInfoOptions, StreamState,
+};
+pub use stream_source::{
+    ConsumerLimits, External, Placement, Republish, SourceConsumer, StreamSource, SubjectTransform,
+};
+/// The `time` crate, whose [`OffsetDateTime`](time::OffsetDateTime) every timestamp of
+/// this API is: re-exported so callers build and read them with the same version.
+pub use time;
 
 pub use cluster::{ClusterInfo, PeerInfo};
 pub use consumer::{

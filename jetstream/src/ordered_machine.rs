@@ -90,8 +90,8 @@ pub struct OrderedConfig {
     pub deliver_policy: DeliverPolicy,
     /// With [`DeliverPolicy::ByStartSequence`]: the first sequence. nats.go: `OptStartSeq`.
     pub opt_start_seq: Option<u64>,
-    /// With [`DeliverPolicy::ByStartTime`]: RFC 3339. nats.go: `OptStartTime`.
-    pub opt_start_time: Option<String>,
+    /// With [`DeliverPolicy::ByStartTime`]: the start time. nats.go: `OptStartTime`.
+    pub opt_start_time: Option<time::OffsetDateTime>,
     /// Deliver headers only, no payloads. nats.go: `HeadersOnly` (default false).
     pub headers_only: bool,
     /// Replay at the original pace. nats.go: `ReplayPolicy` (default instant).
@@ -467,7 +467,7 @@ impl OrderedMachine {
                 None,
             )
         } else {
-            (c.deliver_policy, c.opt_start_seq, c.opt_start_time.clone())
+            (c.deliver_policy, c.opt_start_seq, c.opt_start_time)
         };
         let (filter_subject, filter_subjects) = match c.filter_subjects.as_slice() {
             [one] => (Some(one.clone()), Vec::new()),

@@ -57,6 +57,14 @@ pub struct PublishOptions {
     expected_last_msg_id: Option<String>,
     headers: Option<HeaderMap>,
     timeout: Option<Duration>,
+    ttl: Option<MessageTtl>,
+}
+
+/// A per-message TTL (`Nats-TTL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MessageTtl {
+    After(Duration),
+    Never,
 }
 
 impl PublishOptions {
@@ -105,6 +113,22 @@ impl PublishOptions {
         self
     }
 
+    /// `Nats-TTL`: the stream removes the message `ttl` after storing it (whole seconds,
+    /// at least one; server 2.11+ and a stream with
+    /// [`allow_msg_ttl`](crate::StreamConfig::allow_msg_ttl), which otherwise refuses
+    /// the publish). nats.go `WithMsgTTL`.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(MessageTtl::After(ttl));
+        self
+    }
+
+    /// `Nats-TTL: never`: the message outlives the stream's `max_age` (server 2.11+, a
+    /// stream with `allow_msg_ttl`).
+    pub fn ttl_never(mut self) -> Self {
+        self.ttl = Some(MessageTtl::Never);
+        self
+    }
+
     /// Headers to send with the message (the options above are added to them).
     pub fn headers(mut self, headers: HeaderMap) -> Self {
         self.headers = Some(headers);
@@ -146,6 +170,18 @@ impl PublishOptions {
         }
         if let Some(v) = &self.expected_last_msg_id {
             h.insert("Nats-Expected-Last-Msg-Id", v).map_err(bad)?;
+        }
+        match self.ttl {
+            // The server refuses less than a second and counts whole seconds.
+            Some(MessageTtl::After(ttl)) if ttl < Duration::from_secs(1) => {
+                return Err(Error::InvalidArgument("a message TTL is at least 1 s"));
+            }
+            Some(MessageTtl::After(ttl)) => {
+                h.insert("Nats-TTL", &format!("{}s", ttl.as_secs()))
+                    .map_err(bad)?;
+            }
+            Some(MessageTtl::Never) => h.insert("Nats-TTL", "never").map_err(bad)?,
+            None => {}
         }
         Ok((!h.is_empty()).then_some(h))
     }
@@ -527,6 +563,28 @@ mod tests {
         assert_eq!(PublishOptions::new().header_map().unwrap(), None);
         assert!(matches!(
             PublishOptions::new().msg_id("a\r\nb").header_map(),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn message_ttls_are_whole_seconds_or_never() {
+        let ttl = |o: PublishOptions| {
+            o.header_map()
+                .map(|h| h.unwrap().get("Nats-TTL").map(str::to_string))
+        };
+        assert_eq!(
+            ttl(PublishOptions::new().ttl(Duration::from_millis(90_500))),
+            Ok(Some("90s".into()))
+        );
+        assert_eq!(
+            ttl(PublishOptions::new().ttl_never()),
+            Ok(Some("never".into()))
+        );
+        assert!(matches!(
+            PublishOptions::new()
+                .ttl(Duration::from_millis(999))
+                .header_map(),
             Err(Error::InvalidArgument(_))
         ));
     }

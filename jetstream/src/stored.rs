@@ -1,13 +1,12 @@
 //! Reading stored messages: [`StoredMessage`] through the API (`STREAM.MSG.GET`) and
 //! through direct get (`DIRECT.GET`, streams with `allow_direct`).
 
-use std::time::SystemTime;
-
 use base64::Engine as _;
 use bytes::Bytes;
-use natsy::proto::headers::parse_block;
+use natsy::proto::headers::{parse_block, HeaderBlock};
 use natsy::HeaderMap;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::context::ApiCall;
 use crate::error::{ApiError, Error};
@@ -28,7 +27,7 @@ pub struct StoredMessage {
     /// Its payload.
     pub payload: Bytes,
     /// When the stream stored it.
-    pub time: SystemTime,
+    pub time: OffsetDateTime,
 }
 
 #[derive(Serialize)]
@@ -52,8 +51,8 @@ struct RawStored {
     hdrs: Option<String>,
     #[serde(default)]
     data: Option<String>,
-    #[serde(deserialize_with = "wire::time::deserialize")]
-    time: SystemTime,
+    #[serde(with = "time::serde::rfc3339")]
+    time: OffsetDateTime,
 }
 
 fn decode_b64(text: &str, what: &str) -> Result<Vec<u8>, Error> {
@@ -90,19 +89,34 @@ impl RawStored {
 /// Turns a direct-get reply into a message: a status means not found (404) or a refused
 /// request; otherwise the `Nats-*` headers say where the message came from.
 pub(crate) fn from_direct_reply(msg: &natsy::proto::Message) -> Result<StoredMessage, Error> {
+    direct_message(direct_headers(msg)?, msg)
+}
+
+/// The parsed header block of a direct-get reply.
+pub(crate) fn direct_headers(msg: &natsy::proto::Message) -> Result<HeaderBlock, Error> {
     let block = msg
         .header_block()
         .ok_or_else(|| Error::InvalidResponse("direct get reply without headers".into()))?;
-    let parsed =
-        parse_block(block).map_err(|e| Error::InvalidResponse(format!("direct get: {e}")))?;
+    parse_block(block).map_err(|e| Error::InvalidResponse(format!("direct get: {e}")))
+}
+
+/// The error a direct-get status reply stands for.
+pub(crate) fn direct_status_error(code: u16, description: Option<String>) -> Error {
+    Error::Api(ApiError {
+        code,
+        // 404 "Message Not Found" is the API's "no message found".
+        err_code: if code == 404 { 10037 } else { 0 },
+        description: description.unwrap_or_default(),
+    })
+}
+
+/// The message of a direct-get reply whose headers are `parsed`.
+pub(crate) fn direct_message(
+    parsed: HeaderBlock,
+    msg: &natsy::proto::Message,
+) -> Result<StoredMessage, Error> {
     if let Some(status) = parsed.status {
-        let code = status.as_u16();
-        return Err(Error::Api(ApiError {
-            code,
-            // 404 "Message Not Found" is the API's "no message found".
-            err_code: if code == 404 { 10037 } else { 0 },
-            description: parsed.description.unwrap_or_default(),
-        }));
+        return Err(direct_status_error(status.as_u16(), parsed.description));
     }
     let headers = parsed.headers;
     let subject = headers
@@ -177,6 +191,29 @@ pub(crate) fn direct_get_request(
     }
 }
 
+#[derive(Serialize)]
+struct NextRequest<'a> {
+    seq: u64,
+    next_by_subj: &'a str,
+}
+
+/// The endpoint and body of a direct get of the first message on `subject` (wildcards
+/// allowed) at or after sequence `from_seq`.
+pub(crate) fn direct_get_next_request(
+    stream: &str,
+    subject: &str,
+    from_seq: u64,
+) -> Result<(String, Bytes), Error> {
+    crate::stream::check_stream_name(stream)?;
+    crate::stream::check_subject_filter(subject)?;
+    let body = serde_json::to_vec(&NextRequest {
+        seq: from_seq,
+        next_by_subj: subject,
+    })
+    .map_err(|e| Error::InvalidResponse(e.to_string()))?;
+    Ok((format!("DIRECT.GET.{stream}"), Bytes::from(body)))
+}
+
 impl Stream {
     /// The message with sequence `seq` (`STREAM.MSG.GET`); [`ApiErrorKind::NoMessageFound`](crate::ApiErrorKind::NoMessageFound)
     /// if there is none.
@@ -204,6 +241,13 @@ impl Stream {
     /// (`DIRECT.GET.<stream>.<subject>`); see [`Stream::direct_get`].
     pub fn direct_get_last(&self, subject: &str) -> Result<StoredMessage, Error> {
         self.direct(direct_get_request(&self.name, None, Some(subject))?)
+    }
+
+    /// The first message on `subject` (wildcards allowed) at or after sequence
+    /// `from_seq`, read with direct get (`next_by_subj`); see [`Stream::direct_get`].
+    /// nats.go: `GetMsg(…, NextFor(subject))`; async-nats: `direct_get_next_for_subject`.
+    pub fn direct_get_next(&self, subject: &str, from_seq: u64) -> Result<StoredMessage, Error> {
+        self.direct(direct_get_next_request(&self.name, subject, from_seq)?)
     }
 
     fn direct(&self, (endpoint, body): (String, Bytes)) -> Result<StoredMessage, Error> {
@@ -283,6 +327,15 @@ mod tests {
             },
             hend..pend,
         )
+    }
+
+    #[test]
+    fn direct_get_next_names_the_subject_and_start() {
+        let (endpoint, body) = direct_get_next_request("S", "o.*", 4).unwrap();
+        assert_eq!(endpoint, "DIRECT.GET.S");
+        assert_eq!(&body[..], br#"{"seq":4,"next_by_subj":"o.*"}"#);
+        assert!(direct_get_next_request("S", "o b", 1).is_err());
+        assert!(direct_get_next_request("a.b", "o", 1).is_err());
     }
 
     #[test]

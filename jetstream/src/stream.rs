@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::{parse_response, ApiCall, Context};
 use crate::error::{ApiErrorKind, Error};
-use crate::stream_config::{StreamConfig, StreamInfo};
+use crate::stream_config::StreamConfig;
+use crate::stream_info::{stream_info_page_call, InfoPager, StreamInfo, StreamInfoOptions};
 use crate::wire;
 
 /// A handle to a stream that existed when it was obtained (created, updated or bound).
@@ -194,6 +195,15 @@ pub(crate) fn delete_stream_call(name: &str) -> Result<ApiCall<()>, Error> {
 
 /// `STREAM.PURGE` of `name` with `options`; the reply is how many were purged.
 pub(crate) fn purge_stream_call(name: &str, options: &PurgeOptions) -> Result<ApiCall<u64>, Error> {
+    check_stream_name(name)?;
+    if let Some(filter) = &options.filter {
+        check_subject_filter(filter)?;
+    }
+    if options.seq.is_some() && options.keep.is_some() {
+        return Err(Error::InvalidArgument(
+            "purge sequence and keep are exclusive",
+        ));
+    }
     let call = ApiCall::<PurgeResponse>::json(format!("STREAM.PURGE.{name}"), Some(options))?;
     Ok(call.parse_with(|body| {
         let r: PurgeResponse = parse_response(body)?;
@@ -202,6 +212,39 @@ pub(crate) fn purge_stream_call(name: &str, options: &PurgeOptions) -> Result<Ap
         } else {
             Err(Error::InvalidResponse(
                 "stream purge answered success: false".into(),
+            ))
+        }
+    }))
+}
+
+#[derive(Serialize)]
+struct MsgDeleteRequest {
+    seq: u64,
+    #[serde(skip_serializing_if = "wire::is_false")]
+    no_erase: bool,
+}
+
+/// `STREAM.MSG.DELETE` of message `seq` of `name`: marked deleted (`erase == false`,
+/// nats.go `DeleteMsg`) or also overwritten with random data (`erase`, nats.go
+/// `SecureDeleteMsg`).
+pub(crate) fn delete_message_call(name: &str, seq: u64, erase: bool) -> Result<ApiCall<()>, Error> {
+    check_stream_name(name)?;
+    if seq == 0 {
+        return Err(Error::InvalidArgument("message sequence 0 does not exist"));
+    }
+    let request = MsgDeleteRequest {
+        seq,
+        no_erase: !erase,
+    };
+    let call =
+        ApiCall::<SuccessResponse>::json(format!("STREAM.MSG.DELETE.{name}"), Some(&request))?;
+    Ok(call.parse_with(|body| {
+        let r: SuccessResponse = parse_response(body)?;
+        if r.success {
+            Ok(())
+        } else {
+            Err(Error::InvalidResponse(
+                "message delete answered success: false".into(),
             ))
         }
     }))
@@ -284,6 +327,21 @@ impl Context {
         self.call(stream_info_call(name)?)
     }
 
+    /// The stream's configuration and state with what `options` asks for: per-subject
+    /// counts ([`StreamState::subjects`](crate::StreamState::subjects)), following every
+    /// page the server splits them into, and deleted sequences.
+    pub fn stream_info_with(
+        &self,
+        name: &str,
+        options: &StreamInfoOptions,
+    ) -> Result<StreamInfo, Error> {
+        let mut pager = InfoPager::new();
+        while let Some(offset) = pager.offset() {
+            pager.add(self.call(stream_info_page_call(name, options, offset)?)?);
+        }
+        pager.finish()
+    }
+
     /// Deletes a stream and its messages and consumers (`STREAM.DELETE`).
     pub fn delete_stream(&self, name: &str) -> Result<(), Error> {
         self.call(delete_stream_call(name)?)
@@ -343,6 +401,27 @@ impl Stream {
         self.context.stream_info(&self.name)
     }
 
+    /// The stream's configuration and state with per-subject counts or deleted
+    /// sequences: see [`Context::stream_info_with`].
+    pub fn info_with(&self, options: &StreamInfoOptions) -> Result<StreamInfo, Error> {
+        self.context.stream_info_with(&self.name, options)
+    }
+
+    /// Deletes message `seq` (`STREAM.MSG.DELETE` with `no_erase`): it is gone from the
+    /// stream, its bytes are left on disk until compaction. nats.go: `DeleteMsg`. A
+    /// missing sequence is an [`Error::Api`]; a stream with `deny_delete` refuses.
+    pub fn delete_message(&self, seq: u64) -> Result<(), Error> {
+        self.context
+            .call(delete_message_call(&self.name, seq, false)?)
+    }
+
+    /// Deletes message `seq` and overwrites its stored bytes (secure erase; slower).
+    /// nats.go: `SecureDeleteMsg`.
+    pub fn erase_message(&self, seq: u64) -> Result<(), Error> {
+        self.context
+            .call(delete_message_call(&self.name, seq, true)?)
+    }
+
     /// Removes every message; returns how many were purged.
     pub fn purge(&self) -> Result<u64, Error> {
         self.purge_with(&PurgeOptions::new())
@@ -363,6 +442,7 @@ impl Stream {
 mod tests {
     use super::*;
     use crate::context::parse_response;
+    use crate::error::ApiError;
 
     /// Serves canned pages of `size` names out of `total`, recording the offsets asked.
     fn pages(total: usize, size: usize) -> (Vec<u64>, Result<Vec<String>, Error>) {
@@ -455,5 +535,51 @@ mod tests {
             r#"{"filter":"a.>","keep":3}"#
         );
         assert_eq!(j(&PurgeOptions::new().sequence(9)), r#"{"seq":9}"#);
+        let call = purge_stream_call("S", &PurgeOptions::new().filter("a.*").sequence(4)).unwrap();
+        assert_eq!(call.endpoint, "STREAM.PURGE.S");
+        assert_eq!((call.parse)(br#"{"success":true,"purged":3}"#), Ok(3));
+        for (name, opts) in [
+            ("a.b", PurgeOptions::new()),
+            ("S", PurgeOptions::new().filter("a b")),
+            ("S", PurgeOptions::new().sequence(2).keep(1)),
+        ] {
+            assert!(
+                matches!(
+                    purge_stream_call(name, &opts),
+                    Err(Error::InvalidArgument(_))
+                ),
+                "{name} {opts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn message_delete_is_marked_or_erased() {
+        let call = delete_message_call("S", 7, false).unwrap();
+        assert_eq!(call.endpoint, "STREAM.MSG.DELETE.S");
+        assert_eq!(&call.body[..], br#"{"seq":7,"no_erase":true}"#);
+        assert_eq!((call.parse)(br#"{"success":true}"#), Ok(()));
+        assert!(matches!(
+            (call.parse)(br#"{"success":false}"#),
+            Err(Error::InvalidResponse(_))
+        ));
+        let err = (call.parse)(
+            br#"{"error":{"code":400,"err_code":10057,"description":"no message found"}}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Api(ApiError {
+                err_code: 10057,
+                ..
+            })
+        ));
+        let erase = delete_message_call("S", 7, true).unwrap();
+        assert_eq!(&erase.body[..], br#"{"seq":7}"#);
+        assert!(matches!(
+            delete_message_call("S", 0, false),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(delete_message_call("a.b", 1, false).is_err());
     }
 }

@@ -1,15 +1,16 @@
-//! Stream configuration and stream info as the server sends them: [`StreamConfig`] with
-//! its policies, [`StreamInfo`] and [`StreamState`].
+//! A stream's configuration as the server sends it: [`StreamConfig`] with its policies.
 //!
-//! Fields the server knows but this crate does not model are kept in `extra` and sent
-//! back unchanged, so reading a config and updating it loses nothing.
+//! Every field the server documents (up to nats-server 2.12) is typed. A field a newer
+//! server adds is kept in [`StreamConfig::extra`] and sent back unchanged, so reading a
+//! config and updating it never resets a setting this version does not know.
 
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::cluster::ClusterInfo;
+use crate::stream_source::{ConsumerLimits, Placement, Republish, StreamSource, SubjectTransform};
 use crate::wire;
 
 /// When messages are removed from a stream (`retention`).
@@ -46,6 +47,34 @@ pub enum DiscardPolicy {
     Old,
     /// New messages are refused.
     New,
+}
+
+/// How a stream's files are compressed (`compression`, server 2.10+).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Compression {
+    /// Not compressed. The server default.
+    #[default]
+    None,
+    /// S2 (Snappy-compatible) compression of file storage blocks.
+    S2,
+}
+
+/// When a stored message is flushed to disk (`persist_mode`, server 2.12+).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum PersistMode {
+    /// Before the publish is acknowledged. The server default.
+    #[default]
+    Default,
+    /// After: the ack may come first, and a hard kill may lose acknowledged writes.
+    Async,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 fn is_unlimited(v: &i64) -> bool {
@@ -131,8 +160,79 @@ pub struct StreamConfig {
     /// Refuse purging through the API.
     #[serde(skip_serializing_if = "wire::is_false")]
     pub deny_purge: bool,
-    /// Every other field the server sent (mirror, sources, compression, metadata, ...),
-    /// sent back unchanged on update.
+    /// Publishes are not acknowledged.
+    #[serde(skip_serializing_if = "wire::is_false")]
+    pub no_ack: bool,
+    /// Where the replicas are placed (cluster, tags).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+    /// This stream is a read-only copy of another; it then has no `subjects` and no
+    /// `sources`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<StreamSource>,
+    /// Streams whose messages this one also stores.
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "wire::null_as_empty"
+    )]
+    pub sources: Vec<StreamSource>,
+    /// File compression (server 2.10+). Default: none.
+    #[serde(skip_serializing_if = "is_default")]
+    pub compression: Compression,
+    /// The sequence of the first message when the stream is created (0: 1).
+    #[serde(skip_serializing_if = "is_default")]
+    pub first_seq: u64,
+    /// Rewrites the subjects of incoming messages before storing them (server 2.10+).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_transform: Option<SubjectTransform>,
+    /// Republishes stored messages to another subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub republish: Option<Republish>,
+    /// A mirror answers direct gets for the stream it mirrors.
+    #[serde(skip_serializing_if = "wire::is_false")]
+    pub mirror_direct: bool,
+    /// With discard new, refuse a message when its subject is at
+    /// `max_msgs_per_subject` (instead of when the stream is full).
+    #[serde(skip_serializing_if = "wire::is_false")]
+    pub discard_new_per_subject: bool,
+    /// No message can be added, deleted or purged; cannot be undone.
+    #[serde(skip_serializing_if = "wire::is_false")]
+    pub sealed: bool,
+    /// Defaults and limits of the stream's consumers (server 2.10+).
+    #[serde(skip_serializing_if = "ConsumerLimits::is_unset")]
+    pub consumer_limits: ConsumerLimits,
+    /// Honour the per-message TTL header `Nats-TTL` (server 2.11+; see
+    /// [`PublishOptions::ttl`](crate::PublishOptions::ttl)). Cannot be turned off.
+    #[serde(skip_serializing_if = "wire::is_false")]
+    pub allow_msg_ttl: bool,
+    /// Leave a delete marker with this TTL when `max_age` removes a subject's last
+    /// message (server 2.11+; needs `allow_msg_ttl`); zero: no markers.
+    #[serde(with = "wire::nanos", skip_serializing_if = "wire::is_zero")]
+    pub subject_delete_marker_ttl: Duration,
+    /// The stream holds counters (`Nats-Incr` publishes; server 2.12+).
+    #[serde(skip_serializing_if = "wire::is_false")]
+    pub allow_msg_counter: bool,
+    /// Allow atomic batch publishes (server 2.12+).
+    #[serde(skip_serializing_if = "wire::is_false")]
+    pub allow_atomic: bool,
+    /// Allow scheduled messages (`Nats-Schedule`; server 2.12+).
+    #[serde(skip_serializing_if = "wire::is_false")]
+    pub allow_msg_schedules: bool,
+    /// Allow fast (non-atomic) batch publishes (server 2.12+).
+    #[serde(skip_serializing_if = "wire::is_false")]
+    pub allow_batched: bool,
+    /// When writes are flushed (server 2.12+). Default: before the ack.
+    #[serde(skip_serializing_if = "is_default")]
+    pub persist_mode: PersistMode,
+    /// User metadata (server 2.10+). The server adds its own `_nats.*` keys.
+    #[serde(
+        skip_serializing_if = "HashMap::is_empty",
+        deserialize_with = "wire::null_as_empty_map"
+    )]
+    pub metadata: HashMap<String, String>,
+    /// Fields a newer server sent that this version does not know, sent back unchanged
+    /// on update (so an update never resets them). Every documented field has its own
+    /// typed field above; this stays empty with the servers this version knows.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -165,144 +265,30 @@ impl StreamConfig {
             allow_rollup_hdrs: false,
             deny_delete: false,
             deny_purge: false,
+            no_ack: false,
+            placement: None,
+            mirror: None,
+            sources: Vec::new(),
+            compression: Compression::None,
+            first_seq: 0,
+            subject_transform: None,
+            republish: None,
+            mirror_direct: false,
+            discard_new_per_subject: false,
+            sealed: false,
+            consumer_limits: ConsumerLimits::default(),
+            allow_msg_ttl: false,
+            subject_delete_marker_ttl: Duration::ZERO,
+            allow_msg_counter: false,
+            allow_atomic: false,
+            allow_msg_schedules: false,
+            allow_batched: false,
+            persist_mode: PersistMode::Default,
+            metadata: HashMap::new(),
             extra: Map::new(),
         }
     }
 }
 
-/// A stream's configuration and state (`STREAM.INFO`, `STREAM.CREATE`, ...).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[non_exhaustive]
-pub struct StreamInfo {
-    /// The configuration, with the server's defaults filled in.
-    pub config: StreamConfig,
-    /// When the stream was created.
-    #[serde(deserialize_with = "wire::time::deserialize")]
-    pub created: SystemTime,
-    /// Message counts and sequences.
-    pub state: StreamState,
-    /// Cluster placement: leader and replicas (on a single server, the leader only).
-    #[serde(default)]
-    pub cluster: Option<ClusterInfo>,
-    /// Every other field (mirror, sources, ts, ...).
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-/// A stream's messages, sequences and consumers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-#[non_exhaustive]
-pub struct StreamState {
-    /// Messages stored.
-    pub messages: u64,
-    /// Bytes stored.
-    pub bytes: u64,
-    /// Sequence of the first message (the next sequence when empty).
-    pub first_seq: u64,
-    /// Time of the first message; `None` when the stream is empty.
-    #[serde(rename = "first_ts", deserialize_with = "wire::opt_time::deserialize")]
-    pub first_time: Option<SystemTime>,
-    /// Sequence of the last message (0 when nothing was ever stored).
-    pub last_seq: u64,
-    /// Time of the last message; `None` when nothing was ever stored.
-    #[serde(rename = "last_ts", deserialize_with = "wire::opt_time::deserialize")]
-    pub last_time: Option<SystemTime>,
-    /// Number of distinct subjects.
-    pub num_subjects: u64,
-    /// Number of deleted messages between first and last.
-    pub num_deleted: u64,
-    /// Number of consumers.
-    pub consumer_count: u64,
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    /// A config as nats-server 2.10+ sends it, with fields this crate does not model.
-    const SERVER_CONFIG: &str = r#"{"name":"S","subjects":["s.>"],"retention":"workqueue",
-        "max_consumers":-1,"max_msgs":100,"max_bytes":-1,"max_age":60000000000,
-        "max_msgs_per_subject":-1,"max_msg_size":-1,"discard":"new","storage":"memory",
-        "num_replicas":1,"duplicate_window":120000000000,"compression":"none",
-        "allow_direct":true,"mirror_direct":false,"sealed":false,"deny_delete":false,
-        "deny_purge":false,"allow_rollup_hdrs":false,"allow_msg_ttl":false,
-        "consumer_limits":{},"metadata":{"team":"a"}}"#;
-
-    #[test]
-    fn server_config_round_trips_without_loss() {
-        let c: StreamConfig = serde_json::from_str(SERVER_CONFIG).unwrap();
-        assert_eq!(c.name, "S");
-        assert_eq!(c.retention, RetentionPolicy::WorkQueue);
-        assert_eq!(c.storage, StorageType::Memory);
-        assert_eq!(c.discard, DiscardPolicy::New);
-        assert_eq!(c.max_msgs, 100);
-        assert_eq!(c.max_age, Duration::from_secs(60));
-        assert_eq!(c.duplicate_window, Duration::from_secs(120));
-        assert!(c.allow_direct);
-        assert_eq!(c.extra["compression"], json!("none"));
-        assert_eq!(c.extra["metadata"], json!({"team": "a"}));
-        let back = serde_json::to_value(&c).unwrap();
-        let original: Value = serde_json::from_str(SERVER_CONFIG).unwrap();
-        // Every field the server sent comes back with the same value, except the
-        // defaults we leave out (false flags, -1 per-subject limits), which the server
-        // reads as the same values.
-        for (k, v) in original.as_object().unwrap() {
-            match back.get(k) {
-                Some(b) => assert_eq!(b, v, "{k}"),
-                None => assert!(
-                    *v == json!(false) || *v == json!(-1),
-                    "{k} dropped with non-default value {v}"
-                ),
-            }
-        }
-    }
-
-    #[test]
-    fn a_new_config_sends_only_what_is_set() {
-        let c = StreamConfig {
-            subjects: vec!["a".into()],
-            ..StreamConfig::new("A")
-        };
-        assert_eq!(
-            serde_json::to_value(&c).unwrap(),
-            json!({"name":"A","subjects":["a"],"retention":"limits","max_consumers":-1,
-                "max_msgs":-1,"max_bytes":-1,"storage":"file","discard":"old",
-                "num_replicas":1})
-        );
-        let missing: StreamConfig =
-            serde_json::from_str(r#"{"name":"A","subjects":null}"#).unwrap();
-        assert_eq!(missing, StreamConfig::new("A"));
-    }
-
-    #[test]
-    fn info_reads_state_and_zero_times() {
-        let info: StreamInfo = serde_json::from_value(json!({
-            "config": {"name":"S"},
-            "created": "2024-01-02T03:04:05.5Z",
-            "state": {"messages":0,"bytes":0,"first_seq":1,
-                "first_ts":"0001-01-01T00:00:00Z","last_seq":0,
-                "last_ts":"0001-01-01T00:00:00Z","consumer_count":2},
-            "cluster": {"leader":"n1"},
-            "ts": "2024-01-02T03:04:06Z"
-        }))
-        .unwrap();
-        assert_eq!(info.state.first_seq, 1);
-        assert_eq!(info.state.first_time, None);
-        assert_eq!(info.state.last_time, None);
-        assert_eq!(info.state.consumer_count, 2);
-        let cluster = info.cluster.unwrap();
-        assert_eq!(cluster.leader.as_deref(), Some("n1"));
-        assert!(cluster.replicas.is_empty());
-        assert!(!info.extra.contains_key("cluster"));
-        assert_eq!(
-            info.created,
-            std::time::UNIX_EPOCH + Duration::from_millis(1_704_164_645_500)
-        );
-        let bad = serde_json::from_value::<StreamInfo>(json!({
-            "config": {"name":"S"}, "created": "yesterday", "state": {}
-        }));
-        assert!(bad.is_err());
-    }
-}
+mod tests;

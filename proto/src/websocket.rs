@@ -602,15 +602,30 @@ pub fn encode_frame(opcode: Opcode, payload: &[&[u8]], mask: Option<[u8; 4]>, ou
         Some(key) => {
             out.extend_from_slice(&key);
             out.reserve(len);
-            let mut i = 0usize;
+            let start = out.len();
             for p in payload {
-                out.extend(p.iter().map(|b| {
-                    let masked = b ^ key[i & 3];
-                    i += 1;
-                    masked
-                }));
+                out.extend_from_slice(p);
             }
+            apply_mask(&mut out[start..], key);
         }
+    }
+}
+
+/// XORs `data` with the repeated 4-byte `key` (RFC 6455 §5.3), from the key's first
+/// byte. Eight bytes at a time: a byte-wise loop with a running index is what made
+/// masking the larger part of a `ws://` publisher's CPU.
+fn apply_mask(data: &mut [u8], key: [u8; 4]) {
+    let [a, b, c, d] = key;
+    let wide = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
+    }
+    // The tail starts at a multiple of 8, so at the key's first byte again.
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= key[i & 3];
     }
 }
 
@@ -718,6 +733,28 @@ mod tests {
             let mut frame = Vec::new();
             encode_frame(Opcode::Binary, &[a, b], Some([9, 8, 7, 6]), &mut frame);
             assert_eq!(frame[0], 0x82);
+            assert_eq!(unmask(&frame), (2, payload), "length {len}");
+        }
+    }
+
+    #[test]
+    fn masking_is_continuous_across_slices_and_tails_of_every_length() {
+        let key = [0xA1, 0x02, 0xF3, 0x44];
+        for len in 0..40usize {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            // Slices of 3, 1, 5, ... bytes: no boundary falls where the key restarts.
+            let mut parts = Vec::new();
+            let mut rest = &payload[..];
+            for size in [3usize, 1, 5, 2].iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (part, more) = rest.split_at((*size).min(rest.len()));
+                parts.push(part);
+                rest = more;
+            }
+            let mut frame = Vec::new();
+            encode_frame(Opcode::Binary, &parts, Some(key), &mut frame);
             assert_eq!(unmask(&frame), (2, payload), "length {len}");
         }
     }

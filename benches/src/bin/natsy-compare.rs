@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use natsy_benches::compare::{self, CaseRuns, Environment};
+use natsy_benches::compare::{self, CaseRuns, Environment, Transport};
 use natsy_benches::report::human_size;
 use natsy_benches::server::{find_or_install_nats_server, repo_root, LocalServer};
 
@@ -15,14 +15,21 @@ fn main() -> ExitCode {
             eprintln!(
                 "error: {e}\nusage: natsy-compare --natsy PATH --async-nats PATH [--natsc PATH] \
                  [--natsy-async PATH] \
-                 [--reps N] [--out FILE] [--url URL] [--only pub,req,...] [--command TEXT] \
+                 [--reps N] [--out FILE] [--url URL [--ws-url URL]] [--only pub,req,ws,...] \
+                 [--command TEXT] \
                  [-- FLAGS...]"
             );
             return ExitCode::from(2);
         }
     };
+    let cases: Vec<_> = compare::default_cases()
+        .into_iter()
+        .filter(|c| c.selected_by(&args.only))
+        .collect();
+    let websocket = cases.iter().any(|c| c.transport == Transport::WebSocket);
     let mut _server = None;
     let mut server_version = "a server given with --url".to_string();
+    let mut ws_url = args.ws_url.clone();
     let url = match &args.url {
         Some(u) => u.clone(),
         None => {
@@ -30,11 +37,18 @@ fn main() -> ExitCode {
                 if let Ok(out) = std::process::Command::new(&bin).arg("--version").output() {
                     server_version = String::from_utf8_lossy(&out.stdout).trim().to_string();
                 }
-                LocalServer::start(&bin)
+                // The websocket listener only when a WebSocket case runs: the TCP rows
+                // keep the server they always had.
+                if websocket {
+                    LocalServer::start_with_websocket(&bin)
+                } else {
+                    LocalServer::start(&bin)
+                }
             });
             match started {
                 Ok(s) => {
                     let url = s.url();
+                    ws_url = s.ws_url();
                     _server = Some(s);
                     url
                 }
@@ -45,11 +59,44 @@ fn main() -> ExitCode {
             }
         }
     };
-    let load_before = compare::load_average();
-    let cases: Vec<_> = compare::default_cases()
+    let cases: Vec<_> = cases
         .into_iter()
-        .filter(|c| c.selected_by(&args.only))
+        .filter(|c| {
+            let runnable = c.transport == Transport::Tcp || ws_url.is_some();
+            if !runnable {
+                eprintln!("skipping {}: --url without --ws-url", c.label());
+            }
+            runnable
+        })
         .collect();
+    // Debian's libnats (3.4) has no WebSocket transport; a newer one may. One short
+    // run says which, instead of a column of failed runs.
+    let natsc_websocket = match (&args.natsc, &ws_url) {
+        (Some(natsc), Some(ws)) if websocket => {
+            let probe = compare::Case {
+                scenario: "pub",
+                size: 128,
+                rate: None,
+                msgs: Some(1),
+                target: compare::Target::None,
+                transport: Transport::WebSocket,
+            };
+            let r = compare::run_once(natsc, "nats.c", &probe, ws, &[], &args.natsy, 1);
+            (!r.ok).then(|| {
+                format!(
+                    "the nats.c peer could not publish over `ws://` ({}); Debian's libnats \
+                     3.4 has no WebSocket transport (it speaks plain NATS to the WebSocket \
+                     port).",
+                    r.error.as_deref().unwrap_or("no result")
+                )
+            })
+        }
+        _ => None,
+    };
+    if let Some(why) = &natsc_websocket {
+        eprintln!("nats.c runs no WebSocket case: {why}");
+    }
+    let load_before = compare::load_average();
     let mut results = Vec::new();
     for case in cases {
         let mut runs = CaseRuns {
@@ -59,10 +106,16 @@ fn main() -> ExitCode {
             natsc: Vec::new(),
             natsy_async: Vec::new(),
         };
+        let ws = case.transport == Transport::WebSocket;
         let natsc = args
             .natsc
             .as_ref()
-            .filter(|_| compare::NATSC_SCENARIOS.contains(&case.scenario));
+            .filter(|_| compare::NATSC_SCENARIOS.contains(&case.scenario))
+            .filter(|_| !ws || natsc_websocket.is_none());
+        let url = match (ws, &ws_url) {
+            (true, Some(w)) => w,
+            _ => &url,
+        };
         let mut programs = vec![("natsy", &args.natsy), ("async-nats", &args.async_nats)];
         programs.extend(natsc.map(|p| ("nats.c", p)));
         let natsy_async = args
@@ -73,7 +126,7 @@ fn main() -> ExitCode {
         for rep in 1..=args.reps {
             for &(client, program) in &programs {
                 let r =
-                    compare::run_once(program, client, &case, &url, &args.extra, &args.natsy, rep);
+                    compare::run_once(program, client, &case, url, &args.extra, &args.natsy, rep);
                 eprintln!(
                     "{:<11} {:<13} {:>6} rep {rep}: {}",
                     client,
@@ -148,6 +201,7 @@ fn main() -> ExitCode {
         server: server_version,
         versions: versions.join(", "),
         reps: args.reps,
+        natsc_websocket,
     };
     let section = compare::render(&env, &results);
     match &args.out {

@@ -13,12 +13,16 @@ use crate::consumer::{
 };
 use crate::context::ApiCall;
 use crate::error::Error;
-use crate::stored::{direct_get_request, from_direct_reply, msg_get_call, StoredMessage};
-use crate::stream::{
-    check_subject_filter, create_stream_call, delete_stream_call, exists_otherwise, page_call,
-    purge_stream_call, stream_info_call, update_stream_call, Pager, PurgeOptions,
+use crate::stored::{
+    direct_get_next_request, direct_get_request, from_direct_reply, msg_get_call, StoredMessage,
 };
-use crate::stream_config::{StreamConfig, StreamInfo};
+use crate::stream::{
+    check_subject_filter, create_stream_call, delete_message_call, delete_stream_call,
+    exists_otherwise, page_call, purge_stream_call, stream_info_call, update_stream_call, Pager,
+    PurgeOptions,
+};
+use crate::stream_config::StreamConfig;
+use crate::stream_info::{stream_info_page_call, InfoPager, StreamInfo, StreamInfoOptions};
 
 /// An async JetStream context on top of a [`natsy::aio::Client`]
 /// (`async_nats::jetstream::Context`). Cheap to clone, as the blocking
@@ -170,6 +174,23 @@ impl Context {
         self.call(stream_info_call(name)?).await
     }
 
+    /// The stream's info with per-subject counts or deleted sequences: see
+    /// [`crate::Context::stream_info_with`].
+    pub async fn stream_info_with(
+        &self,
+        name: &str,
+        options: &StreamInfoOptions,
+    ) -> Result<StreamInfo, Error> {
+        let mut pager = InfoPager::new();
+        while let Some(offset) = pager.offset() {
+            pager.add(
+                self.call(stream_info_page_call(name, options, offset)?)
+                    .await?,
+            );
+        }
+        pager.finish()
+    }
+
     /// Deletes a stream and its messages and consumers.
     pub async fn delete_stream(&self, name: &str) -> Result<(), Error> {
         self.call(delete_stream_call(name)?).await
@@ -304,8 +325,8 @@ impl Context {
 /// [`crate::Stream`].
 #[derive(Debug, Clone)]
 pub struct Stream {
-    context: Context,
-    name: String,
+    pub(crate) context: Context,
+    pub(crate) name: String,
 }
 
 impl Stream {
@@ -322,6 +343,28 @@ impl Stream {
     /// The stream's current configuration and state (`async_nats` `stream.info()`).
     pub async fn info(&self) -> Result<StreamInfo, Error> {
         self.context.stream_info(&self.name).await
+    }
+
+    /// The stream's info with per-subject counts or deleted sequences: see
+    /// [`crate::Stream::info_with`].
+    pub async fn info_with(&self, options: &StreamInfoOptions) -> Result<StreamInfo, Error> {
+        self.context.stream_info_with(&self.name, options).await
+    }
+
+    /// Deletes message `seq`, leaving its bytes until compaction: see
+    /// [`crate::Stream::delete_message`].
+    pub async fn delete_message(&self, seq: u64) -> Result<(), Error> {
+        self.context
+            .call(delete_message_call(&self.name, seq, false)?)
+            .await
+    }
+
+    /// Deletes message `seq` and overwrites its bytes: see
+    /// [`crate::Stream::erase_message`].
+    pub async fn erase_message(&self, seq: u64) -> Result<(), Error> {
+        self.context
+            .call(delete_message_call(&self.name, seq, true)?)
+            .await
     }
 
     /// Removes every message; returns how many were purged.
@@ -360,6 +403,17 @@ impl Stream {
     /// [`crate::Stream::direct_get_last`].
     pub async fn direct_get_last(&self, subject: &str) -> Result<StoredMessage, Error> {
         self.direct(direct_get_request(&self.name, None, Some(subject))?)
+            .await
+    }
+
+    /// The first message on `subject` at or after `from_seq` by direct get: see
+    /// [`crate::Stream::direct_get_next`].
+    pub async fn direct_get_next(
+        &self,
+        subject: &str,
+        from_seq: u64,
+    ) -> Result<StoredMessage, Error> {
+        self.direct(direct_get_next_request(&self.name, subject, from_seq)?)
             .await
     }
 

@@ -40,7 +40,7 @@ use crate::stream::{
     create_stream_call, delete_stream_call, exists_otherwise, stream_info_call, update_stream_call,
     PurgeOptions,
 };
-use crate::stream_config::StreamInfo;
+use crate::stream_info::StreamInfo;
 
 impl Context {
     /// Creates bucket `config.bucket`: see [`crate::Context::create_key_value`].

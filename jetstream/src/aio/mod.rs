@@ -103,6 +103,7 @@
 
 mod consumer_ops;
 mod context;
+mod direct;
 pub mod kv;
 mod kv_watch;
 mod message;
@@ -112,6 +113,7 @@ mod pull;
 mod push;
 
 pub use context::{new, Consumer, Context, Stream};
+pub use direct::DirectBatchStream;
 pub use message::JsMessage;
 pub use ordered::OrderedConsumer;
 pub use publish::{AsyncPublisher, PubAckFuture};

@@ -3,29 +3,20 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
 use super::error::KvError;
 use super::wire::{self, MAX_HISTORY};
 use super::Store;
 use crate::context::Context;
-use crate::stream_config::{DiscardPolicy, StorageType, StreamConfig, StreamInfo};
+use crate::stream_config::{Compression, DiscardPolicy, StorageType, StreamConfig};
+use crate::stream_info::StreamInfo;
+use crate::stream_source::{External, StreamSource, SubjectTransform};
+
+/// Republish every change to another subject (ADR-28): the stream's
+/// [`Republish`](crate::Republish). nats.go: `nats.RePublish`.
+pub use crate::stream_source::Republish;
 
 /// The duplicate window of a bucket without TTL (nats.go: 2 min).
 const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
-
-/// Republish every change to another subject (ADR-28). nats.go: `nats.RePublish`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Republish {
-    /// Source subject filter (default `>`: every key).
-    pub src: String,
-    /// Destination subject (may use `{{wildcard(1)}}`-style mappings).
-    pub dest: String,
-    /// Republish headers only, without values.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub headers_only: bool,
-}
 
 /// Another bucket to mirror or source from. nats.go: `nats.StreamSource`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -131,62 +122,48 @@ impl KvConfig {
         } else {
             self.ttl.min(DEFAULT_DUPLICATE_WINDOW)
         };
-        let extra = &mut s.extra;
-        if let Some(r) = &self.republish {
-            extra.insert("republish".into(), to_value(r)?);
-        }
+        s.republish = self.republish.clone();
         if self.compression {
-            extra.insert("compression".into(), Value::from("s2"));
+            s.compression = Compression::S2;
         }
         if let Some(ttl) = self.limit_markers {
             if ttl < Duration::from_secs(1) {
                 return Err(KvError::InvalidConfig("limit_markers is at least 1 s"));
             }
-            extra.insert("allow_msg_ttl".into(), Value::from(true));
-            extra.insert(
-                "subject_delete_marker_ttl".into(),
-                Value::from(crate::wire::nanos::of(ttl)),
-            );
+            s.allow_msg_ttl = true;
+            s.subject_delete_marker_ttl = ttl;
         }
+        let external = |src: &BucketSource| src.domain.as_deref().map(External::domain);
         if let Some(m) = &self.mirror {
             if !self.sources.is_empty() {
                 return Err(KvError::InvalidConfig("a mirror has no sources"));
             }
             wire::check_bucket(&m.bucket)?;
-            let mut mirror = serde_json::json!({ "name": wire::stream_name(&m.bucket) });
-            if let Some(d) = &m.domain {
-                mirror["external"] = serde_json::json!({ "api": format!("$JS.{d}.API") });
-            }
-            extra.insert("mirror".into(), mirror);
-            extra.insert("mirror_direct".into(), Value::from(true));
+            s.mirror = Some(StreamSource {
+                external: external(m),
+                ..StreamSource::new(&wire::stream_name(&m.bucket))
+            });
+            s.mirror_direct = true;
         } else {
             s.subjects = vec![format!("{}>", wire::subject_prefix(&self.bucket))];
-            if !self.sources.is_empty() {
-                let mut list = Vec::new();
-                for src in &self.sources {
-                    wire::check_bucket(&src.bucket)?;
-                    let mut v = serde_json::json!({ "name": wire::stream_name(&src.bucket) });
-                    // Source keys land under this bucket's prefix.
-                    if src.bucket != self.bucket || src.domain.is_some() {
-                        v["subject_transforms"] = serde_json::json!([{
-                            "src": format!("{}>", wire::subject_prefix(&src.bucket)),
-                            "dest": format!("{}>", wire::subject_prefix(&self.bucket)),
-                        }]);
-                    }
-                    if let Some(d) = &src.domain {
-                        v["external"] = serde_json::json!({ "api": format!("$JS.{d}.API") });
-                    }
-                    list.push(v);
+            for src in &self.sources {
+                wire::check_bucket(&src.bucket)?;
+                let mut source = StreamSource {
+                    external: external(src),
+                    ..StreamSource::new(&wire::stream_name(&src.bucket))
+                };
+                // Source keys land under this bucket's prefix.
+                if src.bucket != self.bucket || src.domain.is_some() {
+                    source.subject_transforms = vec![SubjectTransform::new(
+                        &format!("{}>", wire::subject_prefix(&src.bucket)),
+                        &format!("{}>", wire::subject_prefix(&self.bucket)),
+                    )];
                 }
-                extra.insert("sources".into(), Value::from(list));
+                s.sources.push(source);
             }
         }
         Ok(s)
     }
-}
-
-fn to_value<T: Serialize>(v: &T) -> Result<Value, KvError> {
-    serde_json::to_value(v).map_err(|_| KvError::InvalidConfig("unserializable"))
 }
 
 /// A bucket's configuration and state, from its stream's info.
@@ -231,7 +208,7 @@ impl BucketStatus {
 
     /// Whether per-key TTLs are allowed (`allow_msg_ttl`).
     pub fn allows_key_ttl(&self) -> bool {
-        self.info.config.extra.get("allow_msg_ttl") == Some(&Value::Bool(true))
+        self.info.config.allow_msg_ttl
     }
 
     /// The underlying stream's info.
@@ -341,11 +318,9 @@ mod tests {
         assert_eq!(s.num_replicas, 3);
         assert!(s.allow_rollup_hdrs && s.deny_delete && s.allow_direct);
         assert_eq!(s.discard, DiscardPolicy::New);
-        assert_eq!(s.extra["allow_msg_ttl"], Value::Bool(true));
-        assert_eq!(
-            s.extra["subject_delete_marker_ttl"],
-            Value::from(5_000_000_000u64)
-        );
+        assert!(s.allow_msg_ttl);
+        assert_eq!(s.subject_delete_marker_ttl, Duration::from_secs(5));
+        assert!(s.extra.is_empty());
         c.history = 65;
         assert_eq!(c.stream_config(), Err(KvError::HistoryTooLarge));
         c.history = 0;
@@ -362,14 +337,25 @@ mod tests {
         m.mirror = Some(BucketSource::new("orig"));
         let s = m.stream_config().unwrap();
         assert!(s.subjects.is_empty());
-        assert_eq!(s.extra["mirror"]["name"], "KV_orig");
+        assert_eq!(s.mirror.as_ref().unwrap().name, "KV_orig");
+        assert!(s.mirror_direct);
+        let mut far = KvConfig::new("copy");
+        far.mirror = Some(BucketSource {
+            domain: Some("hub".into()),
+            ..BucketSource::new("orig")
+        });
+        let s = far.stream_config().unwrap();
+        assert_eq!(
+            serde_json::to_value(&s).unwrap()["mirror"],
+            serde_json::json!({"name": "KV_orig", "external": {"api": "$JS.hub.API"}})
+        );
         let mut agg = KvConfig::new("all");
         agg.sources = vec![BucketSource::new("a")];
         let s = agg.stream_config().unwrap();
-        assert_eq!(s.extra["sources"][0]["name"], "KV_a");
+        assert_eq!(s.sources[0].name, "KV_a");
         assert_eq!(
-            s.extra["sources"][0]["subject_transforms"][0]["dest"],
-            "$KV.all.>"
+            serde_json::to_value(&s).unwrap()["sources"][0]["subject_transforms"],
+            serde_json::json!([{"src": "$KV.a.>", "dest": "$KV.all.>"}])
         );
     }
 }

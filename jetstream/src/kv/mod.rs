@@ -30,7 +30,7 @@ mod error;
 mod watch;
 pub(crate) mod wire;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -45,7 +45,7 @@ use crate::context::Context;
 use crate::error::{ApiErrorKind, Error};
 use crate::publish::PublishOptions;
 use crate::stream::PurgeOptions;
-use crate::stream_config::StreamInfo;
+use crate::stream_info::StreamInfo;
 
 /// How long [`Store::purge_deletes`] keeps recent markers by default (nats.go: 30 min).
 pub const DEFAULT_PURGE_DELETES_OLDER_THAN: Duration = Duration::from_secs(30 * 60);
@@ -85,19 +85,13 @@ impl Store {
     ) -> Result<Store, KvError> {
         let mut prefix = wire::subject_prefix(bucket);
         let mut put_prefix = prefix.clone();
-        if let Some(origin) = info
-            .config
-            .extra
-            .get("mirror")
-            .and_then(|m| m.get("name"))
-            .and_then(|n| n.as_str())
-        {
+        if let Some(mirror) = &info.config.mirror {
+            let origin = mirror.name.as_str();
             let origin = origin.strip_prefix("KV_").unwrap_or(origin);
             put_prefix = wire::subject_prefix(origin);
             prefix = put_prefix.clone();
         }
-        let key_ttl =
-            info.config.extra.get("allow_msg_ttl") == Some(&serde_json::Value::Bool(true));
+        let key_ttl = info.config.allow_msg_ttl;
         let direct_last = context.api_subject(&format!("DIRECT.GET.{}.{prefix}", info.config.name));
         Ok(Store {
             context: context.clone(),
@@ -257,14 +251,12 @@ impl Store {
         older_than: Option<Duration>,
     ) -> Vec<PurgeOptions> {
         let older_than = older_than.unwrap_or(DEFAULT_PURGE_DELETES_OLDER_THAN);
-        let now = SystemTime::now();
+        let now = time::OffsetDateTime::now_utc();
         entries
             .into_iter()
             .filter(|e| e.operation != Operation::Put)
             .map(|m| {
-                let old = now
-                    .duration_since(m.created)
-                    .is_ok_and(|age| age >= older_than);
+                let old = now - m.created >= older_than;
                 let subject = format!("{}{}", self.prefix, m.key);
                 PurgeOptions::new()
                     .filter(&subject)

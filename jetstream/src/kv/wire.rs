@@ -2,7 +2,9 @@
 //! operation sends, and entries read back from stored or delivered messages. The blocking
 //! [`Store`](super::Store) and any async layer share these functions.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use time::OffsetDateTime;
 
 use natsy::HeaderMap;
 
@@ -82,7 +84,7 @@ pub struct Entry {
     /// How many newer entries follow it in a watch (0: the latest when it was read).
     pub delta: u64,
     /// When it was stored.
-    pub created: SystemTime,
+    pub created: OffsetDateTime,
     /// Put, delete or purge.
     pub operation: Operation,
 }
@@ -284,7 +286,7 @@ pub(crate) fn entry_from_delivery(
         value: msg.payload_bytes(),
         revision: stream_seq,
         delta: pending,
-        created: UNIX_EPOCH + Duration::from_nanos(timestamp_ns),
+        created: crate::wire::from_unix_nanos(timestamp_ns),
     }
 }
 
