@@ -76,6 +76,7 @@ mod direct_batch;
 mod error;
 mod js_message;
 pub mod kv;
+pub mod object;
 mod ordered;
 mod ordered_machine;
 mod publish;

@@ -162,6 +162,16 @@ pub struct Placement {
     pub preferred: Option<String>,
 }
 
+impl Placement {
+    /// In cluster `cluster`.
+    pub fn cluster(cluster: &str) -> Self {
+        Placement {
+            cluster: Some(cluster.to_string()),
+            ..Placement::default()
+        }
+    }
+}
+
 /// Defaults (and limits) for the consumers of a stream (server 2.10+). nats.go:
 /// `StreamConsumerLimits`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
