@@ -36,12 +36,20 @@ pub enum Scenario {
     /// A subscriber that stops reading while a separate process publishes at it; its
     /// resident memory is sampled (the memory target of the issue).
     Memory,
+    /// Key-Value put, waiting for each ack, over 1,000 keys of one bucket.
+    KvPut,
+    /// Key-Value get of the latest value, one after another, over 1,000 keys (direct
+    /// get: the bucket allows it, as every client creates it).
+    KvGet,
+    /// A Key-Value watch of every key from the start: the initial values of `--msgs`
+    /// distinct keys, timed up to the end-of-initial-values marker.
+    KvWatch,
 }
 
 impl Scenario {
     /// Every scenario `all` runs, in order: grouped by [`Kind`], so the table has one
     /// header per kind.
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Pub,
         Scenario::Sub,
         Scenario::PubSub,
@@ -49,8 +57,11 @@ impl Scenario {
         Scenario::Queue,
         Scenario::JsPubAsync,
         Scenario::JsFetch,
+        Scenario::KvWatch,
         Scenario::Req,
         Scenario::JsPubSync,
+        Scenario::KvPut,
+        Scenario::KvGet,
         Scenario::Memory,
     ];
 
@@ -62,7 +73,9 @@ impl Scenario {
     /// Which table the scenario's rows go in.
     pub fn kind(self) -> Kind {
         match self {
-            Scenario::Req | Scenario::JsPubSync => Kind::Latency,
+            Scenario::Req | Scenario::JsPubSync | Scenario::KvPut | Scenario::KvGet => {
+                Kind::Latency
+            }
             Scenario::Memory => Kind::Memory,
             _ => Kind::Throughput,
         }
@@ -81,6 +94,9 @@ impl Scenario {
             Scenario::JsPubAsync => "js-pub-async",
             Scenario::JsFetch => "js-fetch",
             Scenario::Memory => "memory",
+            Scenario::KvPut => "kv-put",
+            Scenario::KvGet => "kv-get",
+            Scenario::KvWatch => "kv-watch",
         }
     }
 
@@ -100,8 +116,8 @@ impl Scenario {
     /// a round trip.
     pub fn default_msgs(self, size: usize) -> u64 {
         match self {
-            Scenario::Req | Scenario::JsPubSync => 20_000,
-            Scenario::JsPubAsync | Scenario::JsFetch => 100_000,
+            Scenario::Req | Scenario::JsPubSync | Scenario::KvPut | Scenario::KvGet => 20_000,
+            Scenario::JsPubAsync | Scenario::JsFetch | Scenario::KvWatch => 100_000,
             // 1 GiB published at the stopped subscriber.
             Scenario::Memory => ((1u64 << 30) / size.max(1) as u64).max(1),
             _ => ((512u64 << 20) / size.max(1) as u64).clamp(10_000, 1_000_000),
@@ -153,6 +169,14 @@ enum ScenarioArg {
     /// A subscriber that stops reading while 1 GiB is published at it: resident memory
     /// must stay within its pending limits + 16 MiB (natsy only).
     Memory,
+    /// kv-put, kv-get and kv-watch.
+    Kv,
+    /// Key-Value put, waiting for each ack (latency per put).
+    KvPut,
+    /// Key-Value get of the latest value, one after another (latency per get).
+    KvGet,
+    /// A Key-Value watch of every key: --msgs initial values up to the marker.
+    KvWatch,
     /// Every scenario above, memory included.
     All,
 }
@@ -162,6 +186,7 @@ impl ScenarioArg {
         let one = match self {
             ScenarioArg::All => return Scenario::ALL.to_vec(),
             ScenarioArg::JsPub => return vec![Scenario::JsPubSync, Scenario::JsPubAsync],
+            ScenarioArg::Kv => return vec![Scenario::KvPut, Scenario::KvGet, Scenario::KvWatch],
             ScenarioArg::Pub => Scenario::Pub,
             ScenarioArg::Sub => Scenario::Sub,
             ScenarioArg::Pubsub => Scenario::PubSub,
@@ -172,6 +197,9 @@ impl ScenarioArg {
             ScenarioArg::JsPubAsync => Scenario::JsPubAsync,
             ScenarioArg::JsFetch => Scenario::JsFetch,
             ScenarioArg::Memory => Scenario::Memory,
+            ScenarioArg::KvPut => Scenario::KvPut,
+            ScenarioArg::KvGet => Scenario::KvGet,
+            ScenarioArg::KvWatch => Scenario::KvWatch,
         };
         vec![one]
     }

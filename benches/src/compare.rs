@@ -83,12 +83,17 @@ impl Case {
     }
 
     /// Whether `--only` picks this case: empty picks all, a scenario name picks its TCP
-    /// cases, `rate` the fixed-rate cases, `ws` the WebSocket cases and `ws-NAME` the
-    /// WebSocket case of scenario NAME (so `--only pub` gives the rows it always gave).
+    /// cases, `rate` the fixed-rate cases, `kv` the Key-Value cases, `ws` the WebSocket
+    /// cases and `ws-NAME` the WebSocket case of scenario NAME (so `--only pub` gives the
+    /// rows it always gave).
     pub fn selected_by(&self, only: &[String]) -> bool {
         only.is_empty()
             || only.iter().any(|o| match self.transport {
-                Transport::Tcp => o == self.scenario || (o == "rate" && self.rate.is_some()),
+                Transport::Tcp => {
+                    o == self.scenario
+                        || (o == "rate" && self.rate.is_some())
+                        || (o == "kv" && self.scenario.starts_with("kv-"))
+                }
                 Transport::WebSocket => o == "ws" || o.strip_prefix("ws-") == Some(self.scenario),
             })
     }
@@ -165,6 +170,10 @@ pub fn default_cases() -> Vec<Case> {
         c("js-pub-sync", 128, None),
         c("js-pub-async", 128, Throughput(1.5)),
         c("js-fetch", 128, Throughput(1.5)),
+        c("kv-put", 128, None),
+        // A get is a request/reply: gets per second, one at a time.
+        c("kv-get", 128, Throughput(1.3)),
+        c("kv-watch", 128, None),
         paced("sub", 2000, CpuVsNatsc(1.2)),
         paced("req", 1000, CpuVsNatsc(1.2)),
         ws("pub"),
@@ -174,7 +183,9 @@ pub fn default_cases() -> Vec<Case> {
 }
 
 /// The scenarios `natsy-bench-async` implements (`sub` and `req` also at `--rate`).
-pub const ASYNC_SCENARIOS: &[&str] = &["pub", "sub", "pubsub", "fanout", "req"];
+pub const ASYNC_SCENARIOS: &[&str] = &[
+    "pub", "sub", "pubsub", "fanout", "req", "kv-put", "kv-get", "kv-watch",
+];
 
 /// The scenarios the nats.c peer implements (`sub` and `req` also at `--rate`).
 pub const NATSC_SCENARIOS: &[&str] = &["pub", "sub", "pubsub", "fanout", "req"];
@@ -1212,6 +1223,7 @@ mod tests {
         };
         assert_eq!(only(&["rate"]), ["sub @ 2000/s", "req @ 1000/s"]);
         assert_eq!(only(&["sub"]), ["sub", "sub @ 2000/s"]);
+        assert_eq!(only(&["kv"]), ["kv-put", "kv-get", "kv-watch"]);
         assert_eq!(only(&[]).len(), cases.len());
     }
 

@@ -31,6 +31,8 @@ pub mod interrupt;
 pub mod measure;
 pub mod natsy_async;
 pub mod natsy_client;
+pub mod natsy_kv;
+pub mod natsy_kv_async;
 pub mod pace;
 pub mod progress;
 pub mod publisher;

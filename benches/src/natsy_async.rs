@@ -60,13 +60,16 @@ impl BenchClient for NatsyAsync {
                 Scenario::PubSub => bench_publish_receive(ctx, 1).await,
                 Scenario::Fanout => bench_publish_receive(ctx, ctx.config.subs).await,
                 Scenario::Req => bench_req(ctx).await,
+                Scenario::KvPut => crate::natsy_kv_async::bench_kv_put(ctx).await,
+                Scenario::KvGet => crate::natsy_kv_async::bench_kv_get(ctx).await,
+                Scenario::KvWatch => crate::natsy_kv_async::bench_kv_watch(ctx).await,
                 other => Err(format!("{other:?} is not in natsy-bench's async mode yet")),
             }
         })
     }
 }
 
-async fn connect(url: &str) -> Res<Client> {
+pub(crate) async fn connect(url: &str) -> Res<Client> {
     ConnectOptions::new()
         .name("natsy-bench-async")
         .flush_timeout(Duration::from_secs(120))
@@ -76,7 +79,7 @@ async fn connect(url: &str) -> Res<Client> {
         .map_err(|e| format!("connect to {url}: {e}"))
 }
 
-fn outcome(msgs: u64, size: usize, measured: Measured) -> Outcome {
+pub(crate) fn outcome(msgs: u64, size: usize, measured: Measured) -> Outcome {
     Outcome {
         msgs,
         bytes: msgs.saturating_mul(size as u64),

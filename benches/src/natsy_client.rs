@@ -51,6 +51,9 @@ impl BenchClient for Natsy {
             Scenario::JsPubAsync => bench_js_pub_async(ctx),
             Scenario::JsFetch => bench_js_fetch(ctx),
             Scenario::Memory => bench_memory(ctx),
+            Scenario::KvPut => crate::natsy_kv::bench_kv_put(ctx),
+            Scenario::KvGet => crate::natsy_kv::bench_kv_get(ctx),
+            Scenario::KvWatch => crate::natsy_kv::bench_kv_watch(ctx),
         }
     }
 }
@@ -63,18 +66,18 @@ fn options() -> ConnectOptions {
         .request_timeout(Duration::from_secs(10))
 }
 
-fn connect(url: &str) -> Result<Client, String> {
+pub(crate) fn connect(url: &str) -> Result<Client, String> {
     options()
         .connect(url)
         .map_err(|e| format!("connect to {url}: {e}"))
 }
 
 /// The payload of a run: a static `Bytes` (see [`crate::runner::static_payload`]).
-fn payload(size: usize) -> Bytes {
+pub(crate) fn payload(size: usize) -> Bytes {
     crate::runner::static_payload(size)
 }
 
-fn outcome(msgs: u64, size: usize, measured: Measured) -> Outcome {
+pub(crate) fn outcome(msgs: u64, size: usize, measured: Measured) -> Outcome {
     Outcome {
         msgs,
         bytes: msgs.saturating_mul(size as u64),

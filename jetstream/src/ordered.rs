@@ -22,16 +22,142 @@ use crate::JsMessage;
 #[derive(Debug)]
 pub struct OrderedConsumer {
     context: Context,
-    stream: String,
-    inbox: String,
     sub: natsy::Subscription,
-    machine: OrderedMachine,
-    /// `CONSUMER.MSG.NEXT.<stream>.<consumer>` of the current consumer.
+    core: OrderedCore,
+}
+
+/// What the blocking and the async ordered consumer share: the machine, the inbox, the
+/// pull subject of the current consumer and the reconnect counter, with the steps both
+/// drivers take around their waits. Only the waits differ (a blocked thread, a polled
+/// future).
+#[derive(Debug)]
+pub(crate) struct OrderedCore {
+    pub(crate) stream: String,
+    pub(crate) inbox: String,
+    pub(crate) machine: OrderedMachine,
+    /// `<api prefix>.CONSUMER.MSG.NEXT.<stream>.<consumer>` of the current consumer.
     pull_subject: String,
     /// `num_pending` of the first consumer when it was created.
-    initial_pending: u64,
+    pub(crate) initial_pending: u64,
     reconnects: u64,
-    terminal: Option<Error>,
+    created_any: bool,
+    pub(crate) terminal: Option<Error>,
+}
+
+impl OrderedCore {
+    /// Checks `stream` and `config`; `inbox` is a new inbox of `client`, whose last token
+    /// names the consumers.
+    pub(crate) fn new(
+        client: &natsy::Client,
+        stream: &str,
+        config: OrderedConfig,
+        inbox: String,
+    ) -> Result<Self, Error> {
+        crate::consumer::check_name(stream, "stream name")?;
+        config.validate()?;
+        let prefix = inbox.rsplit('.').next().unwrap_or("ordered").to_string();
+        Ok(OrderedCore {
+            stream: stream.to_string(),
+            inbox,
+            machine: OrderedMachine::new(config, &prefix),
+            pull_subject: String::new(),
+            initial_pending: 0,
+            reconnects: client.statistics().reconnects,
+            created_any: false,
+            terminal: None,
+        })
+    }
+
+    /// The answer to the create polled last: `Ok(num_pending)` of the new consumer.
+    pub(crate) fn created(&mut self, api_prefix: &str, now: Instant, answer: Result<u64, Error>) {
+        match answer {
+            Ok(pending) => {
+                if !self.created_any {
+                    self.created_any = true;
+                    self.initial_pending = pending;
+                }
+                self.machine.handle_created(now);
+                self.pull_subject.clear();
+                self.pull_subject.push_str(api_prefix);
+                self.pull_subject.push_str(".CONSUMER.MSG.NEXT.");
+                self.pull_subject.push_str(&self.stream);
+                self.pull_subject.push('.');
+                self.pull_subject.push_str(self.machine.consumer_name());
+            }
+            Err(e) => self.machine.handle_create_failed(now, &e),
+        }
+    }
+
+    /// The `CONSUMER.DELETE` subject of a consumer given up on, if any: published with
+    /// the inbox as reply and not waited for (the answer lands on the inbox and is
+    /// skipped).
+    pub(crate) fn poll_delete(&mut self, api_prefix: &str) -> Option<String> {
+        let old = self.machine.poll_delete()?;
+        Some(format!(
+            "{api_prefix}.CONSUMER.DELETE.{}.{old}",
+            self.stream
+        ))
+    }
+
+    /// Publishes every pull the machine wants now with `publish(subject, reply, body)`,
+    /// which must not wait for anything.
+    pub(crate) fn send_pulls(
+        &mut self,
+        now: Instant,
+        mut publish: impl FnMut(&str, &str, bytes::Bytes) -> Result<(), natsy::PublishError>,
+    ) {
+        while let Some(pull) = self.machine.poll_pull(now) {
+            let sent = pull
+                .body()
+                .map(|body| publish(&self.pull_subject, &self.inbox, body));
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(natsy::PublishError::Closed)) => self.machine.handle_closed(),
+                _ => self.machine.handle_pull_failed(now),
+            }
+        }
+    }
+
+    /// The machine's terminal error, kept for every later call.
+    pub(crate) fn poll_error(&mut self) -> Option<Error> {
+        let e = Error::Ordered(self.machine.poll_error()?);
+        Some(self.end(e))
+    }
+
+    /// Ends the consumer with `e`: returned now and by every later call.
+    pub(crate) fn end(&mut self, e: Error) -> Error {
+        self.terminal = Some(e.clone());
+        e
+    }
+
+    /// The inbox subscription ended: refused by permissions, or the client closed.
+    pub(crate) fn inbox_ended(&mut self, why: natsy::SubscriptionEnded) -> Error {
+        match why {
+            natsy::SubscriptionEnded::PermissionDenied(e) => self.end(Error::PermissionDenied(e)),
+            _ => self.end(Error::Ordered(OrderedError::Closed)),
+        }
+    }
+
+    /// Tells the machine about a reconnect (or a disconnection seen after a timeout);
+    /// true after a reconnect.
+    pub(crate) fn watch_connection(
+        &mut self,
+        client: &natsy::Client,
+        now: Instant,
+        timed_out: bool,
+    ) -> bool {
+        let state = timed_out.then(|| client.connection_state());
+        let reconnects = client.statistics().reconnects;
+        if state == Some(natsy::State::Reconnecting) {
+            self.machine.handle_disconnected(now);
+        }
+        if reconnects == self.reconnects {
+            return false;
+        }
+        self.reconnects = reconnects;
+        self.machine.handle_reconnected(now);
+        true
+    }
 }
 
 impl Context {
@@ -52,30 +178,22 @@ impl Context {
         stream: &str,
         config: OrderedConfig,
     ) -> Result<OrderedConsumer, Error> {
-        crate::consumer::check_name(stream, "stream name")?;
-        config.validate()?;
         let client = self.client();
         let inbox = client.new_inbox();
-        let prefix = inbox.rsplit('.').next().unwrap_or("ordered").to_string();
+        let core = OrderedCore::new(client, stream, config, inbox)?;
         let sub = client
-            .subscribe(&inbox)
+            .subscribe(&core.inbox)
             .map_err(|e| Error::Request(natsy::RequestError::Subscribe(e)))?;
         let mut consumer = OrderedConsumer {
             context: self.clone(),
-            stream: stream.to_string(),
-            inbox,
             sub,
-            machine: OrderedMachine::new(config, &prefix),
-            pull_subject: String::new(),
-            initial_pending: 0,
-            reconnects: client.statistics().reconnects,
-            terminal: None,
+            core,
         };
         let now = Instant::now();
-        if let Some(cfg) = consumer.machine.poll_create(now) {
+        if let Some(cfg) = consumer.core.machine.poll_create(now) {
             let info = self.create_consumer(stream, cfg)?;
-            consumer.initial_pending = info.cached_info().num_pending;
-            consumer.activated(now);
+            let pending = info.cached_info().num_pending;
+            consumer.core.created(self.api_prefix(), now, Ok(pending));
         }
         Ok(consumer)
     }
@@ -84,27 +202,27 @@ impl Context {
 impl OrderedConsumer {
     /// The stream it reads.
     pub fn stream_name(&self) -> &str {
-        &self.stream
+        &self.core.stream
     }
 
     /// The current consumer's name (it changes at every reset).
     pub fn consumer_name(&self) -> &str {
-        self.machine.consumer_name()
+        self.core.machine.consumer_name()
     }
 
     /// The stream sequence of the last message handed out (0: none yet).
     pub fn stream_sequence(&self) -> u64 {
-        self.machine.stream_sequence()
+        self.core.machine.stream_sequence()
     }
 
     /// Times the consumer was recreated (after a gap, lost heartbeats, a reconnect).
     pub fn resets(&self) -> u64 {
-        self.machine.resets()
+        self.core.machine.resets()
     }
 
     /// Messages the first consumer had pending when it was created.
     pub(crate) fn initial_pending(&self) -> u64 {
-        self.initial_pending
+        self.core.initial_pending
     }
 
     /// Waits up to `timeout` for the next message: `Ok(None)` if none came. After the
@@ -128,69 +246,24 @@ impl OrderedConsumer {
         }
     }
 
-    fn activated(&mut self, now: Instant) {
-        self.machine.handle_created(now);
-        self.pull_subject.clear();
-        self.pull_subject.push_str(self.context.api_prefix());
-        self.pull_subject.push_str(".CONSUMER.MSG.NEXT.");
-        self.pull_subject.push_str(&self.stream);
-        self.pull_subject.push('.');
-        self.pull_subject.push_str(self.machine.consumer_name());
-    }
-
-    fn end(&mut self, e: Error) -> Error {
-        self.terminal = Some(e.clone());
-        e
-    }
-
     /// Does what the machine asks: delete, create, pull. Returns its terminal error.
     fn drive(&mut self, now: Instant) -> Option<Error> {
-        if let Some(old) = self.machine.poll_delete() {
-            // Best effort, not waited for: the answer lands on the inbox and is skipped.
-            let subject = self
-                .context
-                .api_subject(&format!("CONSUMER.DELETE.{}.{old}", self.stream));
-            let _ = self.context.client().publish_with_reply(
-                &subject,
-                &self.inbox,
-                bytes::Bytes::new(),
-            );
-        }
-        if let Some(cfg) = self.machine.poll_create(now) {
-            match self.context.create_consumer(&self.stream, cfg) {
-                Ok(_) => self.activated(Instant::now()),
-                Err(e) => self.machine.handle_create_failed(Instant::now(), &e),
-            }
-        }
-        while let Some(pull) = self.machine.poll_pull(now) {
-            let sent = pull.body().map(|body| {
-                self.context
-                    .client()
-                    .publish_with_reply(&self.pull_subject, &self.inbox, body)
-            });
-            match sent {
-                Ok(Ok(())) => {}
-                Ok(Err(natsy::PublishError::Closed)) => self.machine.handle_closed(),
-                _ => self.machine.handle_pull_failed(now),
-            }
-        }
-        self.machine.poll_error().map(Error::Ordered)
-    }
-
-    /// Tells the machine about a reconnect (or a disconnection seen after a timeout).
-    fn watch_connection(&mut self, now: Instant, timed_out: bool) -> bool {
         let client = self.context.client();
-        let state = timed_out.then(|| client.connection_state());
-        let reconnects = client.statistics().reconnects;
-        if state == Some(natsy::State::Reconnecting) {
-            self.machine.handle_disconnected(now);
+        if let Some(subject) = self.core.poll_delete(self.context.api_prefix()) {
+            let _ = client.publish_with_reply(&subject, &self.core.inbox, bytes::Bytes::new());
         }
-        if reconnects == self.reconnects {
-            return false;
+        if let Some(cfg) = self.core.machine.poll_create(now) {
+            let answer = self
+                .context
+                .create_consumer(&self.core.stream, cfg)
+                .map(|c| c.cached_info().num_pending);
+            self.core
+                .created(self.context.api_prefix(), Instant::now(), answer);
         }
-        self.reconnects = reconnects;
-        self.machine.handle_reconnected(now);
-        true
+        self.core.send_pulls(now, |subject, inbox, body| {
+            client.publish_with_reply(subject, inbox, body)
+        });
+        self.core.poll_error()
     }
 
     /// The next message in order with its sequences, or `None` at `deadline`.
@@ -198,21 +271,24 @@ impl OrderedConsumer {
         &mut self,
         deadline: Option<Instant>,
     ) -> Result<Option<(natsy::Message, Sequences)>, Error> {
-        if let Some(e) = &self.terminal {
+        if let Some(e) = &self.core.terminal {
             return Err(e.clone());
         }
         loop {
             let now = Instant::now();
             if let Some(e) = self.drive(now) {
-                return Err(self.end(e));
+                return Err(e);
             }
             let msg = match self.sub.try_next() {
                 Ok(Some(msg)) => msg,
                 Ok(None) => {
-                    if self.watch_connection(now, false) {
+                    if self
+                        .core
+                        .watch_connection(self.context.client(), now, false)
+                    {
                         continue;
                     }
-                    let mut wake = self.machine.poll_timeout();
+                    let mut wake = self.core.machine.poll_timeout();
                     if let Some(d) = deadline {
                         if now >= d {
                             return Ok(None);
@@ -224,24 +300,19 @@ impl OrderedConsumer {
                         Ok(msg) => msg,
                         Err(natsy::NextError::TimedOut) => {
                             let now = Instant::now();
-                            self.watch_connection(now, true);
-                            self.machine.handle_timeout(now);
+                            self.core.watch_connection(self.context.client(), now, true);
+                            self.core.machine.handle_timeout(now);
                             continue;
                         }
                         Err(_) => {
-                            self.machine.handle_closed();
+                            self.core.machine.handle_closed();
                             continue;
                         }
                     }
                 }
-                Err(natsy::SubscriptionEnded::PermissionDenied(e)) => {
-                    return Err(self.end(Error::PermissionDenied(e)));
-                }
-                Err(_) => {
-                    return Err(self.end(Error::Ordered(OrderedError::Closed)));
-                }
+                Err(why) => return Err(self.core.inbox_ended(why)),
             };
-            if let Delivery::Message(seq) = self.machine.handle_message(Instant::now(), &msg) {
+            if let Delivery::Message(seq) = self.core.machine.handle_message(Instant::now(), &msg) {
                 return Ok(Some((msg, seq)));
             }
         }

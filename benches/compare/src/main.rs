@@ -31,6 +31,8 @@ use natsy_benches::runner::{shares, BenchClient, RunCtx};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
+mod kv;
+
 /// How long a receiver may go without a message (per step of [`STEP`] messages) before
 /// the run is called incomplete.
 const STALL: Duration = Duration::from_secs(10);
@@ -63,6 +65,9 @@ impl BenchClient for AsyncNats {
                 Scenario::JsPubAsync => bench_js_pub_async(ctx).await,
                 Scenario::JsFetch => bench_js_fetch(ctx).await,
                 Scenario::Memory => Err("the memory scenario is natsy-only".into()),
+                Scenario::KvPut => kv::bench_kv_put(ctx).await,
+                Scenario::KvGet => kv::bench_kv_get(ctx).await,
+                Scenario::KvWatch => kv::bench_kv_watch(ctx).await,
             }
         })
     }

@@ -271,7 +271,7 @@ impl Context {
     }
 
     /// The stream config, after checking that the server can do what it asks.
-    fn bucket_stream_config(&self, config: &KvConfig) -> Result<StreamConfig, KvError> {
+    pub(crate) fn bucket_stream_config(&self, config: &KvConfig) -> Result<StreamConfig, KvError> {
         let stream = config.stream_config()?;
         if config.limit_markers.is_some() {
             self.check_ttl_support()?;

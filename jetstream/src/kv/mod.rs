@@ -28,7 +28,7 @@
 mod config;
 mod error;
 mod watch;
-mod wire;
+pub(crate) mod wire;
 
 use std::time::Duration;
 
@@ -37,6 +37,7 @@ use serde::Serialize;
 
 pub use config::{BucketSource, BucketStatus, KvConfig, Republish};
 pub use error::KvError;
+pub(crate) use watch::WatchState;
 pub use watch::{Watch, WatchEvent, WatchOptions};
 pub use wire::{Entry, Operation, MAX_HISTORY};
 
@@ -60,6 +61,9 @@ pub struct Store {
     /// Where puts go: the origin's prefix for a mirror.
     put_prefix: String,
     direct: bool,
+    /// `<api>.DIRECT.GET.<stream>.<prefix>`: a key appended is the subject of a direct
+    /// get of its last entry (built once, so a get costs one string).
+    direct_last: String,
     key_ttl: bool,
 }
 
@@ -88,10 +92,12 @@ impl Store {
             prefix = put_prefix.clone();
         }
         let key_ttl = info.config.allow_msg_ttl;
+        let direct_last = context.api_subject(&format!("DIRECT.GET.{}.{prefix}", info.config.name));
         Ok(Store {
             context: context.clone(),
             bucket: bucket.to_string(),
             stream: info.config.name.clone(),
+            direct_last,
             prefix,
             put_prefix,
             direct: info.config.allow_direct,
@@ -104,9 +110,19 @@ impl Store {
         &self.bucket
     }
 
+    /// The context it was bound with.
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    /// The name of the bucket's stream (`KV_<bucket>`).
+    pub(crate) fn stream_name(&self) -> &str {
+        &self.stream
+    }
+
     /// The bucket's configuration and state, asked for now.
     pub fn status(&self) -> Result<BucketStatus, KvError> {
-        let info = self.context.stream_info(&self.stream)?;
+        let info = self.context.stream_info(self.stream_name())?;
         Ok(BucketStatus::new(&self.bucket, info))
     }
 
@@ -142,15 +158,10 @@ impl Store {
             Err(KvError::WrongLastRevision) => {}
             other => return other,
         }
-        // ADR-8: creating over a delete or purge marker succeeds.
-        match self.last_raw(key)? {
-            Some(e) if e.operation != Operation::Put => {
-                match self.write(key, value, wire::Operation::Put, Some(e.revision), ttl) {
-                    Err(KvError::WrongLastRevision) => Err(KvError::KeyExists),
-                    other => other,
-                }
-            }
-            _ => Err(KvError::KeyExists),
+        let revision = create_over(self.last_raw(key)?)?;
+        match self.write(key, value, wire::Operation::Put, Some(revision), ttl) {
+            Err(KvError::WrongLastRevision) => Err(KvError::KeyExists),
+            other => other,
         }
     }
 
@@ -220,29 +231,41 @@ impl Store {
     /// uses [`DEFAULT_PURGE_DELETES_OLDER_THAN`], `Some(Duration::ZERO)` removes all.
     /// Returns the markers handled. nats.go: `PurgeDeletes`.
     pub fn purge_deletes(&self, older_than: Option<Duration>) -> Result<usize, KvError> {
-        let older_than = older_than.unwrap_or(DEFAULT_PURGE_DELETES_OLDER_THAN);
-        let markers: Vec<Entry> = self
-            .initial_entries(">", WatchOptions::new().meta_only())?
-            .into_iter()
-            .filter(|e| e.operation != Operation::Put)
-            .collect();
-        if markers.is_empty() {
+        let entries = self.initial_entries(">", WatchOptions::new().meta_only())?;
+        let purges = self.purge_deletes_plan(entries, older_than);
+        if purges.is_empty() {
             return Ok(0);
         }
         let stream = self.context.get_stream(&self.stream)?;
-        let now = time::OffsetDateTime::now_utc();
-        for m in &markers {
-            let old = now - m.created >= older_than;
-            let subject = format!("{}{}", self.prefix, m.key);
-            let opts = PurgeOptions::new()
-                .filter(&subject)
-                .keep(if old { 0 } else { 1 });
-            stream.purge_with(&opts)?;
+        for opts in &purges {
+            stream.purge_with(opts)?;
         }
-        Ok(markers.len())
+        Ok(purges.len())
     }
 
-    fn check_key_ttl(&self) -> Result<(), KvError> {
+    /// The stream purges [`purge_deletes`](Self::purge_deletes) makes, one per marker
+    /// among `entries`: shared with the async store.
+    pub(crate) fn purge_deletes_plan(
+        &self,
+        entries: Vec<Entry>,
+        older_than: Option<Duration>,
+    ) -> Vec<PurgeOptions> {
+        let older_than = older_than.unwrap_or(DEFAULT_PURGE_DELETES_OLDER_THAN);
+        let now = time::OffsetDateTime::now_utc();
+        entries
+            .into_iter()
+            .filter(|e| e.operation != Operation::Put)
+            .map(|m| {
+                let old = now - m.created >= older_than;
+                let subject = format!("{}{}", self.prefix, m.key);
+                PurgeOptions::new()
+                    .filter(&subject)
+                    .keep(if old { 0 } else { 1 })
+            })
+            .collect()
+    }
+
+    pub(crate) fn check_key_ttl(&self) -> Result<(), KvError> {
         self.context.check_ttl_support()?;
         if !self.key_ttl {
             return Err(KvError::TtlNotEnabled);
@@ -258,6 +281,19 @@ impl Store {
         expected: Option<u64>,
         ttl: Option<Duration>,
     ) -> Result<u64, KvError> {
+        let (subject, opts) = self.write_args(key, op, expected, ttl)?;
+        let ack = self.context.publish_with(&subject, value, &opts)?;
+        Ok(ack.sequence)
+    }
+
+    /// The subject and publish options of a write: shared with the async store.
+    pub(crate) fn write_args(
+        &self,
+        key: &str,
+        op: wire::Operation,
+        expected: Option<u64>,
+        ttl: Option<Duration>,
+    ) -> Result<(String, PublishOptions), KvError> {
         wire::check_key(key)?;
         let mut opts = PublishOptions::new();
         if let Some(h) = wire::headers(op, ttl)? {
@@ -266,9 +302,7 @@ impl Store {
         if let Some(rev) = expected {
             opts = opts.expected_last_subject_sequence(rev);
         }
-        let subject = format!("{}{key}", self.put_prefix);
-        let ack = self.context.publish_with(&subject, value, &opts)?;
-        Ok(ack.sequence)
+        Ok((format!("{}{key}", self.put_prefix), opts))
     }
 
     // ---- Reads ----
@@ -276,7 +310,28 @@ impl Store {
     /// The latest value of `key`; [`KvError::KeyNotFound`] if it has none (never
     /// written, deleted or purged). nats.go: `Get(…).Value()`.
     pub fn get(&self, key: &str) -> Result<Bytes, KvError> {
-        Ok(self.entry(key)?.value)
+        let Some(subject) = self.direct_last_subject(key)? else {
+            return Ok(self.entry(key)?.value);
+        };
+        let reply = self
+            .context
+            .client()
+            .request_timeout(&subject, Bytes::new(), self.context.timeout())
+            .map_err(Error::from)?;
+        wire::value_from_direct(&reply)?.ok_or(KvError::KeyNotFound)
+    }
+
+    /// The direct-get subject of `key`'s last entry (`None`: the bucket has no direct
+    /// get). Its answer carries the value in place, so a get parses no JSON.
+    pub(crate) fn direct_last_subject(&self, key: &str) -> Result<Option<String>, KvError> {
+        wire::check_key(key)?;
+        if !self.direct {
+            return Ok(None);
+        }
+        let mut subject = String::with_capacity(self.direct_last.len() + key.len());
+        subject.push_str(&self.direct_last);
+        subject.push_str(key);
+        Ok(Some(subject))
     }
 
     /// The latest entry of `key`; [`KvError::KeyNotFound`] if it has no value.
@@ -292,6 +347,15 @@ impl Store {
     pub fn entry_at(&self, key: &str, revision: u64) -> Result<Entry, KvError> {
         wire::check_key(key)?;
         let stored = self.get_stored(None, Some(revision))?;
+        self.entry_at_checked(key, stored)
+    }
+
+    /// The entry of [`entry_at`](Self::entry_at) from what the get found.
+    pub(crate) fn entry_at_checked(
+        &self,
+        key: &str,
+        stored: Option<crate::StoredMessage>,
+    ) -> Result<Entry, KvError> {
         let Some(stored) = stored else {
             return Err(KvError::KeyNotFound);
         };
@@ -302,14 +366,22 @@ impl Store {
         Ok(e)
     }
 
-    /// The latest entry of `key`, markers included; `None` if it was never written.
-    fn last_raw(&self, key: &str) -> Result<Option<Entry>, KvError> {
-        wire::check_key(key)?;
-        let subject = format!("{}{key}", self.prefix);
-        match self.get_stored(Some(&subject), None)? {
+    /// A stored message as the latest entry of a key (`None`: never written).
+    pub(crate) fn last_entry(
+        &self,
+        stored: Option<crate::StoredMessage>,
+    ) -> Result<Option<Entry>, KvError> {
+        match stored {
             Some(s) => wire::entry_from_stored(&self.bucket, &self.prefix, s).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The latest entry of `key`, markers included; `None` if it was never written.
+    fn last_raw(&self, key: &str) -> Result<Option<Entry>, KvError> {
+        let subject = self.key_subject(key)?;
+        let stored = self.get_stored(Some(&subject), None)?;
+        self.last_entry(stored)
     }
 
     /// Direct get (any replica answers) when the bucket allows it, else `STREAM.MSG.GET`.
@@ -318,21 +390,12 @@ impl Store {
         last_by_subj: Option<&str>,
         seq: Option<u64>,
     ) -> Result<Option<crate::StoredMessage>, KvError> {
-        let result = if self.direct {
-            let body = match (last_by_subj, seq) {
-                (Some(s), _) => serde_json::to_vec(&LastBySubject { last_by_subj: s }),
-                (None, Some(seq)) => serde_json::to_vec(&BySequence { seq }),
-                (None, None) => return Err(KvError::InvalidConfig("nothing to get")),
-            }
-            .map_err(|e| Error::InvalidResponse(e.to_string()))?;
-            let subject = self
+        let result = if let Some((subject, body)) = self.direct_request(last_by_subj, seq)? {
+            match self
                 .context
-                .api_subject(&format!("DIRECT.GET.{}", self.stream));
-            match self.context.client().request_timeout(
-                &subject,
-                Bytes::from(body),
-                self.context.timeout(),
-            ) {
+                .client()
+                .request_timeout(&subject, body, self.context.timeout())
+            {
                 Ok(reply) => crate::stored::from_direct_reply(&reply),
                 Err(e) => Err(Error::from(e)),
             }
@@ -344,11 +407,34 @@ impl Store {
                 (None, None) => return Err(KvError::InvalidConfig("nothing to get")),
             }
         };
-        match result {
-            Ok(m) => Ok(Some(m)),
-            Err(e) if e.api_kind() == Some(ApiErrorKind::NoMessageFound) => Ok(None),
-            Err(e) => Err(e.into()),
+        found(result)
+    }
+
+    /// The subject and body of a direct get (`None`: the bucket has no direct get).
+    pub(crate) fn direct_request(
+        &self,
+        last_by_subj: Option<&str>,
+        seq: Option<u64>,
+    ) -> Result<Option<(String, Bytes)>, KvError> {
+        if !self.direct {
+            return Ok(None);
         }
+        let body = match (last_by_subj, seq) {
+            (Some(s), _) => serde_json::to_vec(&LastBySubject { last_by_subj: s }),
+            (None, Some(seq)) => serde_json::to_vec(&BySequence { seq }),
+            (None, None) => return Err(KvError::InvalidConfig("nothing to get")),
+        }
+        .map_err(|e| Error::InvalidResponse(e.to_string()))?;
+        let subject = self
+            .context
+            .api_subject(&format!("DIRECT.GET.{}", self.stream));
+        Ok(Some((subject, Bytes::from(body))))
+    }
+
+    /// The subject of `key`'s last entry (`<prefix><key>`), after checking the key.
+    pub(crate) fn key_subject(&self, key: &str) -> Result<String, KvError> {
+        wire::check_key(key)?;
+        Ok(format!("{}{key}", self.prefix))
     }
 
     /// Every key with a value, in stream order. nats.go: `Keys` / `ListKeys`.
@@ -418,6 +504,18 @@ impl Store {
         patterns: &[&str],
         options: WatchOptions,
     ) -> Result<Watch, KvError> {
+        let config = self.watch_config(patterns, options)?;
+        let consumer = self.context.ordered_consumer(&self.stream, config)?;
+        let state = self.watch_state(options, consumer.initial_pending());
+        Ok(Watch::new(consumer, state))
+    }
+
+    /// The ordered consumer of a watch on `patterns`: shared with the async store.
+    pub(crate) fn watch_config(
+        &self,
+        patterns: &[&str],
+        options: WatchOptions,
+    ) -> Result<crate::OrderedConfig, KvError> {
         if patterns.is_empty() {
             return Err(KvError::InvalidKey);
         }
@@ -426,9 +524,32 @@ impl Store {
             wire::check_key_pattern(p)?;
             subjects.push(format!("{}{p}", self.prefix));
         }
-        let consumer = self
-            .context
-            .ordered_consumer(&self.stream, options.ordered_config(subjects))?;
-        Ok(Watch::new(&self.bucket, &self.prefix, consumer, options))
+        Ok(options.ordered_config(subjects))
+    }
+
+    /// A new sans-IO watch state for a watch whose first consumer had
+    /// `initial_pending` messages pending.
+    pub(crate) fn watch_state(&self, options: WatchOptions, initial_pending: u64) -> WatchState {
+        WatchState::new(&self.bucket, &self.prefix, options, initial_pending)
+    }
+}
+
+/// A get's result: a missing message is `None`.
+pub(crate) fn found(
+    result: Result<crate::StoredMessage, Error>,
+) -> Result<Option<crate::StoredMessage>, KvError> {
+    match result {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.api_kind() == Some(ApiErrorKind::NoMessageFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// ADR-8: a create over a delete or purge marker succeeds: the revision to expect then,
+/// or [`KvError::KeyExists`] when the key has a value.
+pub(crate) fn create_over(last: Option<Entry>) -> Result<u64, KvError> {
+    match last {
+        Some(e) if e.operation != Operation::Put => Ok(e.revision),
+        _ => Err(KvError::KeyExists),
     }
 }

@@ -7,7 +7,7 @@ use super::error::KvError;
 use super::wire::{self, Entry, Operation};
 use crate::consumer::DeliverPolicy;
 use crate::ordered::OrderedConsumer;
-use crate::ordered_machine::OrderedConfig;
+use crate::ordered_machine::{OrderedConfig, Sequences};
 
 /// What to watch and how. Defaults: the latest value of each key, deletes included,
 /// values included (nats.go's default `Watch` options).
@@ -113,33 +113,71 @@ impl InitialValues {
     }
 }
 
+/// What the blocking [`Watch`] and the async one share, sans-IO: the bucket, the
+/// options and the initial-values tracking; it turns each message the ordered consumer
+/// hands out into the event to report, if any.
+#[derive(Debug)]
+pub(crate) struct WatchState {
+    bucket: String,
+    prefix: String,
+    options: WatchOptions,
+    initial: InitialValues,
+}
+
+impl WatchState {
+    /// `initial_pending`: what the ordered consumer's first consumer had pending.
+    pub(crate) fn new(
+        bucket: &str,
+        prefix: &str,
+        options: WatchOptions,
+        initial_pending: u64,
+    ) -> Self {
+        WatchState {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            options,
+            initial: InitialValues::new(initial_pending, options.updates_only),
+        }
+    }
+
+    /// The end-of-initial-values marker, once, when due: asked before every wait.
+    pub(crate) fn poll_marker(&mut self) -> bool {
+        self.initial.poll_marker()
+    }
+
+    /// The event for a message the ordered consumer handed out (`None`: skipped).
+    pub(crate) fn handle(&mut self, msg: &natsy::Message, seq: Sequences) -> Option<WatchEvent> {
+        self.initial.handle_entry(seq.pending);
+        let entry = wire::entry_from_delivery(
+            &self.bucket,
+            &self.prefix,
+            msg,
+            seq.stream,
+            seq.pending,
+            seq.timestamp_ns,
+        );
+        if self.options.ignore_deletes && entry.operation != Operation::Put {
+            return None;
+        }
+        Some(WatchEvent::Entry(entry))
+    }
+}
+
 /// A watch on a bucket ([`Store::watch`](super::Store::watch)): a blocking iterator of
 /// [`WatchEvent`]s, plus [`Watch::next_timeout`]. It survives reconnects and leader
 /// changes (its ordered consumer is recreated from the last revision + 1).
 #[derive(Debug)]
 pub struct Watch {
-    bucket: String,
-    prefix: String,
     consumer: OrderedConsumer,
-    options: WatchOptions,
-    initial: InitialValues,
+    state: WatchState,
     ended: bool,
 }
 
 impl Watch {
-    pub(crate) fn new(
-        bucket: &str,
-        prefix: &str,
-        consumer: OrderedConsumer,
-        options: WatchOptions,
-    ) -> Self {
-        let initial = InitialValues::new(consumer.initial_pending(), options.updates_only);
+    pub(crate) fn new(consumer: OrderedConsumer, state: WatchState) -> Self {
         Watch {
-            bucket: bucket.to_string(),
-            prefix: prefix.to_string(),
             consumer,
-            options,
-            initial,
+            state,
             ended: false,
         }
     }
@@ -156,25 +194,15 @@ impl Watch {
 
     fn next_until(&mut self, deadline: Option<Instant>) -> Result<Option<WatchEvent>, KvError> {
         loop {
-            if self.initial.poll_marker() {
+            if self.state.poll_marker() {
                 return Ok(Some(WatchEvent::InitialValuesDone));
             }
             let Some((msg, seq)) = self.consumer.next_raw(deadline)? else {
                 return Ok(None);
             };
-            self.initial.handle_entry(seq.pending);
-            let entry = wire::entry_from_delivery(
-                &self.bucket,
-                &self.prefix,
-                &msg,
-                seq.stream,
-                seq.pending,
-                seq.timestamp_ns,
-            );
-            if self.options.ignore_deletes && entry.operation != Operation::Put {
-                continue;
+            if let Some(event) = self.state.handle(&msg, seq) {
+                return Ok(Some(event));
             }
-            return Ok(Some(WatchEvent::Entry(entry)));
         }
     }
 }

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use natsy::HeaderMap;
 
 use super::error::KvError;
+use crate::error::Error;
 use crate::stored::StoredMessage;
 
 /// The header naming a delete or purge marker.
@@ -41,12 +42,17 @@ impl Operation {
         let Some(h) = headers else {
             return Operation::Put;
         };
-        match h.get(KV_OPERATION).map(str::trim) {
+        Operation::from_values(h.get(KV_OPERATION), h.get(NATS_MARKER_REASON))
+    }
+
+    /// The operation of the `KV-Operation` and `Nats-Marker-Reason` header values.
+    fn from_values(operation: Option<&str>, marker_reason: Option<&str>) -> Operation {
+        match operation.map(str::trim) {
             Some("DEL") => return Operation::Delete,
             Some("PURGE") => return Operation::Purge,
             _ => {}
         }
-        match h.get(NATS_MARKER_REASON).map(str::trim) {
+        match marker_reason.map(str::trim) {
             Some("MaxAge") | Some("Purge") => Operation::Purge,
             Some("Remove") => Operation::Delete,
             _ => Operation::Put,
@@ -208,6 +214,60 @@ pub(crate) fn entry_from_stored(
     })
 }
 
+/// The value in a direct-get reply for the last message of a key, read in place: `None`
+/// when the key was never written (`404`) or its last entry is a delete or purge marker.
+/// The hot path of `get`: no header map, no JSON, no copy of the value; any other status
+/// is the error [`from_direct_reply`](crate::stored::from_direct_reply) reads from it.
+pub(crate) fn value_from_direct(
+    msg: &natsy::proto::Message,
+) -> Result<Option<bytes::Bytes>, Error> {
+    let Some(block) = msg.header_block() else {
+        return Err(Error::InvalidResponse(
+            "direct get reply without headers".into(),
+        ));
+    };
+    if let Some(status) = msg.status() {
+        if status.as_u16() == 404 {
+            return Ok(None);
+        }
+        return Err(match crate::stored::from_direct_reply(msg) {
+            Err(e) => e,
+            Ok(_) => Error::InvalidResponse(format!("direct get: status {}", status.as_u16())),
+        });
+    }
+    let (mut operation, mut reason, mut stream) = (None, None, false);
+    for (name, value) in header_lines(block) {
+        if name.eq_ignore_ascii_case(KV_OPERATION) {
+            operation = Some(value);
+        } else if name.eq_ignore_ascii_case(NATS_MARKER_REASON) {
+            reason = Some(value);
+        } else if name.eq_ignore_ascii_case("Nats-Stream") {
+            stream = true;
+        }
+    }
+    // Every direct-get answer names its stream: without it, this is no such answer.
+    if !stream {
+        return Err(Error::InvalidResponse(
+            "direct get reply lacks Nats-Stream".into(),
+        ));
+    }
+    Ok(match Operation::from_values(operation, reason) {
+        Operation::Put => Some(msg.payload_bytes()),
+        Operation::Delete | Operation::Purge => None,
+    })
+}
+
+/// The `name: value` lines of a header block after its version line, borrowed; lines
+/// that are not UTF-8 or lack a colon are skipped (this reader looks for a few known
+/// names only).
+fn header_lines(block: &[u8]) -> impl Iterator<Item = (&str, &str)> {
+    block.split(|&b| b == b'\n').skip(1).filter_map(|line| {
+        let line = std::str::from_utf8(line).ok()?;
+        let (name, value) = line.split_once(':')?;
+        Some((name.trim(), value.trim()))
+    })
+}
+
 /// An entry from a message an ordered consumer delivered.
 pub(crate) fn entry_from_delivery(
     bucket: &str,
@@ -278,6 +338,40 @@ mod tests {
         assert_eq!(Operation::from_headers(Some(&marker)), Operation::Purge);
         marker.insert(NATS_MARKER_REASON, "Remove").unwrap();
         assert_eq!(Operation::from_headers(Some(&marker)), Operation::Delete);
+    }
+
+    fn reply(headers: &str, payload: &str) -> natsy::proto::Message {
+        let frame = format!("_INBOX.x{headers}{payload}");
+        let h = 8..8 + headers.len();
+        let p = h.end..frame.len();
+        natsy::proto::Message::from_parts(bytes::Bytes::from(frame), 1, 0..8, None, Some(h), p)
+    }
+
+    #[test]
+    fn a_direct_get_value_is_read_in_place() {
+        let put =
+            "NATS/1.0\r\nNats-Stream: KV_b\r\nNats-Subject: $KV.b.k\r\nNats-Sequence: 3\r\n\r\n";
+        assert_eq!(
+            value_from_direct(&reply(put, "v1")).unwrap().as_deref(),
+            Some(&b"v1"[..])
+        );
+        let del = "NATS/1.0\r\nNats-Stream: KV_b\r\nKV-Operation: DEL\r\n\r\n";
+        assert_eq!(value_from_direct(&reply(del, "")).unwrap(), None);
+        let purge = "NATS/1.0\r\nNats-Stream: KV_b\r\nKV-Operation:PURGE\r\n\r\n";
+        assert_eq!(value_from_direct(&reply(purge, "")).unwrap(), None);
+        let limit = "NATS/1.0\r\nNats-Stream: KV_b\r\nNats-Marker-Reason: MaxAge\r\n\r\n";
+        assert_eq!(value_from_direct(&reply(limit, "")).unwrap(), None);
+        let missing = "NATS/1.0 404 Message Not Found\r\n\r\n";
+        assert_eq!(value_from_direct(&reply(missing, "")).unwrap(), None);
+        let refused = "NATS/1.0 408 Bad Request\r\n\r\n";
+        assert!(matches!(
+            value_from_direct(&reply(refused, "")),
+            Err(Error::Api(a)) if a.code == 408
+        ));
+        // Not a direct-get answer: no headers, or none naming the stream.
+        assert!(value_from_direct(&reply("", "v")).is_err());
+        let foreign = "NATS/1.0\r\nX: y\r\n\r\n";
+        assert!(value_from_direct(&reply(foreign, "v")).is_err());
     }
 
     #[test]
