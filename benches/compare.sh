@@ -14,7 +14,8 @@
 #   --reps N     repetitions per client and case (default 3; the record needs >= 3)
 #   --only LIST  only these scenarios (`rate`: only the fixed-rate cases; `ws`: only the
 #                WebSocket cases, `ws-pub` one of them; a plain name picks TCP cases;
-#                `kv`: kv-put, kv-get and kv-watch, without nats.c: its peer has no KV)
+#                `kv`: kv-put, kv-get and kv-watch, without nats.c: its peer has no KV;
+#                `obj`: obj-put, obj-get and js-pub-async at 128 KiB, their reference)
 #   --out FILE   write somewhere else than BENCHMARKS.md (--out - prints only)
 #   --no-natsc   leave out the nats.c column (built from benches/natsc when Debian's
 #                libnats-dev is installed or installable)

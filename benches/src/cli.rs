@@ -44,12 +44,18 @@ pub enum Scenario {
     /// A Key-Value watch of every key from the start: the initial values of `--msgs`
     /// distinct keys, timed up to the end-of-initial-values marker.
     KvWatch,
+    /// Object store put of one object of `--msgs` chunks of `--size` bytes, streamed
+    /// from memory.
+    ObjPut,
+    /// Object store get of such an object (put first, untimed), read to the end with
+    /// its digest checked.
+    ObjGet,
 }
 
 impl Scenario {
     /// Every scenario `all` runs, in order: grouped by [`Kind`], so the table has one
     /// header per kind.
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 15] = [
         Scenario::Pub,
         Scenario::Sub,
         Scenario::PubSub,
@@ -58,6 +64,8 @@ impl Scenario {
         Scenario::JsPubAsync,
         Scenario::JsFetch,
         Scenario::KvWatch,
+        Scenario::ObjPut,
+        Scenario::ObjGet,
         Scenario::Req,
         Scenario::JsPubSync,
         Scenario::KvPut,
@@ -97,6 +105,8 @@ impl Scenario {
             Scenario::KvPut => "kv-put",
             Scenario::KvGet => "kv-get",
             Scenario::KvWatch => "kv-watch",
+            Scenario::ObjPut => "obj-put",
+            Scenario::ObjGet => "obj-get",
         }
     }
 
@@ -120,6 +130,8 @@ impl Scenario {
             Scenario::JsPubAsync | Scenario::JsFetch | Scenario::KvWatch => 100_000,
             // 1 GiB published at the stopped subscriber.
             Scenario::Memory => ((1u64 << 30) / size.max(1) as u64).max(1),
+            // A 256 MiB object.
+            Scenario::ObjPut | Scenario::ObjGet => ((256u64 << 20) / size.max(1) as u64).max(1),
             _ => ((512u64 << 20) / size.max(1) as u64).clamp(10_000, 1_000_000),
         }
     }
@@ -177,6 +189,12 @@ enum ScenarioArg {
     KvGet,
     /// A Key-Value watch of every key: --msgs initial values up to the marker.
     KvWatch,
+    /// obj-put and obj-get.
+    Obj,
+    /// Object store put of one object of --msgs chunks of --size bytes.
+    ObjPut,
+    /// Object store get of such an object, digest checked.
+    ObjGet,
     /// Every scenario above, memory included.
     All,
 }
@@ -187,6 +205,7 @@ impl ScenarioArg {
             ScenarioArg::All => return Scenario::ALL.to_vec(),
             ScenarioArg::JsPub => return vec![Scenario::JsPubSync, Scenario::JsPubAsync],
             ScenarioArg::Kv => return vec![Scenario::KvPut, Scenario::KvGet, Scenario::KvWatch],
+            ScenarioArg::Obj => return vec![Scenario::ObjPut, Scenario::ObjGet],
             ScenarioArg::Pub => Scenario::Pub,
             ScenarioArg::Sub => Scenario::Sub,
             ScenarioArg::Pubsub => Scenario::PubSub,
@@ -200,6 +219,8 @@ impl ScenarioArg {
             ScenarioArg::KvPut => Scenario::KvPut,
             ScenarioArg::KvGet => Scenario::KvGet,
             ScenarioArg::KvWatch => Scenario::KvWatch,
+            ScenarioArg::ObjPut => Scenario::ObjPut,
+            ScenarioArg::ObjGet => Scenario::ObjGet,
         };
         vec![one]
     }

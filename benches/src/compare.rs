@@ -82,6 +82,13 @@ impl Case {
         v
     }
 
+    /// The object store rows and their reference: a plain stream of chunk-sized
+    /// messages (the target: object put and get at 90% of that rate).
+    fn is_object_case(&self) -> bool {
+        self.scenario.starts_with("obj-")
+            || (self.scenario == "js-pub-async" && self.size == OBJECT_CHUNK)
+    }
+
     /// Whether `--only` picks this case: empty picks all, a scenario name picks its TCP
     /// cases, `rate` the fixed-rate cases, `kv` the Key-Value cases, `ws` the WebSocket
     /// cases and `ws-NAME` the WebSocket case of scenario NAME (so `--only pub` gives the
@@ -93,6 +100,7 @@ impl Case {
                     o == self.scenario
                         || (o == "rate" && self.rate.is_some())
                         || (o == "kv" && self.scenario.starts_with("kv-"))
+                        || (o == "obj" && self.is_object_case())
                 }
                 Transport::WebSocket => o == "ws" || o.strip_prefix("ws-") == Some(self.scenario),
             })
@@ -174,6 +182,14 @@ pub fn default_cases() -> Vec<Case> {
         // A get is a request/reply: gets per second, one at a time.
         c("kv-get", 128, Throughput(1.3)),
         c("kv-watch", 128, None),
+        // One 256 MiB object in 128 KiB chunks, and as the reference the same bytes as a
+        // plain stream of 128 KiB messages published with a window of acks.
+        c("obj-put", OBJECT_CHUNK, None),
+        c("obj-get", OBJECT_CHUNK, None),
+        Case {
+            msgs: Some(OBJECT_CHUNKS),
+            ..c("js-pub-async", OBJECT_CHUNK, None)
+        },
         paced("sub", 2000, CpuVsNatsc(1.2)),
         paced("req", 1000, CpuVsNatsc(1.2)),
         ws("pub"),
@@ -181,6 +197,11 @@ pub fn default_cases() -> Vec<Case> {
         ws("req"),
     ]
 }
+
+/// The object rows' chunk size: the object store's default, 128 KiB.
+const OBJECT_CHUNK: usize = 128 * 1024;
+/// Chunks of the object rows' object (256 MiB), and messages of their reference row.
+const OBJECT_CHUNKS: u64 = 2048;
 
 /// The scenarios `natsy-bench-async` implements (`sub` and `req` also at `--rate`).
 pub const ASYNC_SCENARIOS: &[&str] = &[
@@ -1224,6 +1245,7 @@ mod tests {
         assert_eq!(only(&["rate"]), ["sub @ 2000/s", "req @ 1000/s"]);
         assert_eq!(only(&["sub"]), ["sub", "sub @ 2000/s"]);
         assert_eq!(only(&["kv"]), ["kv-put", "kv-get", "kv-watch"]);
+        assert_eq!(only(&["obj"]), ["obj-put", "obj-get", "js-pub-async"]);
         assert_eq!(only(&[]).len(), cases.len());
     }
 

@@ -33,6 +33,7 @@ pub mod natsy_async;
 pub mod natsy_client;
 pub mod natsy_kv;
 pub mod natsy_kv_async;
+pub mod natsy_obj;
 pub mod pace;
 pub mod progress;
 pub mod publisher;

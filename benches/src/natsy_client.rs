@@ -54,6 +54,8 @@ impl BenchClient for Natsy {
             Scenario::KvPut => crate::natsy_kv::bench_kv_put(ctx),
             Scenario::KvGet => crate::natsy_kv::bench_kv_get(ctx),
             Scenario::KvWatch => crate::natsy_kv::bench_kv_watch(ctx),
+            Scenario::ObjPut => crate::natsy_obj::bench_obj_put(ctx),
+            Scenario::ObjGet => crate::natsy_obj::bench_obj_get(ctx),
         }
     }
 }

@@ -32,6 +32,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
 mod kv;
+mod obj;
 
 /// How long a receiver may go without a message (per step of [`STEP`] messages) before
 /// the run is called incomplete.
@@ -68,6 +69,8 @@ impl BenchClient for AsyncNats {
                 Scenario::KvPut => kv::bench_kv_put(ctx).await,
                 Scenario::KvGet => kv::bench_kv_get(ctx).await,
                 Scenario::KvWatch => kv::bench_kv_watch(ctx).await,
+                Scenario::ObjPut => obj::bench_obj_put(ctx).await,
+                Scenario::ObjGet => obj::bench_obj_get(ctx).await,
             }
         })
     }
