@@ -17,44 +17,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use natsy_jetstream::kv::{KvConfig, KvError, Operation, WatchEvent};
-use natsy_test_harness::NatsServer;
-
-struct Peer {
-    bin: String,
-    url: String,
-}
-
-impl Peer {
-    fn run(&self, bucket: &str, args: &[&str]) -> Vec<String> {
-        let out = Command::new(&self.bin)
-            .arg(&self.url)
-            .arg(bucket)
-            .args(args)
-            .output()
-            .expect("run kv_interop");
-        assert!(
-            out.status.success(),
-            "kv_interop {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
+use natsy_test_harness::{InteropPeer, NatsServer};
 
 #[test]
 fn natsy_and_async_nats_read_each_others_buckets() {
-    let Ok(bin) = std::env::var("KV_INTEROP_BIN") else {
-        eprintln!("KV_INTEROP_BIN is not set: skipping the async-nats interop check");
-        return;
-    };
     let server = NatsServer::builder().jetstream().start().expect("server");
-    let peer = Peer {
-        bin,
-        url: server.url(),
+    let Some(peer) = InteropPeer::from_env("KV_INTEROP_BIN", server.url()) else {
+        return;
     };
     let js = natsy_jetstream::new(natsy::connect(server.url()).unwrap());
 
@@ -68,52 +37,52 @@ fn natsy_and_async_nats_read_each_others_buckets() {
     kv.delete("b").unwrap();
     let rc = kv.create("c", "new").unwrap();
     assert_eq!(
-        peer.run("interop", &["get", "a"]),
+        peer.run(&["interop", "get", "a"]),
         [format!("a {r2} PUT 2")]
     );
     // async-nats's `entry` returns the delete marker itself: natsy's DEL is its Delete.
-    let b = peer.run("interop", &["get", "b"]);
+    let b = peer.run(&["interop", "get", "b"]);
     assert!(b[0].starts_with("b ") && b[0].contains(" DEL"), "{b:?}");
-    assert_eq!(peer.run("interop", &["get", "never"]), ["none"]);
+    assert_eq!(peer.run(&["interop", "get", "never"]), ["none"]);
     assert_eq!(
-        peer.run("interop", &["get", "c"]),
+        peer.run(&["interop", "get", "c"]),
         [format!("c {rc} PUT new")]
     );
-    assert_eq!(peer.run("interop", &["keys"]), ["a", "c"]);
+    assert_eq!(peer.run(&["interop", "keys"]), ["a", "c"]);
     assert_eq!(
-        peer.run("interop", &["history", "a"]),
+        peer.run(&["interop", "history", "a"]),
         [format!("a {r1} PUT 1"), format!("a {r2} PUT 2")]
     );
-    let hb = peer.run("interop", &["history", "b"]);
+    let hb = peer.run(&["interop", "history", "b"]);
     assert_eq!(hb.len(), 2);
     assert!(hb[1].starts_with("b ") && hb[1].contains(" DEL"), "{hb:?}");
 
     // async-nats writes, natsy reads.
-    let rd: u64 = peer.run("interop", &["put", "d", "from-async"])[0]
+    let rd: u64 = peer.run(&["interop", "put", "d", "from-async"])[0]
         .parse()
         .unwrap();
     let d = kv.entry("d").unwrap();
     assert_eq!((d.revision, &d.value[..]), (rd, &b"from-async"[..]));
-    peer.run("interop", &["delete", "c"]);
+    peer.run(&["interop", "delete", "c"]);
     assert_eq!(kv.get("c").unwrap_err(), KvError::KeyNotFound);
     assert_eq!(
         kv.history("c").unwrap().last().unwrap().operation,
         Operation::Delete
     );
     kv.create("c", "recreated").unwrap();
-    peer.run("interop", &["purge", "a"]);
+    peer.run(&["interop", "purge", "a"]);
     let ha = kv.history("a").unwrap();
     assert_eq!(ha.len(), 1);
     assert_eq!(ha[0].operation, Operation::Purge);
 
     // A bucket async-nats creates is bound and read by natsy.
-    peer.run("fromasync", &["create", "3"]);
-    peer.run("fromasync", &["put", "k", "v"]);
+    peer.run(&["fromasync", "create", "3"]);
+    peer.run(&["fromasync", "put", "k", "v"]);
     let other = js.key_value("fromasync").unwrap();
     assert_eq!(other.status().unwrap().history(), 3);
     assert_eq!(&other.get("k").unwrap()[..], b"v");
     other.put("k", "w").unwrap();
-    let got = peer.run("fromasync", &["get", "k"]);
+    let got = peer.run(&["fromasync", "get", "k"]);
     assert!(got[0].ends_with(" PUT w"), "{got:?}");
 
     // async-nats watches natsy's writes: initial values, the marker, then live changes.
@@ -150,7 +119,7 @@ fn natsy_and_async_nats_read_each_others_buckets() {
     let mut watch = kv.watch("f").unwrap();
     let first = watch.next_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(first, Some(WatchEvent::InitialValuesDone));
-    peer.run("interop", &["put", "f", "async-live"]);
+    peer.run(&["interop", "put", "f", "async-live"]);
     match watch.next_timeout(Duration::from_secs(5)).unwrap() {
         Some(WatchEvent::Entry(e)) => assert_eq!(&e.value[..], b"async-live"),
         other => panic!("expected f, got {other:?}"),

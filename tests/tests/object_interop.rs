@@ -14,10 +14,8 @@
 //!
 //! Without the variable the test says so on stderr and checks nothing.
 
-use std::process::Command;
-
 use natsy_jetstream::object::{ObjectError, ObjectMeta, ObjectStoreConfig};
-use natsy_test_harness::NatsServer;
+use natsy_test_harness::{InteropPeer, NatsServer};
 
 /// The peer's pattern: byte `i` is `(i * 31) ^ (i >> 7)`, truncated.
 fn pattern(len: usize) -> Vec<u8> {
@@ -26,42 +24,11 @@ fn pattern(len: usize) -> Vec<u8> {
         .collect()
 }
 
-struct Peer {
-    bin: String,
-    url: String,
-}
-
-impl Peer {
-    fn run(&self, args: &[&str]) -> Vec<String> {
-        let out = Command::new(&self.bin)
-            .arg(&self.url)
-            .arg("interop")
-            .args(args)
-            .output()
-            .expect("run object_interop");
-        assert!(
-            out.status.success(),
-            "object_interop {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
-
 #[test]
 fn natsy_and_async_nats_read_each_others_objects() {
-    let Ok(bin) = std::env::var("OBJECT_INTEROP_BIN") else {
-        eprintln!("OBJECT_INTEROP_BIN is not set: skipping the async-nats interop check");
-        return;
-    };
     let server = NatsServer::builder().jetstream().start().expect("server");
-    let peer = Peer {
-        bin,
-        url: server.url(),
+    let Some(peer) = InteropPeer::from_env("OBJECT_INTEROP_BIN", server.url()) else {
+        return;
     };
     let js = natsy_jetstream::new(natsy::connect(server.url()).unwrap());
     let store = js
@@ -81,11 +48,11 @@ fn natsy_and_async_nats_read_each_others_objects() {
         let name = meta.name.clone();
         let info = store.put(meta, &mut &pattern(len)[..]).unwrap();
         assert_eq!(
-            peer.run(&["get", &name]),
+            peer.run(&["interop", "get", &name]),
             [format!("{len} pattern")],
             "{name}"
         );
-        let line = &peer.run(&["info", &name])[0];
+        let line = &peer.run(&["interop", "info", &name])[0];
         let digest = info.digest.as_deref().unwrap();
         assert!(
             line.ends_with(&format!("{len} {} {digest} false -", info.chunks)),
@@ -95,13 +62,13 @@ fn natsy_and_async_nats_read_each_others_objects() {
     let many = store.info("many").unwrap();
     store.add_link("to-many", &many).unwrap();
     assert_eq!(
-        peer.run(&["get", "to-many"]),
+        peer.run(&["interop", "get", "to-many"]),
         [format!("{} pattern", 300 * 1024 + 7)]
     );
 
     // async-nats writes, natsy reads (and checks the digest async-nats computed).
     for (name, len) in [("theirs", 1024 * 1024 + 3), ("tiny", 5), ("nothing", 0)] {
-        let out = peer.run(&["put", name, &len.to_string()]);
+        let out = peer.run(&["interop", "put", name, &len.to_string()]);
         let info = store.info(name).unwrap();
         assert_eq!(
             out,
@@ -114,19 +81,19 @@ fn natsy_and_async_nats_read_each_others_objects() {
         );
         assert_eq!(store.get_bytes(name).unwrap(), pattern(len), "{name}");
     }
-    peer.run(&["link", "their-link", "theirs"]);
+    peer.run(&["interop", "link", "their-link", "theirs"]);
     assert_eq!(
         store.get_bytes("their-link").unwrap(),
         pattern(1024 * 1024 + 3)
     );
 
     // Deletes and lists agree.
-    peer.run(&["delete", "one"]);
+    peer.run(&["interop", "delete", "one"]);
     assert!(matches!(store.info("one"), Err(ObjectError::NotFound)));
     store.delete("tiny").unwrap();
     let mut natsy_names: Vec<String> = store.list().unwrap().into_iter().map(|i| i.name).collect();
     natsy_names.sort();
-    assert_eq!(peer.run(&["list"]), natsy_names);
+    assert_eq!(peer.run(&["interop", "list"]), natsy_names);
     assert!(
         !natsy_names.contains(&"one".to_string()) && !natsy_names.contains(&"tiny".to_string())
     );
