@@ -26,7 +26,12 @@
 //! plus one read, as this buffer once did, copied everything held on every read:
 //! quadratic, 23 s for a 63 MiB message. Without a known frame size the buffer still
 //! grows geometrically.
+//!
+//! Large frames of a few hundred KiB tend to come in streams (object store chunks). So
+//! a frame allocation of up to 1 MiB is kept, like the standard ones, and a later frame
+//! continues in it once its message is gone: 4 MiB of such allocations at most.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU64;
 use std::ops::{Deref, DerefMut};
 
@@ -45,6 +50,15 @@ const MIN_ROOM: usize = 16 * 1024;
 /// Earlier allocations kept for reuse; bounds what the buffer holds on to beyond the
 /// messages themselves to `MAX_SPARES * READ_ALLOCATION`.
 const MAX_SPARES: usize = 8;
+/// The largest frame allocation kept for reuse by later large frames. Frames of a few
+/// hundred KiB (object store chunks, large KV values) come in streams, where a fresh
+/// allocation per frame cost page faults and an unmap each (a fifth of an object get's
+/// CPU besides the hash); a single huge frame is rare and its memory goes back at once.
+const MAX_REUSED_FRAME: usize = 1024 * 1024;
+/// What the frame allocations kept for reuse may add up to: enough to outlast a pull
+/// batch of such frames still waiting in a subscription, so the oldest is free again
+/// when the next frame comes.
+const FRAME_SPARE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Input waiting to be parsed; dereferences to the [`BytesMut`] the parser reads.
 #[derive(Debug, Default)]
@@ -66,6 +80,13 @@ pub(crate) struct ReadBuffer {
     /// Handles (emptied) on earlier standard allocations; reusable once no message
     /// refers to them any more.
     spares: Vec<BytesMut>,
+    /// The capacity of `buf`'s allocation when `own_frame`.
+    frame_capacity: usize,
+    /// Handles (emptied) on earlier frame allocations of at most [`MAX_REUSED_FRAME`],
+    /// with their capacity, oldest first, [`FRAME_SPARE_BYTES`] in all at most.
+    frame_spares: VecDeque<(BytesMut, usize)>,
+    /// The capacity `frame_spares` hold.
+    frame_spare_bytes: usize,
 }
 
 impl ReadBuffer {
@@ -155,9 +176,43 @@ impl ReadBuffer {
     /// Makes room for a whole frame of `total` bytes (the held bytes are its start) in an
     /// allocation of its own.
     fn reserve_frame(&mut self, total: usize) {
-        self.continue_in(BytesMut::zeroed(total));
+        let next = self
+            .reuse_frame(total)
+            .unwrap_or_else(|| BytesMut::zeroed(total));
+        let capacity = next.capacity();
+        self.continue_in(next);
         self.standard = false;
         self.own_frame = true;
+        self.frame_capacity = capacity;
+    }
+
+    /// An earlier frame allocation of at least `total` bytes whose message is gone,
+    /// zeroed to `total` (the oldest first: the likeliest to be free).
+    fn reuse_frame(&mut self, total: usize) -> Option<BytesMut> {
+        let i = self
+            .frame_spares
+            .iter_mut()
+            .position(|(s, _)| s.try_reclaim(total))?;
+        let (mut spare, capacity) = self.frame_spares.remove(i)?;
+        self.frame_spare_bytes -= capacity;
+        spare.resize(total, 0);
+        Some(spare)
+    }
+
+    /// Keeps `old`, an emptied handle on a frame allocation of `capacity`, for later
+    /// frames, dropping the oldest handles beyond [`FRAME_SPARE_BYTES`].
+    fn keep_frame_spare(&mut self, old: BytesMut, capacity: usize) {
+        if capacity > MAX_REUSED_FRAME {
+            return;
+        }
+        self.frame_spares.push_back((old, capacity));
+        self.frame_spare_bytes += capacity;
+        while self.frame_spare_bytes > FRAME_SPARE_BYTES {
+            let Some((_, dropped)) = self.frame_spares.pop_front() else {
+                break;
+            };
+            self.frame_spare_bytes -= dropped;
+        }
     }
 
     /// Continues in another allocation: a free spare when the held bytes and a read fit
@@ -205,6 +260,8 @@ impl ReadBuffer {
         old.clear();
         if self.standard && self.spares.len() < MAX_SPARES {
             self.spares.push(old);
+        } else if self.own_frame {
+            self.keep_frame_spare(old, self.frame_capacity);
         }
         self.allocations += 1;
     }
@@ -344,6 +401,59 @@ mod tests {
         );
         assert!(rb.shared_buffer().is_some());
         drop(frame);
+    }
+
+    /// Reads `total` bytes of one large frame (header read first, as the parser sees
+    /// it) and cuts it off as its message; returns the message.
+    fn large_frame(rb: &mut ReadBuffer, total: usize, byte: u8) -> bytes::Bytes {
+        assert!(rb.append(&vec![byte; 1024], None).is_empty());
+        assert!(rb.append(&vec![byte; total - 1024], Some(total)).is_empty());
+        assert_eq!(rb.len(), total);
+        rb.split_to(total).freeze()
+    }
+
+    #[test]
+    fn a_large_frame_reuses_the_allocation_of_one_whose_message_is_gone() {
+        let mut rb = ReadBuffer::default();
+        let total = READ_ALLOCATION + 300;
+        let first = large_frame(&mut rb, total, 1);
+        let second = large_frame(&mut rb, total, 2);
+        assert_ne!(first.as_ptr(), second.as_ptr());
+        // Both messages held: a third frame needs a new allocation.
+        let third = large_frame(&mut rb, total, 3);
+        assert!(third.as_ptr() != first.as_ptr() && third.as_ptr() != second.as_ptr());
+        // The first message is gone: the next frame lands in its allocation.
+        let first_at = first.as_ptr();
+        drop(first);
+        let fourth = large_frame(&mut rb, total, 4);
+        assert_eq!(
+            fourth.as_ptr(),
+            first_at,
+            "the freed frame allocation is reused"
+        );
+        assert!(fourth.iter().all(|&b| b == 4));
+        assert!(second.iter().all(|&b| b == 2) && third.iter().all(|&b| b == 3));
+        assert!(rb.frame_spare_bytes <= FRAME_SPARE_BYTES);
+    }
+
+    #[test]
+    fn frame_allocations_kept_are_bounded() {
+        let mut rb = ReadBuffer::default();
+        // Larger than the reuse limit: never kept.
+        drop(large_frame(&mut rb, MAX_REUSED_FRAME + 1, 1));
+        drop(large_frame(&mut rb, MAX_REUSED_FRAME + 1, 2));
+        assert!(rb.frame_spares.iter().all(|(_, c)| *c <= MAX_REUSED_FRAME));
+        // Many held frames: what is kept stays within the budget.
+        let held: Vec<_> = (0..64)
+            .map(|i| large_frame(&mut rb, READ_ALLOCATION + 1, i))
+            .collect();
+        let kept: usize = rb.frame_spares.iter().map(|(_, c)| c).sum();
+        assert_eq!(kept, rb.frame_spare_bytes);
+        assert!(
+            kept <= FRAME_SPARE_BYTES && kept > FRAME_SPARE_BYTES / 2,
+            "{kept}"
+        );
+        drop(held);
     }
 
     #[test]
