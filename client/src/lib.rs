@@ -91,6 +91,11 @@
 //! re-exports, rather than by hand), `bytes`, `rand` (seeds for the protocol core),
 //! `zeroize` (wiping credential file contents), optional `tracing` (without its
 //! `attributes` proc macro).
+//!
+//! `cargo tree -d` shows two pairs of versions, neither natsy's choice: `getrandom` 0.2
+//! (under `ring`, which has not moved on) beside 0.3 (under `rand` 0.9), gone with the
+//! `aws-lc-rs` provider alone; and `syn` 2 and 3, build-time proc macros of
+//! `curve25519-dalek` and `serde`, nothing of which is linked.
 #![forbid(unsafe_code)]
 
 pub use natsy_proto as proto;
