@@ -410,9 +410,12 @@ fn a_server_that_floods_pings_and_never_reads_is_stale_and_memory_stays_bounded(
         Event::Disconnected { reason } => assert_eq!(reason, DisconnectReason::WriteStalled),
         other => panic!("expected Disconnected, got {other:?}"),
     }
-    // (max_pings_out + 1) * ping_interval after the socket filled, with slack.
+    // (max_pings_out + 1) * ping_interval after the socket filled: about 1.1-1.3 s here,
+    // also under load. Any bytes the kernel still takes reset the count (a full receive
+    // queue can be compacted, reopening a little window), and one CI run took 5.5 s;
+    // the bound only has to show that detection does not wait for the 10 s flood to end.
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(8),
         "{:?}",
         started.elapsed()
     );
