@@ -19,12 +19,13 @@
 //! [detached](crate::Message::detach) (its subject, reply, headers and payload
 //! copied out) as it is queued. The copy is only made for a message that waits behind
 //! others from several earlier reads, where its cost is small next to the time it will
-//! wait. Copies of up to 4 KiB share 64 KiB chunks that hold nothing but this queue's
-//! messages, in order, so they are freed as the reader catches up and cost one allocation
-//! per chunk, not one (and the allocator's overhead) per message. While the reader stays
-//! behind, the queue continues in a chunk whose messages it has all dropped rather than a
-//! new one: with an allocation per 4 KiB copy, fresh memory (page faults under
-//! `sysmalloc`) was a fifth of a `pubsub` 4 KiB receiver's CPU.
+//! wait. Copies of up to 8 KiB share chunks sixteen times their size (16 to 128 KiB) that
+//! hold nothing but this queue's messages, in order, so they are freed as the reader
+//! catches up and cost one allocation per chunk, not one (and the allocator's overhead)
+//! per message. While the reader stays behind, the queue continues in its oldest chunk
+//! whose messages are all gone rather than a new one: with an allocation per 4 KiB copy,
+//! fresh memory (page faults under `sysmalloc`) was a fifth of a `pubsub` 4 KiB
+//! receiver's CPU.
 
 use std::collections::VecDeque;
 
@@ -61,10 +62,12 @@ pub struct PendingLimits {
     /// entry ([`Message::retained_size`]), so the limit bounds memory, not
     /// just payloads. The frame is the whole wire frame of a message that still shares
     /// the read buffer, and only subject, reply, headers and payload of one copied out of
-    /// it; besides what it counts, a subscription keeps at most four 128 KiB read
-    /// allocations (a reader further behind gets later messages copied out) and the
-    /// unused ends of the chunks its copies share (at most a sixteenth of each, 16 to 128 KiB) alive. Default 64 MiB
-    /// (nats.go `DefaultSubPendingBytesLimit`, which counts payloads only).
+    /// it. Besides what it counts, a subscription keeps alive at most four 128 KiB read
+    /// allocations (a reader further behind gets later messages copied out), the unused
+    /// ends of the chunks its copies share (a sixteenth of each at most), and free
+    /// chunks kept for reuse (up to its counted bytes plus 256 KiB, none once it is
+    /// empty). Default 64 MiB (nats.go `DefaultSubPendingBytesLimit`, which counts
+    /// payloads only).
     pub bytes: usize,
 }
 
