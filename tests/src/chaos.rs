@@ -211,6 +211,10 @@ pub struct CoreReport {
     pub max_outage: Duration,
     /// Losses attributed to each kill (the kill just before the loss).
     pub lost_per_kill: Vec<u64>,
+    /// Per subscriber: chaos messages it counted, messages its client took off the
+    /// wire (`Statistics::in_messages`) and its reconnects. When deliveries are missing,
+    /// these say whether they never reached the client or were lost inside it.
+    pub per_subscriber: Vec<(u64, u64, u64)>,
 }
 
 impl fmt::Display for CoreReport {
@@ -232,10 +236,15 @@ impl fmt::Display for CoreReport {
             self.duplicates,
             self.slow_consumer_drops
         )?;
-        write!(
+        writeln!(
             f,
             "  longest loss window {:?}, longest outage {:?}, lost per kill {:?}",
             self.max_loss_window, self.max_outage, self.lost_per_kill
+        )?;
+        write!(
+            f,
+            "  per subscriber (counted, client in_messages, reconnects): {:?}",
+            self.per_subscriber
         )
     }
 }
@@ -288,8 +297,13 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
                     }
                 }
             }
-            let dropped = client.statistics().dropped_messages;
-            (got, dropped)
+            let stats = client.statistics();
+            (
+                got,
+                stats.dropped_messages,
+                stats.in_messages,
+                stats.reconnects,
+            )
         });
         subscribers.push((handle, outages));
     }
@@ -385,8 +399,12 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
             .map(|b| b.count)
             .sum::<u64>();
     }
-    for ((got, dropped), sub_outages) in &subs {
+    for ((got, dropped, in_messages, reconnects), sub_outages) in &subs {
         report.slow_consumer_drops += dropped;
+        let counted = got.iter().flatten().map(|&n| u64::from(n)).sum();
+        report
+            .per_subscriber
+            .push((counted, *in_messages, *reconnects));
         let sub_windows = sub_outages
             .lock()
             .unwrap_or_else(|p| p.into_inner())
