@@ -124,6 +124,7 @@ pub mod pool;
 pub mod secret;
 pub mod server_error;
 pub mod server_op;
+mod spares;
 pub mod subject;
 pub mod url;
 pub mod websocket;

@@ -32,6 +32,7 @@ use std::collections::VecDeque;
 use bytes::BytesMut;
 
 use crate::message::{Message, SharedBuffer};
+use crate::spares::Spares;
 
 /// The read allocations one queue may keep alive through zero-copy messages: beyond its
 /// pending bytes, a queue holds at most this many times 128 KiB. Four allocations are
@@ -105,16 +106,12 @@ pub struct PendingQueue {
     /// The rest of the chunk small detached messages are being copied into; let go when
     /// the queue empties.
     copies: BytesMut,
-    /// The capacity of the chunk `copies` is on.
+    /// The capacity of the chunk `copies` is on; 0 before the first chunk and once the
+    /// queue emptied.
     copies_capacity: usize,
-    /// Handles on earlier chunks with their capacity, oldest first, reused once their
-    /// messages are gone; let go when the queue empties.
-    spare_copies: VecDeque<(BytesMut, usize)>,
-    /// The capacity `spare_copies` hold.
-    spare_bytes: usize,
-    /// `copies` is a handle on a chunk (not the empty buffer of a queue that has not
-    /// copied since it was last empty).
-    copying: bool,
+    /// Handles on earlier chunks, reused once their messages are gone; let go when the
+    /// queue empties.
+    spare_copies: Spares,
     dropped: u64,
     slow: bool,
 }
@@ -129,9 +126,7 @@ impl PendingQueue {
             shared: [None; MAX_SHARED_BUFFERS],
             copies: BytesMut::new(),
             copies_capacity: 0,
-            spare_copies: VecDeque::new(),
-            spare_bytes: 0,
-            copying: false,
+            spare_copies: Spares::default(),
             dropped: 0,
             slow: false,
         }
@@ -216,24 +211,15 @@ impl PendingQueue {
     /// Continues in another chunk of at least `capacity`: an earlier one whose messages
     /// were all dropped, or a new one. The current chunk's handle is kept as a spare.
     fn start_chunk(&mut self, capacity: usize) {
-        let reused = self
+        let (next, next_capacity) = self
             .spare_copies
-            .iter_mut()
-            .position(|(c, _)| c.try_reclaim(capacity))
-            .and_then(|i| self.spare_copies.remove(i));
-        let (next, next_capacity) = match reused {
-            Some((chunk, kept)) => {
-                self.spare_bytes -= kept;
-                (chunk, kept)
-            }
-            None => (BytesMut::with_capacity(capacity), capacity),
-        };
+            .take(capacity)
+            .unwrap_or_else(|| (BytesMut::with_capacity(capacity), capacity));
         let current = std::mem::replace(&mut self.copies, next);
         let current_capacity = std::mem::replace(&mut self.copies_capacity, next_capacity);
         // Before the first chunk (or after the queue emptied) there is nothing to keep.
-        if std::mem::replace(&mut self.copying, true) {
-            self.spare_copies.push_back((current, current_capacity));
-            self.spare_bytes += current_capacity;
+        if current_capacity > 0 {
+            self.spare_copies.keep(current, current_capacity);
         }
     }
 
@@ -245,15 +231,8 @@ impl PendingQueue {
             self.copies = BytesMut::new();
             self.copies_capacity = 0;
             self.spare_copies.clear();
-            self.spare_bytes = 0;
-            self.copying = false;
         } else {
-            while self.spare_bytes > self.bytes + SPARE_COPY_SLACK {
-                let Some((_, kept)) = self.spare_copies.pop_front() else {
-                    break;
-                };
-                self.spare_bytes -= kept;
-            }
+            self.spare_copies.trim_to(self.bytes + SPARE_COPY_SLACK);
         }
         if let Some(b) = msg.shared_buffer() {
             for slot in &mut self.shared {
@@ -433,7 +412,7 @@ mod tests {
         // A queue that empties lets go of every chunk.
         q.push(third);
         assert!(q.pop().is_some());
-        assert!(q.spare_copies.is_empty() && q.copies.capacity() == 0);
+        assert!(q.spare_copies.len() == 0 && q.copies.capacity() == 0);
     }
 
     #[test]
@@ -453,8 +432,8 @@ mod tests {
         assert_eq!(q.copies_capacity, 16 * msg(payload).size());
         while q.len() > 1 {
             drop(q.pop());
-            let kept: usize = q.spare_copies.iter().map(|(_, c)| c).sum();
-            assert_eq!(kept, q.spare_bytes);
+            let kept: usize = q.spare_copies.capacities().sum();
+            assert_eq!(kept, q.spare_copies.bytes());
             assert!(
                 kept <= q.bytes() + SPARE_COPY_SLACK,
                 "{kept} > {}",
@@ -462,7 +441,7 @@ mod tests {
             );
         }
         drop(q.pop());
-        assert_eq!((q.spare_bytes, q.copies_capacity), (0, 0));
+        assert_eq!((q.spare_copies.bytes(), q.copies_capacity), (0, 0));
     }
 
     #[test]

@@ -31,13 +31,13 @@
 //! a frame allocation of up to 1 MiB is kept, like the standard ones, and a later frame
 //! continues in it once its message is gone: 4 MiB of such allocations at most.
 
-use std::collections::VecDeque;
 use std::num::NonZeroU64;
 use std::ops::{Deref, DerefMut};
 
 use bytes::BytesMut;
 
 use crate::message::SharedBuffer;
+use crate::spares::Spares;
 
 /// The size of a new allocation: two reads' worth, so that a full read plus the start of
 /// a frame left over from the last one fit.
@@ -83,10 +83,8 @@ pub(crate) struct ReadBuffer {
     /// The capacity of `buf`'s allocation when `own_frame`.
     frame_capacity: usize,
     /// Handles (emptied) on earlier frame allocations of at most [`MAX_REUSED_FRAME`],
-    /// with their capacity, oldest first, [`FRAME_SPARE_BYTES`] in all at most.
-    frame_spares: VecDeque<(BytesMut, usize)>,
-    /// The capacity `frame_spares` hold.
-    frame_spare_bytes: usize,
+    /// [`FRAME_SPARE_BYTES`] in all at most.
+    frame_spares: Spares,
 }
 
 impl ReadBuffer {
@@ -189,12 +187,7 @@ impl ReadBuffer {
     /// An earlier frame allocation of at least `total` bytes whose message is gone,
     /// zeroed to `total` (the oldest first: the likeliest to be free).
     fn reuse_frame(&mut self, total: usize) -> Option<BytesMut> {
-        let i = self
-            .frame_spares
-            .iter_mut()
-            .position(|(s, _)| s.try_reclaim(total))?;
-        let (mut spare, capacity) = self.frame_spares.remove(i)?;
-        self.frame_spare_bytes -= capacity;
+        let (mut spare, _) = self.frame_spares.take(total)?;
         spare.resize(total, 0);
         Some(spare)
     }
@@ -205,14 +198,8 @@ impl ReadBuffer {
         if capacity > MAX_REUSED_FRAME {
             return;
         }
-        self.frame_spares.push_back((old, capacity));
-        self.frame_spare_bytes += capacity;
-        while self.frame_spare_bytes > FRAME_SPARE_BYTES {
-            let Some((_, dropped)) = self.frame_spares.pop_front() else {
-                break;
-            };
-            self.frame_spare_bytes -= dropped;
-        }
+        self.frame_spares.keep(old, capacity);
+        self.frame_spares.trim_to(FRAME_SPARE_BYTES);
     }
 
     /// Continues in another allocation: a free spare when the held bytes and a read fit
@@ -433,7 +420,7 @@ mod tests {
         );
         assert!(fourth.iter().all(|&b| b == 4));
         assert!(second.iter().all(|&b| b == 2) && third.iter().all(|&b| b == 3));
-        assert!(rb.frame_spare_bytes <= FRAME_SPARE_BYTES);
+        assert!(rb.frame_spares.bytes() <= FRAME_SPARE_BYTES);
     }
 
     #[test]
@@ -442,13 +429,13 @@ mod tests {
         // Larger than the reuse limit: never kept.
         drop(large_frame(&mut rb, MAX_REUSED_FRAME + 1, 1));
         drop(large_frame(&mut rb, MAX_REUSED_FRAME + 1, 2));
-        assert!(rb.frame_spares.iter().all(|(_, c)| *c <= MAX_REUSED_FRAME));
+        assert!(rb.frame_spares.capacities().all(|c| c <= MAX_REUSED_FRAME));
         // Many held frames: what is kept stays within the budget.
         let held: Vec<_> = (0..64)
             .map(|i| large_frame(&mut rb, READ_ALLOCATION + 1, i))
             .collect();
-        let kept: usize = rb.frame_spares.iter().map(|(_, c)| c).sum();
-        assert_eq!(kept, rb.frame_spare_bytes);
+        let kept: usize = rb.frame_spares.capacities().sum();
+        assert_eq!(kept, rb.frame_spares.bytes());
         assert!(
             kept <= FRAME_SPARE_BYTES && kept > FRAME_SPARE_BYTES / 2,
             "{kept}"
