@@ -211,10 +211,33 @@ pub struct CoreReport {
     pub max_outage: Duration,
     /// Losses attributed to each kill (the kill just before the loss).
     pub lost_per_kill: Vec<u64>,
-    /// Per subscriber: chaos messages it counted, messages its client took off the
-    /// wire (`Statistics::in_messages`) and its reconnects. When deliveries are missing,
-    /// these say whether they never reached the client or were lost inside it.
-    pub per_subscriber: Vec<(u64, u64, u64)>,
+    /// What each subscriber saw, in the order of the nodes it prefers.
+    pub per_subscriber: Vec<SubscriberTally>,
+    /// What the servers reported after the last kill, while every client was still
+    /// running: per node, its route peers and each chaos client connected to it with its
+    /// subscriptions.
+    pub server_view: Vec<String>,
+}
+
+/// One subscriber of a core chaos run. When deliveries are missing, these tell apart
+/// the places they could have gone: never sent by the servers (`in_messages` short, and
+/// [`CoreReport::server_view`] shows whether the subscription was known there), taken
+/// off the wire but not delivered (`discarded`), or delivered to a subscription that had
+/// ended (`ended`).
+#[derive(Debug, Clone, Default)]
+pub struct SubscriberTally {
+    /// Chaos messages it counted.
+    pub counted: u64,
+    /// Messages its client took off the wire (`Statistics::in_messages`).
+    pub in_messages: u64,
+    /// Messages its client discarded (`Statistics::discarded_messages`).
+    pub discarded: u64,
+    /// Its client's reconnects.
+    pub reconnects: u64,
+    /// How long before the end of the run its last chaos message came (`None`: none).
+    pub last_message_before_end: Option<Duration>,
+    /// Why its subscription ended, if it did before the run stopped it.
+    pub ended: Option<String>,
 }
 
 impl fmt::Display for CoreReport {
@@ -241,12 +264,55 @@ impl fmt::Display for CoreReport {
             "  longest loss window {:?}, longest outage {:?}, lost per kill {:?}",
             self.max_loss_window, self.max_outage, self.lost_per_kill
         )?;
-        write!(
-            f,
-            "  per subscriber (counted, client in_messages, reconnects): {:?}",
-            self.per_subscriber
-        )
+        for (i, t) in self.per_subscriber.iter().enumerate() {
+            writeln!(
+                f,
+                "  sub-{i}: counted {}, client in_messages {}, discarded {}, reconnects {}, \
+                 last message {:?} before the end, ended: {}",
+                t.counted,
+                t.in_messages,
+                t.discarded,
+                t.reconnects,
+                t.last_message_before_end,
+                t.ended.as_deref().unwrap_or("no")
+            )?;
+        }
+        write!(f, "  servers after the last kill:")?;
+        for line in &self.server_view {
+            write!(f, "\n    {line}")?;
+        }
+        Ok(())
     }
+}
+
+/// Per node: its route peers and the chaos clients connected to it with their
+/// subscriptions, from its monitoring port (`/routez`, `/connz?subs=1`).
+fn server_view(cluster: &NatsCluster) -> Vec<String> {
+    cluster
+        .nodes()
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let routes = match node.monitor_json("/routez") {
+                Ok(r) => r["num_routes"].to_string(),
+                Err(e) => format!("? ({e})"),
+            };
+            let clients = match node.monitor_json("/connz?subs=1&limit=1024") {
+                Ok(c) => c["connections"]
+                    .as_array()
+                    .map(|conns| {
+                        conns
+                            .iter()
+                            .map(|c| format!("{} {}", c["name"], c["subscriptions_list"]))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default(),
+                Err(e) => format!("? ({e})"),
+            };
+            format!("node {i}: routes {routes}; clients: {clients}")
+        })
+        .collect()
 }
 
 /// Runs core chaos on a fresh 3-node cluster.
@@ -268,10 +334,13 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
         let handle = thread::spawn(move || {
             let mut got: Vec<Vec<u32>> = vec![Vec::new(); NODES];
             let mut idle_since = Instant::now();
+            let mut last_message = None;
+            let mut ended = None;
             loop {
                 match sub.next_timeout(Duration::from_millis(100)) {
                     Ok(m) => {
                         idle_since = Instant::now();
+                        last_message = Some(idle_since);
                         let p: Option<usize> = m
                             .subject()
                             .strip_prefix("chaos.p")
@@ -288,6 +357,10 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
                             }
                         }
                     }
+                    Err(natsy::NextError::Ended(why)) => {
+                        ended = Some(why.to_string());
+                        break;
+                    }
                     Err(_) => {
                         if stop.load(Ordering::SeqCst)
                             && idle_since.elapsed() > Duration::from_secs(1)
@@ -298,12 +371,15 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
                 }
             }
             let stats = client.statistics();
-            (
-                got,
-                stats.dropped_messages,
-                stats.in_messages,
-                stats.reconnects,
-            )
+            let tally = SubscriberTally {
+                counted: got.iter().flatten().map(|&n| u64::from(n)).sum(),
+                in_messages: stats.in_messages,
+                discarded: stats.discarded_messages,
+                reconnects: stats.reconnects,
+                last_message_before_end: None,
+                ended,
+            };
+            (got, stats.dropped_messages, tally, last_message)
         });
         subscribers.push((handle, outages));
     }
@@ -353,6 +429,7 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
     while Instant::now() < started + opts.duration {
         thread::sleep(Duration::from_millis(50));
     }
+    let server_view = server_view(&cluster);
     stop_pub.store(true, Ordering::SeqCst);
     let mut pubs = Vec::new();
     for (h, outages) in publishers {
@@ -371,6 +448,7 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
     let mut report = CoreReport {
         kills: kills.len(),
         lost_per_kill: vec![0; kills.len()],
+        server_view,
         ..CoreReport::default()
     };
     let slack = opts.slack;
@@ -399,12 +477,11 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
             .map(|b| b.count)
             .sum::<u64>();
     }
-    for ((got, dropped, in_messages, reconnects), sub_outages) in &subs {
+    for ((got, dropped, tally, last_message), sub_outages) in &subs {
         report.slow_consumer_drops += dropped;
-        let counted = got.iter().flatten().map(|&n| u64::from(n)).sum();
-        report
-            .per_subscriber
-            .push((counted, *in_messages, *reconnects));
+        let mut tally = tally.clone();
+        tally.last_message_before_end = last_message.map(|t| end - t);
+        report.per_subscriber.push(tally);
         let sub_windows = sub_outages
             .lock()
             .unwrap_or_else(|p| p.into_inner())
