@@ -87,31 +87,9 @@ impl ReplyHandle {
     pub fn wait_timeout(self, timeout: Duration) -> Result<Message, RequestError> {
         // A timeout too large for the clock means no deadline: wait for ever.
         let deadline = Instant::now().checked_add(timeout);
-        let mut state = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let Some(done) = finish(std::mem::take(&mut *state), &self.client) {
-                return done;
-            }
-            state = match deadline {
-                None => self
-                    .slot
-                    .ready
-                    .wait(state)
-                    .unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    self.slot
-                        .ready
-                        .wait_timeout(state, deadline - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
+        if let Some(done) = finish(self.slot.wait_take(deadline), &self.client) {
+            return done;
         }
-        drop(state);
         // Timed out: forget the request (Drop), then take a reply that raced in.
         self.client.forget_request(self.id);
         finish(self.slot.take(), &self.client).unwrap_or(Err(RequestError::TimedOut))
