@@ -238,6 +238,11 @@ pub struct SubscriberTally {
     pub last_message_before_end: Option<Duration>,
     /// Why its subscription ended, if it did before the run stopped it.
     pub ended: Option<String>,
+    /// Its deliveries lost outside every fault window.
+    pub unexplained: u64,
+    /// When it has unexplained losses: what the servers' monitoring said about its
+    /// connection, second by second (see `chaos_watch`).
+    pub timeline: Vec<String>,
 }
 
 impl fmt::Display for CoreReport {
@@ -276,6 +281,16 @@ impl fmt::Display for CoreReport {
                 t.last_message_before_end,
                 t.ended.as_deref().unwrap_or("no")
             )?;
+            if t.unexplained > 0 {
+                writeln!(
+                    f,
+                    "    {} lost outside fault windows; seen from the servers:",
+                    t.unexplained
+                )?;
+                for line in &t.timeline {
+                    writeln!(f, "      {line}")?;
+                }
+            }
         }
         write!(f, "  servers after the last kill:")?;
         for line in &self.server_view {
@@ -378,6 +393,7 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
                 reconnects: stats.reconnects,
                 last_message_before_end: None,
                 ended,
+                ..SubscriberTally::default()
             };
             (got, stats.dropped_messages, tally, last_message)
         });
@@ -419,6 +435,8 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
         publishers.push((handle, outages));
     }
 
+    let ports = cluster.nodes().iter().map(|n| n.monitor_port()).collect();
+    let watch = crate::chaos_watch::start(ports, (0..NODES).map(|s| format!("sub-{s}")).collect());
     let started = Instant::now();
     let killed = kill_loop(
         &mut cluster,
@@ -442,6 +460,7 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
         let r = h.join().map_err(|_| "subscriber panicked".to_string())?;
         subs.push((r, outages));
     }
+    let timelines = watch.stop(started);
     let kills = killed?;
     let end = Instant::now();
 
@@ -477,11 +496,9 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
             .map(|b| b.count)
             .sum::<u64>();
     }
-    for ((got, dropped, tally, last_message), sub_outages) in &subs {
+    for (i, ((got, dropped, tally, last_message), sub_outages)) in subs.iter().enumerate() {
         report.slow_consumer_drops += dropped;
-        let mut tally = tally.clone();
-        tally.last_message_before_end = last_message.map(|t| end - t);
-        report.per_subscriber.push(tally);
+        let unexplained_before = report.unexplained;
         let sub_windows = sub_outages
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -536,6 +553,13 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
                 }
             }
         }
+        let mut tally = tally.clone();
+        tally.last_message_before_end = last_message.map(|t| end - t);
+        tally.unexplained = report.unexplained - unexplained_before;
+        if tally.unexplained > 0 {
+            tally.timeline = timelines.get(i).cloned().unwrap_or_default();
+        }
+        report.per_subscriber.push(tally);
     }
     Ok(report)
 }

@@ -38,6 +38,7 @@ mod binary;
 mod builder;
 mod certs;
 pub mod chaos;
+mod chaos_watch;
 mod cluster;
 mod error;
 pub mod events;
