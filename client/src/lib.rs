@@ -103,6 +103,7 @@ pub use natsy_proto as proto;
 #[cfg(feature = "async")]
 pub mod aio;
 mod client;
+mod condvar_sleep;
 mod core;
 mod credentials;
 mod dialer;

@@ -97,27 +97,12 @@ impl ReplySlot {
                 SlotState::Waiting => {}
                 arrived => return arrived,
             }
-            let timeout = match deadline {
-                None => None,
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return SlotState::Waiting;
-                    }
-                    Some(deadline - now)
-                }
+            slot = match crate::condvar_sleep::sleep_until(&self.ready, slot, deadline, |s, on| {
+                s.thread_waits = on;
+            }) {
+                Ok(slot) => slot,
+                Err(_) => return SlotState::Waiting,
             };
-            slot.thread_waits = true;
-            slot = match timeout {
-                None => self.ready.wait(slot).unwrap_or_else(|e| e.into_inner()),
-                Some(timeout) => {
-                    self.ready
-                        .wait_timeout(slot, timeout)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-            slot.thread_waits = false;
         }
     }
 }

@@ -150,27 +150,17 @@ impl SubQueue {
             if let Some(why) = &state.closed {
                 return Taken::Closed(why.clone());
             }
-            let timeout = match deadline {
-                None => None,
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Taken::Empty;
+            state =
+                match crate::condvar_sleep::sleep_until(&self.ready, state, deadline, |s, on| {
+                    if on {
+                        s.waiting += 1;
+                    } else {
+                        s.waiting -= 1;
                     }
-                    Some(deadline - now)
-                }
-            };
-            state.waiting += 1;
-            state = match timeout {
-                None => self.ready.wait(state).unwrap_or_else(|e| e.into_inner()),
-                Some(timeout) => {
-                    self.ready
-                        .wait_timeout(state, timeout)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-            state.waiting -= 1;
+                }) {
+                    Ok(state) => state,
+                    Err(_) => return Taken::Empty,
+                };
         }
     }
 
