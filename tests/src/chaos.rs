@@ -213,15 +213,11 @@ pub struct CoreReport {
     pub lost_per_kill: Vec<u64>,
     /// What each subscriber saw, in the order of the nodes it prefers.
     pub per_subscriber: Vec<SubscriberTally>,
-    /// What the servers reported after the last kill, while every client was still
-    /// running: per node, its route peers and each chaos client connected to it with its
-    /// subscriptions.
-    pub server_view: Vec<String>,
 }
 
 /// One subscriber of a core chaos run. When deliveries are missing, these tell apart
 /// the places they could have gone: never sent by the servers (`in_messages` short, and
-/// [`CoreReport::server_view`] shows whether the subscription was known there), taken
+/// [`timeline`](Self::timeline) shows whether the subscription was known there), taken
 /// off the wire but not delivered (`discarded`), or delivered to a subscription that had
 /// ended (`ended`).
 #[derive(Debug, Clone, Default)]
@@ -292,42 +288,8 @@ impl fmt::Display for CoreReport {
                 }
             }
         }
-        write!(f, "  servers after the last kill:")?;
-        for line in &self.server_view {
-            write!(f, "\n    {line}")?;
-        }
         Ok(())
     }
-}
-
-/// Per node: its route peers and the chaos clients connected to it with their
-/// subscriptions, from its monitoring port (`/routez`, `/connz?subs=1`).
-fn server_view(cluster: &NatsCluster) -> Vec<String> {
-    cluster
-        .nodes()
-        .iter()
-        .enumerate()
-        .map(|(i, node)| {
-            let routes = match node.monitor_json("/routez") {
-                Ok(r) => r["num_routes"].to_string(),
-                Err(e) => format!("? ({e})"),
-            };
-            let clients = match node.monitor_json("/connz?subs=1&limit=1024") {
-                Ok(c) => c["connections"]
-                    .as_array()
-                    .map(|conns| {
-                        conns
-                            .iter()
-                            .map(|c| format!("{} {}", c["name"], c["subscriptions_list"]))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default(),
-                Err(e) => format!("? ({e})"),
-            };
-            format!("node {i}: routes {routes}; clients: {clients}")
-        })
-        .collect()
 }
 
 /// Runs core chaos on a fresh 3-node cluster.
@@ -447,7 +409,6 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
     while Instant::now() < started + opts.duration {
         thread::sleep(Duration::from_millis(50));
     }
-    let server_view = server_view(&cluster);
     stop_pub.store(true, Ordering::SeqCst);
     let mut pubs = Vec::new();
     for (h, outages) in publishers {
@@ -467,7 +428,6 @@ pub fn run_core(opts: &ChaosOptions) -> Result<CoreReport, String> {
     let mut report = CoreReport {
         kills: kills.len(),
         lost_per_kill: vec![0; kills.len()],
-        server_view,
         ..CoreReport::default()
     };
     let slack = opts.slack;

@@ -34,16 +34,16 @@ struct Tick {
 pub(crate) struct Watch {
     stop: Arc<AtomicBool>,
     handle: JoinHandle<Vec<Tick>>,
-    names: Vec<String>,
+    clients: usize,
 }
 
 /// Starts polling the monitoring `ports` (one per node, the same across restarts) for
 /// the clients called `names`.
 pub(crate) fn start(ports: Vec<Option<u16>>, names: Vec<String>) -> Watch {
     let stop = Arc::new(AtomicBool::new(false));
+    let clients = names.len();
     let handle = {
         let stop = stop.clone();
-        let names = names.clone();
         thread::spawn(move || {
             let mut ticks = Vec::new();
             while !stop.load(Ordering::SeqCst) {
@@ -56,7 +56,7 @@ pub(crate) fn start(ports: Vec<Option<u16>>, names: Vec<String>) -> Watch {
     Watch {
         stop,
         handle,
-        names,
+        clients,
     }
 }
 
@@ -97,7 +97,7 @@ impl Watch {
     pub(crate) fn stop(self, start: Instant) -> Vec<Vec<String>> {
         self.stop.store(true, Ordering::SeqCst);
         let ticks = self.handle.join().unwrap_or_default();
-        (0..self.names.len())
+        (0..self.clients)
             .map(|i| timeline(&ticks, i, start))
             .collect()
     }
