@@ -38,6 +38,9 @@ pub(crate) struct Transport {
     pub(crate) phase: Phase,
     /// The kernel said `WouldBlock` on the last write; wait for writability.
     pub(crate) write_blocked: bool,
+    /// epoll reported the peer's close (`EPOLLRDHUP`, or an error). Reads go on until
+    /// they meet it: that edge came with the data before it and will not come again.
+    pub(crate) peer_closed: bool,
     /// TLS-first: start the handshake as soon as TCP is up.
     pub(crate) tls_first: Option<String>,
     /// WebSocket framing, for a `ws://` or `wss://` server.
@@ -82,6 +85,7 @@ impl Transport {
             tls: None,
             phase: Phase::Connecting,
             write_blocked: false,
+            peer_closed: false,
             tls_first,
             ws: ws.map(Box::new),
             direct: None,

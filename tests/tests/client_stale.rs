@@ -30,6 +30,9 @@ struct Script {
     after_handshake: Vec<u8>,
     /// Close the socket after `after_handshake`.
     close_after_handshake: bool,
+    /// Cork the socket before answering the handshake, so that the answer and the close
+    /// reach the client as one segment: bytes and FIN behind a single epoll edge.
+    cork_the_close: bool,
     /// Answer PINGs after the handshake (otherwise they are ignored: a stale server).
     answer_pings: bool,
     /// After the handshake, stop reading and flood the client with `PING`s and `PONG`s
@@ -133,6 +136,9 @@ fn serve(i: usize, mut stream: TcpStream, port: u16, script: Script, tx: &Sender
                     handshake_done = true;
                     answer.extend_from_slice(b"PONG\r\n");
                     answer.extend_from_slice(&script.after_handshake);
+                    if script.cork_the_close {
+                        socket2::SockRef::from(&stream).set_tcp_cork(true).unwrap();
+                    }
                 } else if script.answer_pings {
                     answer.extend_from_slice(b"PONG\r\n");
                 }
@@ -320,6 +326,44 @@ fn err_stale_connection_from_the_server_makes_the_client_reconnect() {
             reason: DisconnectReason::ServerError(e),
         } => assert_eq!(e.kind, ServerErrorKind::StaleConnection),
         other => panic!("expected a Stale Connection disconnect, got {other:?}"),
+    }
+    assert!(matches!(
+        next_event(&events, WAIT),
+        Event::Reconnected { .. }
+    ));
+    wait_for_connect(&fake, 1);
+    client.flush().unwrap();
+    assert_eq!(client.statistics().reconnects, 1);
+}
+
+/// A server that goes away right behind its last bytes (a killed nats-server with output
+/// still queued for a subscriber) must be seen to go. Its bytes and FIN come with one
+/// epoll edge, so the read that returns the bytes is not the last one: the close is only
+/// seen by reading again. The client used to stop at the short read and sat on the dead
+/// socket until a PING failed, two minutes by default (the chaos run's lost subscriber).
+#[test]
+fn a_close_that_arrives_with_the_last_bytes_is_seen_at_once() {
+    let fake = FakeServer::start(|i| {
+        if i == 0 {
+            Script {
+                // The handshake's PONG is the last bytes: nothing that needs an answer,
+                // whose write would fail and show the close another way.
+                close_after_handshake: true,
+                cork_the_close: true,
+                ..Script::default()
+            }
+        } else {
+            Script::healthy()
+        }
+    });
+    let (options, events) = fast_reconnect_with_events();
+    let client = options.connect(fake.url()).unwrap();
+    assert!(matches!(next_event(&events, WAIT), Event::Connected { .. }));
+    match next_event(&events, WAIT) {
+        Event::Disconnected { reason } => {
+            assert_eq!(reason, DisconnectReason::Eof)
+        }
+        other => panic!("expected a disconnect, got {other:?}"),
     }
     assert!(matches!(
         next_event(&events, WAIT),

@@ -170,8 +170,12 @@ impl EventLoop {
                     // A short plain-TCP read emptied the socket: epoll reports the next
                     // bytes as a new edge, so the read that would only say `WouldBlock`
                     // is skipped (tokio does the same). strace of `req`: one `recvfrom`
-                    // fewer per reply received.
-                    let plain = t.tls.is_none() && t.ws.is_none();
+                    // fewer per reply received. Not once the peer's close was reported:
+                    // bytes and FIN queued before `epoll_wait` share one edge, and the
+                    // read that returns the bytes does not return the end. Skipping the
+                    // next read then leaves the connection on a dead socket until a
+                    // write fails (RELIABILITY.md, chaos; tokio keeps its closed bit too).
+                    let plain = t.tls.is_none() && t.ws.is_none() && !t.peer_closed;
                     // Straight into proto's read buffer: no copy from a buffer of ours.
                     let mut space = match self.space.take() {
                         Some(space) => space,

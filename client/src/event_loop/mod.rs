@@ -182,7 +182,11 @@ impl EventLoop {
                     if event.is_writable() {
                         self.on_writable();
                     }
-                    readable |= event.is_readable() || event.is_read_closed() || event.is_error();
+                    let closed = event.is_read_closed() || event.is_error();
+                    if let (true, Some(t)) = (closed, self.transport.as_mut()) {
+                        t.peer_closed = true;
+                    }
+                    readable |= event.is_readable() || closed;
                 }
             }
             if readable {
