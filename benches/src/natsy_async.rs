@@ -70,7 +70,11 @@ impl BenchClient for NatsyAsync {
 }
 
 pub(crate) async fn connect(url: &str) -> Res<Client> {
-    ConnectOptions::new()
+    let mut options = ConnectOptions::new();
+    if std::env::var_os("NATSY_BENCH_TOKIO_DRIVER").is_some() {
+        options = options.tokio_runtime(tokio::runtime::Handle::current());
+    }
+    options
         .name("natsy-bench-async")
         .flush_timeout(Duration::from_secs(120))
         .request_timeout(Duration::from_secs(10))

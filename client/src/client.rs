@@ -232,10 +232,29 @@ impl Client {
             options.websocket_compression,
         );
         let span = crate::trace::connection_span(options.name.as_deref());
-        std::thread::Builder::new()
-            .name("natsy-loop".into())
-            .spawn(move || crate::trace::run_in(span, || event_loop.run()))
-            .map_err(|e| ConnectError::Io(e.to_string()))?;
+        #[cfg(all(feature = "tokio", unix))]
+        let on_tokio = options.tokio_runtime.clone();
+        #[cfg(not(all(feature = "tokio", unix)))]
+        let on_tokio: Option<std::convert::Infallible> = None;
+        match on_tokio {
+            #[cfg(all(feature = "tokio", unix))]
+            Some(runtime) => {
+                // Registration with the reactor needs the runtime's context.
+                let _context = runtime.enter();
+                drop(runtime.spawn(crate::trace::instrument(
+                    span,
+                    crate::event_loop::run_on_tokio(event_loop),
+                )));
+            }
+            #[cfg(not(all(feature = "tokio", unix)))]
+            Some(never) => match never {},
+            None => {
+                std::thread::Builder::new()
+                    .name("natsy-loop".into())
+                    .spawn(move || crate::trace::run_in(span, || event_loop.run()))
+                    .map_err(|e| ConnectError::Io(e.to_string()))?;
+            }
+        }
 
         Ok(Client {
             handle: Arc::new(Handle { shared, options }),

@@ -63,6 +63,8 @@ pub struct ConnectOptions {
     pub(crate) event_callback: Option<EventCallback>,
     pub(crate) resolver: Option<Resolver>,
     pub(crate) websocket_compression: bool,
+    #[cfg(all(feature = "tokio", unix))]
+    pub(crate) tokio_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl fmt::Debug for ConnectOptions {
@@ -79,6 +81,7 @@ impl fmt::Debug for ConnectOptions {
             .field("reconnect_buffer_size", &self.reconnect_buffer_size)
             .field("inbox_prefix", &self.inbox_prefix)
             .field("websocket_compression", &self.websocket_compression)
+            .field("tokio_runtime", &self.drives_on_tokio())
             .field("auth", &self.auth)
             .field("tls", &self.tls)
             .finish_non_exhaustive()
@@ -113,6 +116,8 @@ impl Default for ConnectOptions {
             tls: TlsOptions::default(),
             resolver: None,
             websocket_compression: false,
+            #[cfg(all(feature = "tokio", unix))]
+            tokio_runtime: None,
             event_callback: None,
         }
     }
@@ -145,6 +150,41 @@ impl ConnectOptions {
     pub fn websocket_compression(mut self, on: bool) -> Self {
         self.websocket_compression = on;
         self
+    }
+
+    /// Drives the connection as a task on this tokio runtime instead of on a thread of
+    /// natsy's own (the `tokio` feature, Unix). Its socket and timers then run on the
+    /// runtime's reactor: a message or a reply wakes the awaiting task from the worker
+    /// that read it, without the thread switch and worker unpark that waking it from
+    /// natsy's loop thread costs (BENCHMARKS.md has the numbers). Everything else is the
+    /// same connection: the blocking API works on it too, from threads that are not the
+    /// runtime's workers.
+    ///
+    /// The runtime needs its IO and time drivers (`enable_all`). A runtime that shuts
+    /// down closes the connection (`Closed`, every waiter released). Without this
+    /// option natsy needs no runtime at all.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = natsy::ConnectOptions::new()
+    ///     .tokio_runtime(tokio::runtime::Handle::current())
+    ///     .connect_async("nats://127.0.0.1:4222")
+    ///     .await?;
+    /// let reply = client.request("time.now", "").await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(all(feature = "tokio", unix))]
+    pub fn tokio_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.tokio_runtime = Some(runtime);
+        self
+    }
+
+    /// Whether the connection runs on a tokio runtime ([`Self::tokio_runtime`]).
+    fn drives_on_tokio(&self) -> bool {
+        #[cfg(all(feature = "tokio", unix))]
+        return self.tokio_runtime.is_some();
+        #[cfg(not(all(feature = "tokio", unix)))]
+        false
     }
 
     /// Do not deliver this connection's own publishes to its subscriptions. Default false

@@ -60,6 +60,21 @@ pub(crate) fn run_in(span: Span, f: impl FnOnce()) {
     f()
 }
 
+/// Runs `future` inside `span` (the loop as a tokio task).
+#[cfg(all(feature = "tokio", unix))]
+pub(crate) fn instrument<F: std::future::Future>(
+    span: Span,
+    future: F,
+) -> impl std::future::Future<Output = F::Output> {
+    #[cfg(feature = "tracing")]
+    return tracing::Instrument::instrument(future, span);
+    #[cfg(not(feature = "tracing"))]
+    {
+        let Span = span;
+        future
+    }
+}
+
 /// Traces a connection event as it is handed to the application: lifecycle at `info`,
 /// trouble (disconnects, failed attempts, slow consumers, server errors) at `warn`.
 #[cfg(feature = "tracing")]

@@ -154,14 +154,34 @@ fn threads() -> usize {
 
 #[test]
 fn ten_thousand_requests_from_ten_thousand_tasks_on_one_thread() {
+    ten_thousand_requests(false);
+}
+
+/// The same with the connection itself a task on that one thread: natsy then adds no
+/// thread at all, and its turns must leave the 10,000 tasks room to run.
+#[test]
+fn ten_thousand_requests_on_one_thread_that_also_drives_the_connection() {
+    ten_thousand_requests(true);
+}
+
+fn ten_thousand_requests(on_tokio: bool) {
     let server = NatsServer::start().unwrap();
     let _svc = responder(&server, "svc.echo", Duration::ZERO);
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
+    let mut options = natsy::ConnectOptions::new();
+    if on_tokio {
+        options = options.tokio_runtime(rt.handle().clone());
+    }
     rt.block_on(async {
-        let client = aio::connect(server.url()).await.unwrap();
+        let before_connect = threads();
+        let client = options.connect_async(server.url()).await.unwrap();
         let before = threads();
+        if on_tokio {
+            assert_eq!(before, before_connect, "the connection took a thread");
+        }
         let tasks: Vec<_> = (0..10_000)
             .map(|i| {
                 let c = client.clone();

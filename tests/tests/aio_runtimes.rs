@@ -2,7 +2,8 @@
 //! tokio (multi-thread and current-thread), smol, async-std and
 //! `futures::executor::block_on`. The same scenario runs on each: subscribe, publish,
 //! a request answered by a responder task, no responders, a flush, a timed-out request
-//! that leaves nothing behind, and a drain.
+//! that leaves nothing behind, and a drain. On tokio it runs twice: on natsy's own loop
+//! thread and on the runtime's reactor (`ConnectOptions::tokio_runtime`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +18,12 @@ type Spawn = fn(Pin<Box<dyn Future<Output = ()> + Send>>);
 
 /// The scenario, given a way to spawn a task on the executor it runs on.
 async fn scenario(url: String, spawn: Spawn) {
-    let client = aio::connect(url.as_str()).await.unwrap();
+    scenario_with(url, spawn, natsy::ConnectOptions::new()).await
+}
+
+/// The scenario on a connection made with `options`.
+async fn scenario_with(url: String, spawn: Spawn, options: natsy::ConnectOptions) {
+    let client = options.connect_async(url.as_str()).await.unwrap();
     let mut sub = client.subscribe("greet.*").await.unwrap();
     client.publish("greet.joe", "hello").await.unwrap();
     let msg = sub.next().await.unwrap();
@@ -96,6 +102,29 @@ fn tokio_current_thread() {
         .build()
         .unwrap()
         .block_on(scenario(server.url(), spawn_tokio));
+}
+
+#[test]
+fn tokio_multi_thread_driving_the_connection() {
+    let server = NatsServer::start().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let options = natsy::ConnectOptions::new().tokio_runtime(rt.handle().clone());
+    rt.block_on(scenario_with(server.url(), spawn_tokio, options));
+}
+
+#[test]
+fn tokio_current_thread_driving_the_connection() {
+    let server = NatsServer::start().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let options = natsy::ConnectOptions::new().tokio_runtime(rt.handle().clone());
+    rt.block_on(scenario_with(server.url(), spawn_tokio, options));
 }
 
 #[test]

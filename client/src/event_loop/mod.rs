@@ -20,9 +20,13 @@
 mod close;
 mod dial;
 mod io;
+#[cfg(all(feature = "tokio", unix))]
+mod on_tokio;
 mod tls;
 
 pub(crate) use io::write_now_or_wake;
+#[cfg(all(feature = "tokio", unix))]
+pub(crate) use on_tokio::run as run_on_tokio;
 
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -54,6 +58,17 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 /// With 64, `natsy-bench pub --size 4096` made four times the `writev` calls and used
 /// about 1.5x the CPU per message. Linux takes up to 1024 (`IOV_MAX`).
 const WRITE_SLICES: usize = 256;
+
+/// What a turn's first half leaves to the waiter that drives the loop.
+enum Turn {
+    /// The connection closed for good: [`EventLoop::finish`] is next.
+    Done,
+    /// Something was started off the lock; go round again before waiting.
+    Again,
+    /// Wait for readiness (or a user's wake) at most this long (`None`: no deadline),
+    /// then hand what came to [`EventLoop::end_turn`].
+    Wait(Option<Duration>),
+}
 
 pub(crate) struct EventLoop {
     shared: Arc<Shared>,
@@ -126,73 +141,104 @@ impl EventLoop {
         }
     }
 
+    /// Drives the connection on the calling thread until it closes for good: the loop
+    /// thread's body.
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(64);
-        let shared = self.shared.clone();
-        while !self.finished {
-            let timeout = {
-                let mut core = shared.lock();
-                self.take_gathered(&mut core);
-                let now = Instant::now();
-                if core.conn.poll_timeout().is_some_and(|t| t <= now) {
-                    core.conn.handle_timeout(now);
-                }
-                core.timers.fire(now);
-                self.drive(&mut core);
-                if self.finished {
-                    break;
-                }
-                // While the socket is full we write on writability anyway: no wake-ups.
-                core.wake_pending = self.transport.as_ref().is_some_and(|t| t.write_blocked);
-                // Asleep with nothing to write: a requester may write itself.
-                core.direct = match &self.transport {
-                    Some(t) if !core.wake_pending && core.conn.state() == State::Connected => {
-                        t.direct.clone()
-                    }
-                    _ => None,
-                };
-                if self.read_more {
-                    Some(Duration::ZERO)
-                } else {
-                    let due = match (core.conn.poll_timeout(), core.timers.next()) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
-                    due.map(|t| t.saturating_duration_since(now))
-                }
+        loop {
+            let timeout = match self.begin_turn() {
+                Turn::Done => break,
+                Turn::Again => continue,
+                Turn::Wait(timeout) => timeout,
             };
-            // Readers of what this turn routed, now that the lock is released.
-            self.batch.wake_readers();
-            if self.start_gathering() {
-                continue;
-            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
-                // The poller itself broke: nothing can be driven any more.
-                let mut core = shared.lock();
-                core.conn.close(Instant::now());
-                self.drive(&mut core);
+                self.poller_broke();
                 break;
             }
-            let mut readable = std::mem::take(&mut self.read_more);
-            for event in events.iter() {
-                if event.token() == SOCKET {
-                    if event.is_writable() {
-                        self.on_writable();
-                    }
-                    let closed = event.is_read_closed() || event.is_error();
-                    if let (true, Some(t)) = (closed, self.transport.as_mut()) {
-                        t.peer_closed = true;
-                    }
-                    readable |= event.is_readable() || closed;
-                }
+            self.end_turn(&events);
+        }
+        self.finish();
+    }
+
+    /// The first half of a turn, under the lock: fires due timers, drains the
+    /// connection's events and writes, then says how long the wait for readiness may be.
+    fn begin_turn(&mut self) -> Turn {
+        if self.finished {
+            return Turn::Done;
+        }
+        let shared = self.shared.clone();
+        let timeout = {
+            let mut core = shared.lock();
+            self.take_gathered(&mut core);
+            let now = Instant::now();
+            if core.conn.poll_timeout().is_some_and(|t| t <= now) {
+                core.conn.handle_timeout(now);
             }
-            if readable {
-                self.on_readable();
+            core.timers.fire(now);
+            self.drive(&mut core);
+            if self.finished {
+                return Turn::Done;
+            }
+            // While the socket is full we write on writability anyway: no wake-ups.
+            core.wake_pending = self.transport.as_ref().is_some_and(|t| t.write_blocked);
+            // Asleep with nothing to write: a requester may write itself.
+            core.direct = match &self.transport {
+                Some(t) if !core.wake_pending && core.conn.state() == State::Connected => {
+                    t.direct.clone()
+                }
+                _ => None,
+            };
+            if self.read_more {
+                Some(Duration::ZERO)
+            } else {
+                let due = match (core.conn.poll_timeout(), core.timers.next()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                due.map(|t| t.saturating_duration_since(now))
+            }
+        };
+        // Readers of what this turn routed, now that the lock is released.
+        self.batch.wake_readers();
+        if self.start_gathering() {
+            return Turn::Again;
+        }
+        Turn::Wait(timeout)
+    }
+
+    /// The second half of a turn: acts on what the poll reported.
+    fn end_turn(&mut self, events: &Events) {
+        let mut readable = std::mem::take(&mut self.read_more);
+        for event in events.iter() {
+            if event.token() == SOCKET {
+                if event.is_writable() {
+                    self.on_writable();
+                }
+                let closed = event.is_read_closed() || event.is_error();
+                if let (true, Some(t)) = (closed, self.transport.as_mut()) {
+                    t.peer_closed = true;
+                }
+                readable |= event.is_readable() || closed;
             }
         }
+        if readable {
+            self.on_readable();
+        }
+    }
+
+    /// The poller itself broke: nothing can be driven any more.
+    fn poller_broke(&mut self) {
+        let shared = self.shared.clone();
+        let mut core = shared.lock();
+        core.conn.close(Instant::now());
+        self.drive(&mut core);
+    }
+
+    /// After the last turn: the bounded final write and the release of every waiter.
+    fn finish(mut self) {
         self.batch.wake_readers();
         if let Some(reason) = self.closing.take() {
             self.finish_close(reason);

@@ -1,0 +1,127 @@
+//! The loop as a task on a tokio runtime instead of a thread of its own (the `tokio`
+//! feature, [`ConnectOptions::tokio_runtime`](crate::ConnectOptions::tokio_runtime)).
+//!
+//! The turns are the thread's ([`EventLoop::run`]); only the wait differs. mio's epoll
+//! descriptor is itself pollable: it is readable while one of its sources (the socket,
+//! the waker user calls write to) has an event. So the task registers that descriptor
+//! with tokio's reactor and waits on it and on the next deadline. A reply then wakes the
+//! requesting task from the worker that read it, with no thread of natsy's in between:
+//! the thread switch a reply costs on natsy's own loop thread, and a tokio worker's
+//! unpark, are gone (BENCHMARKS.md).
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use mio::Events;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use super::{EventLoop, Turn};
+
+/// Turns that find work back to back before the task lets the worker's other tasks
+/// run: on a current-thread runtime a busy connection must not starve its users.
+const TURNS_PER_YIELD: u32 = 16;
+
+/// Ends the loop properly however the task ends: a runtime that shuts down drops its
+/// tasks, and the connection must still close and release every waiter (threads
+/// blocked on the same connection and tasks on other executors among them).
+struct Finisher(Option<EventLoop>);
+
+impl Drop for Finisher {
+    fn drop(&mut self) {
+        if let Some(mut event_loop) = self.0.take() {
+            if !event_loop.finished {
+                event_loop.poller_broke();
+            }
+            event_loop.finish();
+        }
+    }
+}
+
+/// Drives the connection until it closes for good; spawned on the user's runtime.
+pub(crate) async fn run(event_loop: EventLoop) {
+    let mut finisher = Finisher(Some(event_loop));
+    if let Some(event_loop) = finisher.0.as_mut() {
+        drive(event_loop).await;
+    }
+    // The final write may wait up to a second for the socket: not on a worker.
+    let _ = tokio::task::spawn_blocking(move || drop(finisher)).await;
+}
+
+async fn drive(event_loop: &mut EventLoop) {
+    let mut events = Events::with_capacity(64);
+    let ready = match register(&event_loop.poll) {
+        Ok(ready) => ready,
+        Err(_) => return event_loop.poller_broke(),
+    };
+    let mut busy_turns = 0;
+    loop {
+        let timeout = match event_loop.begin_turn() {
+            Turn::Done => return,
+            Turn::Again => Some(Duration::ZERO),
+            Turn::Wait(timeout) => timeout,
+        };
+        // What is ready already needs no wait; the reactor is only asked otherwise.
+        if !look(event_loop, &mut events) {
+            return;
+        }
+        if events.is_empty() && timeout != Some(Duration::ZERO) {
+            busy_turns = 0;
+            let mut sleep = timeout.map(|t| Box::pin(tokio::time::sleep(t)));
+            let woken = poll_fn(|cx| {
+                if let Poll::Ready(guard) = ready.poll_read_ready(cx) {
+                    // Cleared before the look below: an event after it is a new edge.
+                    return Poll::Ready(guard.map(|mut guard| guard.clear_ready()));
+                }
+                match sleep.as_mut() {
+                    Some(sleep) => Pin::new(sleep).poll(cx).map(Ok),
+                    None => Poll::Pending,
+                }
+            })
+            .await;
+            if woken.is_err() {
+                // The reactor is gone (the runtime shuts down).
+                return event_loop.poller_broke();
+            }
+            if !look(event_loop, &mut events) {
+                return;
+            }
+        } else {
+            busy_turns += 1;
+            if busy_turns >= TURNS_PER_YIELD {
+                busy_turns = 0;
+                tokio::task::yield_now().await;
+            }
+        }
+        event_loop.end_turn(&events);
+    }
+}
+
+/// Registers a second handle on mio's epoll instance (a `dup`, which the `AsyncFd`
+/// owns) with the runtime's reactor, for readability: some source of ours has an event.
+///
+/// tokio deprecated this constructor because it cannot check that an arbitrary
+/// `AsRawFd` keeps its descriptor open and the same while registered. This one does by
+/// construction: the `Registry` is ours alone and closes its descriptor only when it
+/// drops, which is when the `AsyncFd` drops, after deregistering it. So natsy stays
+/// without `unsafe` (`forbid(unsafe_code)`).
+#[allow(deprecated)]
+fn register(poll: &mio::Poll) -> std::io::Result<AsyncFd<mio::Registry>> {
+    AsyncFd::with_interest(poll.registry().try_clone()?, Interest::READABLE)
+}
+
+/// Collects what is ready without waiting. False if the poller broke (then closed).
+fn look(event_loop: &mut EventLoop, events: &mut Events) -> bool {
+    loop {
+        match event_loop.poll.poll(events, Some(Duration::ZERO)) {
+            Ok(()) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                event_loop.poller_broke();
+                return false;
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! A connection driven as a task on a tokio runtime (`ConnectOptions::tokio_runtime`),
+//! against a real nats-server: no loop thread of natsy's, reconnects with the reconnect
+//! buffer as on the thread, the blocking API on the same connection, and a runtime that
+//! shuts down closes the connection instead of leaving its waiters hanging. The executor
+//! scenarios (aio_runtimes.rs) and 10,000 requests on one thread (aio_cancel.rs) run on
+//! this driver too.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use natsy::{aio, ConnectOptions, Event, NextError, State, SubscriptionEnded};
+use natsy_test_harness::NatsServer;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Names of this process's threads.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn fast(rt: &tokio::runtime::Runtime) -> ConnectOptions {
+    ConnectOptions::new()
+        .tokio_runtime(rt.handle().clone())
+        .reconnect_wait(Duration::from_millis(50))
+        .reconnect_jitter(Duration::ZERO, Duration::ZERO)
+        .max_reconnects(None)
+}
+
+async fn next_event(events: &mut aio::Events, mut pick: impl FnMut(&Event) -> bool) {
+    loop {
+        let event = tokio::time::timeout(WAIT, events.next())
+            .await
+            .expect("an event in time")
+            .expect("the event stream goes on");
+        if pick(&event) {
+            return;
+        }
+    }
+}
+
+#[test]
+fn no_loop_thread_and_the_blocking_api_works_on_the_same_connection() {
+    let server = NatsServer::start().unwrap();
+    let rt = runtime();
+    let client = rt.block_on(fast(&rt).connect_async(server.url())).unwrap();
+    assert!(
+        !thread_names().iter().any(|n| n == "natsy-loop"),
+        "a loop thread: {:?}",
+        thread_names()
+    );
+    // Blocking calls from a thread that is not one of the runtime's workers.
+    let blocking = client.blocking().clone();
+    let mut sub = blocking.subscribe("mixed.>").unwrap();
+    blocking.flush().unwrap();
+    rt.block_on(async {
+        client.publish("mixed.a", "from a task").await.unwrap();
+        client.flush().await.unwrap();
+    });
+    let msg = sub.next_timeout(WAIT).unwrap();
+    assert_eq!(msg.payload(), b"from a task");
+    assert!(!thread_names().iter().any(|n| n == "natsy-loop"));
+}
+
+#[test]
+fn publishes_awaited_while_the_server_is_down_all_arrive_after_the_restart() {
+    let mut server = NatsServer::start().unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        let client = fast(&rt).connect_async(server.url()).await.unwrap();
+        let mut events = client.events();
+        let mut sub = client.subscribe("buf.>").await.unwrap();
+        for i in 0..100 {
+            client
+                .publish("buf.a", format!("before {i}"))
+                .await
+                .unwrap();
+        }
+        client.flush().await.unwrap();
+
+        server.stop().unwrap();
+        next_event(&mut events, |e| matches!(e, Event::Disconnected { .. })).await;
+        assert_ne!(client.connection_state(), State::Connected);
+        for i in 0..500 {
+            client
+                .publish("buf.b", format!("during {i}"))
+                .await
+                .unwrap();
+        }
+        assert!(client.statistics().buffered_bytes > 0);
+        server.start_again().unwrap();
+        next_event(&mut events, |e| matches!(e, Event::Reconnected { .. })).await;
+        client.flush().await.unwrap();
+        assert_eq!(client.statistics().reconnects, 1);
+
+        let want = (0..100)
+            .map(|i| format!("before {i}"))
+            .chain((0..500).map(|i| format!("during {i}")));
+        for w in want {
+            let m = tokio::time::timeout(WAIT, sub.next())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(m.payload(), w.as_bytes());
+        }
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), sub.next())
+                .await
+                .is_err(),
+            "an extra message"
+        );
+        assert_eq!(client.statistics().in_messages, 600);
+        client.drain().await.unwrap();
+        assert!(sub.next().await.is_none());
+    });
+}
+
+#[test]
+fn a_runtime_that_shuts_down_closes_the_connection_and_releases_its_waiters() {
+    let server = NatsServer::start().unwrap();
+    let rt = runtime();
+    let client = rt.block_on(fast(&rt).connect_async(server.url())).unwrap();
+    let blocking = client.blocking().clone();
+    let mut sub = blocking.subscribe("quiet").unwrap();
+    blocking.flush().unwrap();
+    // A thread blocked on the connection while the runtime goes away.
+    let waiter = std::thread::spawn(move || sub.next_timeout(Duration::from_secs(60)));
+    std::thread::sleep(Duration::from_millis(100));
+    drop(rt);
+    match waiter.join().unwrap() {
+        Err(NextError::Ended(SubscriptionEnded::ConnectionClosed)) => {}
+        other => panic!("expected the subscription to end with the connection, got {other:?}"),
+    }
+    assert!(blocking.close_reason().is_some());
+    assert!(blocking.publish("after", "x").is_err());
+}
