@@ -10,7 +10,6 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use natsy::aio;
 use natsy::RequestError;
 use natsy_test_harness::NatsServer;
 
