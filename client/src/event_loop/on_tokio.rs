@@ -63,37 +63,40 @@ async fn drive(event_loop: &mut EventLoop) {
             Turn::Again => Some(Duration::ZERO),
             Turn::Wait(timeout) => timeout,
         };
-        // What is ready already needs no wait; the reactor is only asked otherwise.
-        if !look(event_loop, &mut events) {
-            return;
-        }
-        if events.is_empty() && timeout != Some(Duration::ZERO) {
-            busy_turns = 0;
+        if timeout != Some(Duration::ZERO) {
+            // Readiness stays set until cleared below, so an event that came since the
+            // last look ends this wait at once; tokio's budget makes a busy connection
+            // yield here as well.
             let mut sleep = timeout.map(|t| Box::pin(tokio::time::sleep(t)));
+            let mut slept = false;
             let woken = poll_fn(|cx| {
                 if let Poll::Ready(guard) = ready.poll_read_ready(cx) {
                     // Cleared before the look below: an event after it is a new edge.
                     return Poll::Ready(guard.map(|mut guard| guard.clear_ready()));
                 }
-                match sleep.as_mut() {
+                let due = match sleep.as_mut() {
                     Some(sleep) => Pin::new(sleep).poll(cx).map(Ok),
                     None => Poll::Pending,
-                }
+                };
+                slept |= due.is_pending();
+                due
             })
             .await;
             if woken.is_err() {
                 // The reactor is gone (the runtime shuts down).
                 return event_loop.poller_broke();
             }
-            if !look(event_loop, &mut events) {
-                return;
-            }
-        } else {
-            busy_turns += 1;
-            if busy_turns >= TURNS_PER_YIELD {
+            if slept {
                 busy_turns = 0;
-                tokio::task::yield_now().await;
             }
+        }
+        busy_turns += 1;
+        if busy_turns >= TURNS_PER_YIELD {
+            busy_turns = 0;
+            tokio::task::yield_now().await;
+        }
+        if !look(event_loop, &mut events) {
+            return;
         }
         event_loop.end_turn(&events);
     }
