@@ -85,6 +85,11 @@
 //!   as its own error, where async-nats's channel accepts it and may drop it later.
 //! - Nothing needs tokio: async-nats requires it (nats.rs #1369, #476).
 //!
+//! The connection is driven by a loop thread of natsy's own unless
+//! `ConnectOptions::tokio_runtime` (the `tokio` feature, Unix) hands it to a tokio
+//! runtime as a task: then a reply wakes its task from the worker that read it, with no
+//! thread switch in between.
+//!
 //! Everything of the blocking client not listed here (`statistics`, `buffered`,
 //! `force_reconnect`, …) is a plain method, and [`Client::blocking`] gives the
 //! blocking handle of the same connection.
