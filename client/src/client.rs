@@ -200,6 +200,13 @@ impl Client {
         let poll = mio::Poll::new().map_err(|e| ConnectError::Io(e.to_string()))?;
         let waker = mio::Waker::new(poll.registry(), crate::event_loop::WAKER)
             .map_err(|e| ConnectError::Io(e.to_string()))?;
+        #[cfg(all(feature = "tokio", unix))]
+        let waker = match options.tokio_runtime {
+            Some(_) => crate::loop_waker::LoopWaker::for_task(waker),
+            None => crate::loop_waker::LoopWaker::for_thread(waker),
+        };
+        #[cfg(not(all(feature = "tokio", unix)))]
+        let waker = crate::loop_waker::LoopWaker::for_thread(waker);
         let events = options.event_callback.clone().map(|callback| {
             let (tx, rx) = mpsc::channel();
             std::thread::Builder::new()

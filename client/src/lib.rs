@@ -111,6 +111,7 @@ mod error;
 mod event;
 mod event_loop;
 mod event_queue;
+mod loop_waker;
 mod message;
 mod options;
 mod reply_slot;

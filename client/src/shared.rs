@@ -14,6 +14,7 @@ use natsy_proto::{Message, Sid};
 pub(crate) use crate::core::{Core, FirstConnect, FlushState};
 use crate::event::Event;
 use crate::event_queue::EventQueue;
+use crate::loop_waker::LoopWaker;
 pub(crate) use crate::reply_slot::{ReplySlot, SlotState};
 pub(crate) use crate::routing::RouteBatch;
 use crate::sub_queue::SubQueue;
@@ -27,7 +28,7 @@ pub(crate) struct Shared {
     /// Signalled when the outgoing queue drains below the low-water mark while publishers
     /// wait, and on close.
     pub(crate) drained: Condvar,
-    pub(crate) waker: mio::Waker,
+    pub(crate) waker: LoopWaker,
     pub(crate) events: Option<Sender<Event>>,
     /// Async event streams (`aio::Client::events`); dropped ones are pruned on emit.
     pub(crate) listeners: Mutex<Vec<Weak<EventQueue>>>,

@@ -2,9 +2,10 @@
 //! feature, [`ConnectOptions::tokio_runtime`](crate::ConnectOptions::tokio_runtime)).
 //!
 //! The turns are the thread's ([`EventLoop::run`]); only the wait differs. mio's epoll
-//! descriptor is itself pollable: it is readable while one of its sources (the socket,
-//! the waker user calls write to) has an event. So the task registers that descriptor
-//! with tokio's reactor and waits on it and on the next deadline. A reply then wakes the
+//! descriptor is itself pollable: it is readable while one of its sources (the socket)
+//! has an event. So the task registers that descriptor with tokio's reactor and waits on
+//! it, on the next deadline and on user calls, which wake the task itself
+//! ([`LoopWaker`](crate::loop_waker::LoopWaker)). A reply then wakes the
 //! requesting task from the worker that read it, with no thread of natsy's in between:
 //! the thread switch a reply costs on natsy's own loop thread, and a tokio worker's
 //! unpark, are gone (BENCHMARKS.md).
@@ -56,37 +57,53 @@ async fn drive(event_loop: &mut EventLoop) {
         Ok(ready) => ready,
         Err(_) => return event_loop.poller_broke(),
     };
+    let shared = event_loop.shared.clone();
+    let Some(woken) = shared.waker.task() else {
+        return event_loop.poller_broke();
+    };
     let mut busy_turns = 0;
     loop {
+        woken.reset();
         let timeout = match event_loop.begin_turn() {
             Turn::Done => return,
             Turn::Again => Some(Duration::ZERO),
             Turn::Wait(timeout) => timeout,
         };
+        // Whether the poller may have events, so the look below is worth its
+        // `epoll_wait`. A busy turn looks anyway: the reactor's view may be stale.
+        let mut polled = true;
         if timeout != Some(Duration::ZERO) {
             // Readiness stays set until cleared below, so an event that came since the
             // last look ends this wait at once; tokio's budget makes a busy connection
             // yield here as well.
             let mut sleep = timeout.map(|t| Box::pin(tokio::time::sleep(t)));
-            let mut slept = false;
-            let woken = poll_fn(|cx| {
+            let mut parked = false;
+            let waited = poll_fn(|cx| {
                 if let Poll::Ready(guard) = ready.poll_read_ready(cx) {
                     // Cleared before the look below: an event after it is a new edge.
-                    return Poll::Ready(guard.map(|mut guard| guard.clear_ready()));
+                    return Poll::Ready(guard.map(|mut guard| {
+                        guard.clear_ready();
+                        true
+                    }));
+                }
+                // A user call, the dialer or a new timer: the next turn looks at the core.
+                if woken.poll_woken(cx) {
+                    return Poll::Ready(Ok(false));
                 }
                 let due = match sleep.as_mut() {
-                    Some(sleep) => Pin::new(sleep).poll(cx).map(Ok),
+                    Some(sleep) => Pin::new(sleep).poll(cx).map(|()| Ok(false)),
                     None => Poll::Pending,
                 };
-                slept |= due.is_pending();
+                parked |= due.is_pending();
                 due
             })
             .await;
-            if woken.is_err() {
+            match waited {
+                Ok(ready) => polled = ready,
                 // The reactor is gone (the runtime shuts down).
-                return event_loop.poller_broke();
+                Err(_) => return event_loop.poller_broke(),
             }
-            if slept {
+            if parked {
                 busy_turns = 0;
             }
         }
@@ -95,8 +112,12 @@ async fn drive(event_loop: &mut EventLoop) {
             busy_turns = 0;
             tokio::task::yield_now().await;
         }
-        if !look(event_loop, &mut events) {
-            return;
+        if polled {
+            if !look(event_loop, &mut events) {
+                return;
+            }
+        } else {
+            events.clear();
         }
         event_loop.end_turn(&events);
     }
