@@ -10,7 +10,7 @@
 # The WebSocket cases (pub, pubsub, req at 128 B over `ws://`; async-nats with its
 # `websockets` feature) run on the same server's `websocket` listener, without targets.
 #
-# Usage: benches/compare.sh [--reps N] [--only pub,pubsub,...] [--no-natsc] [-- natsy-bench flags]
+# Usage: benches/compare.sh [--reps N] [--only pub,pubsub,...] [--no-natsc] [--async-driver D] [-- natsy-bench flags]
 #   --reps N     repetitions per client and case (default 3; the record needs >= 3)
 #   --only LIST  only these scenarios (`rate`: only the fixed-rate cases; `ws`: only the
 #                WebSocket cases, `ws-pub` one of them; a plain name picks TCP cases;
@@ -19,6 +19,9 @@
 #   --out FILE   write somewhere else than BENCHMARKS.md (--out - prints only)
 #   --no-natsc   leave out the nats.c column (built from benches/natsc when Debian's
 #                libnats-dev is installed or installable)
+#   --async-driver thread|tokio  what drives natsy-bench-async's connections: natsy's own
+#                loop threads (default) or tasks on its tokio runtime
+#                (`ConnectOptions::tokio_runtime`; NATSY_BENCH_TOKIO_DRIVER=1 does the same)
 # Exit status: 0 all targets met, 3 some missed (the table says which), other: error.
 set -euo pipefail
 
@@ -36,8 +39,15 @@ while [[ $# -gt 0 ]]; do
     --only) pass+=(--only "$2"); shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --no-natsc) natsc=no; shift ;;
+    --async-driver)
+      case "$2" in
+        tokio) export NATSY_BENCH_TOKIO_DRIVER=1 ;;
+        thread) unset NATSY_BENCH_TOKIO_DRIVER ;;
+        *) echo "--async-driver: thread or tokio" >&2; exit 2 ;;
+      esac
+      shift 2 ;;
     --) pass+=("$@"); break ;;
-    *) echo "usage: $0 [--reps N] [--only LIST] [--out FILE] [--no-natsc] [-- FLAGS]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--reps N] [--only LIST] [--out FILE] [--no-natsc] [--async-driver thread|tokio] [-- FLAGS]" >&2; exit 2 ;;
   esac
 done
 

@@ -557,9 +557,15 @@ fn render_async(s: &mut String, results: &[CaseRuns]) {
     }
     let _ = writeln!(
         s,
-        "\nnatsy's async API (`natsy-bench-async`, tokio multi-thread), fourth in every round \
-         of the cases it implements. Ratios are natsy-async / async-nats and natsy-async / \
-         blocking natsy of the medians (for `req`: of p50; for fixed-rate rows: of CPU):\n"
+        "\nnatsy's async API (`natsy-bench-async`, tokio multi-thread; connections driven {}), \
+         fourth in every round of the cases it implements. Ratios are natsy-async / async-nats \
+         and natsy-async / blocking natsy of the medians (for `req`: of p50; for fixed-rate \
+         rows: of CPU):\n",
+        if std::env::var_os("NATSY_BENCH_TOKIO_DRIVER").is_some() {
+            "as tasks on that runtime (`tokio_runtime`, `--async-driver tokio`)"
+        } else {
+            "by natsy's own loop threads (the default)"
+        }
     );
     let _ = writeln!(
         s,
