@@ -22,6 +22,8 @@ pub(crate) struct RouteBatch {
     wake_subs: Vec<Arc<SubQueue>>,
     /// Reply slots filled.
     wake_replies: Vec<Arc<ReplySlot>>,
+    /// Some reader was woken since [`take_woke`](Self::take_woke) last asked.
+    woke: bool,
 }
 
 impl RouteBatch {
@@ -31,6 +33,7 @@ impl RouteBatch {
             messages: Vec::with_capacity(capacity),
             wake_subs: Vec::with_capacity(16),
             wake_replies: Vec::with_capacity(16),
+            woke: false,
         }
     }
 
@@ -66,11 +69,18 @@ impl RouteBatch {
 
     /// Wakes the readers of what was routed. Call without the core lock.
     pub(crate) fn wake_readers(&mut self) {
+        self.woke |= !self.wake_subs.is_empty() || !self.wake_replies.is_empty();
         for q in self.wake_subs.drain(..) {
             q.wake();
         }
         for slot in self.wake_replies.drain(..) {
             slot.wake();
         }
+    }
+
+    /// Whether a reader was woken since the last call.
+    #[cfg_attr(not(all(feature = "tokio", unix)), allow(dead_code))]
+    pub(crate) fn take_woke(&mut self) -> bool {
+        std::mem::take(&mut self.woke)
     }
 }
