@@ -49,6 +49,7 @@ mod ports;
 pub mod probe;
 mod proxy;
 mod resources;
+mod runtime;
 mod server;
 pub mod signal;
 mod tls;
@@ -65,6 +66,7 @@ pub use nkeys::{KeyKind, KeyPair};
 pub use ports::{free_port, free_ports, PORT_RETRIES};
 pub use proxy::{Direction, FaultProxy};
 pub use resources::ProcessStats;
+pub use runtime::tokio_multi_thread;
 pub use server::{NatsServer, KEEP_DIRS_ENV, START_TIMEOUT, STOP_TIMEOUT};
 pub use tls::TlsOptions;
 

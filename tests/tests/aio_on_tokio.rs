@@ -23,11 +23,7 @@ fn thread_names() -> Vec<String> {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    natsy_test_harness::tokio_multi_thread()
 }
 
 fn fast(rt: &tokio::runtime::Runtime) -> ConnectOptions {

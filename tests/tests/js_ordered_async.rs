@@ -14,11 +14,7 @@ use natsy_jetstream::{
 use natsy_test_harness::NatsServer;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    natsy_test_harness::tokio_multi_thread()
 }
 
 fn config() -> OrderedConfig {
