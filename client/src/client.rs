@@ -15,6 +15,7 @@ use crate::error::{
     CloseError, ConnectError, DrainError, FlushError, PublishError, RequestError, SubscribeError,
 };
 use crate::event_loop::EventLoop;
+use crate::loop_waker::LoopWaker;
 use crate::message::Message;
 use crate::options::ConnectOptions;
 use crate::request::ReplyHandle;
@@ -198,15 +199,20 @@ impl Client {
             .map_err(ConnectError::InvalidUrl)?;
 
         let poll = mio::Poll::new().map_err(|e| ConnectError::Io(e.to_string()))?;
-        let waker = mio::Waker::new(poll.registry(), crate::event_loop::WAKER)
-            .map_err(|e| ConnectError::Io(e.to_string()))?;
         #[cfg(all(feature = "tokio", unix))]
-        let waker = match options.tokio_runtime {
-            Some(_) => crate::loop_waker::LoopWaker::for_task(waker),
-            None => crate::loop_waker::LoopWaker::for_thread(waker),
-        };
+        let on_tokio = options.tokio_runtime.clone();
         #[cfg(not(all(feature = "tokio", unix)))]
-        let waker = crate::loop_waker::LoopWaker::for_thread(waker);
+        let on_tokio: Option<std::convert::Infallible> = None;
+        let waker = match &on_tokio {
+            #[cfg(all(feature = "tokio", unix))]
+            Some(_) => LoopWaker::Task(Default::default()),
+            #[cfg(not(all(feature = "tokio", unix)))]
+            Some(never) => match *never {},
+            None => LoopWaker::Poller(
+                mio::Waker::new(poll.registry(), crate::event_loop::WAKER)
+                    .map_err(|e| ConnectError::Io(e.to_string()))?,
+            ),
+        };
         let events = options.event_callback.clone().map(|callback| {
             let (tx, rx) = mpsc::channel();
             std::thread::Builder::new()
@@ -239,10 +245,6 @@ impl Client {
             options.websocket_compression,
         );
         let span = crate::trace::connection_span(options.name.as_deref());
-        #[cfg(all(feature = "tokio", unix))]
-        let on_tokio = options.tokio_runtime.clone();
-        #[cfg(not(all(feature = "tokio", unix)))]
-        let on_tokio: Option<std::convert::Infallible> = None;
         match on_tokio {
             #[cfg(all(feature = "tokio", unix))]
             Some(runtime) => {

@@ -15,45 +15,34 @@ use std::sync::Mutex;
 use std::task::{Context, Waker};
 
 /// Wakes whatever drives the loop.
-pub(crate) struct LoopWaker {
-    poller: mio::Waker,
+pub(crate) enum LoopWaker {
+    /// natsy's own loop thread, asleep in `epoll_wait`.
+    Poller(mio::Waker),
+    /// The task that drives the loop (`on_tokio`), once it has polled.
     #[cfg(all(feature = "tokio", unix))]
-    task: Option<TaskWake>,
+    Task(TaskWake),
 }
 
 impl LoopWaker {
-    /// Wakes the loop's thread through its poller.
-    pub(crate) fn for_thread(poller: mio::Waker) -> Self {
-        LoopWaker {
-            poller,
-            #[cfg(all(feature = "tokio", unix))]
-            task: None,
-        }
-    }
-
-    /// Wakes the task that drives the loop (`on_tokio`), once it has polled.
-    #[cfg(all(feature = "tokio", unix))]
-    pub(crate) fn for_task(poller: mio::Waker) -> Self {
-        LoopWaker {
-            poller,
-            task: Some(TaskWake::default()),
-        }
-    }
-
     /// Makes the loop run a turn soon. An error means the loop thread is gone.
     pub(crate) fn wake(&self) -> io::Result<()> {
-        #[cfg(all(feature = "tokio", unix))]
-        if let Some(task) = &self.task {
-            task.wake();
-            return Ok(());
+        match self {
+            LoopWaker::Poller(poller) => poller.wake(),
+            #[cfg(all(feature = "tokio", unix))]
+            LoopWaker::Task(task) => {
+                task.wake();
+                Ok(())
+            }
         }
-        self.poller.wake()
     }
 
     /// The driving task's side, if a task drives the loop.
     #[cfg(all(feature = "tokio", unix))]
     pub(crate) fn task(&self) -> Option<&TaskWake> {
-        self.task.as_ref()
+        match self {
+            LoopWaker::Task(task) => Some(task),
+            LoopWaker::Poller(_) => None,
+        }
     }
 }
 
