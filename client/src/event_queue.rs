@@ -69,11 +69,7 @@ impl EventQueue {
         if state.ended {
             return Poll::Ready(None);
         }
-        match &mut state.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            Some(w) => w.clone_from(cx.waker()),
-            None => state.waker = Some(cx.waker().clone()),
-        }
+        crate::wakers::remember(&mut state.waker, cx.waker());
         Poll::Pending
     }
 

@@ -80,11 +80,7 @@ impl TaskWake {
         }
         {
             let mut waker = self.waker.lock().unwrap_or_else(|e| e.into_inner());
-            match waker.as_mut() {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                Some(w) => w.clone_from(cx.waker()),
-                None => *waker = Some(cx.waker().clone()),
-            }
+            crate::wakers::remember(&mut waker, cx.waker());
         }
         // A wake between the load and the store above found no waker to take.
         self.woken.load(Ordering::Acquire)

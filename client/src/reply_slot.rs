@@ -71,11 +71,7 @@ impl ReplySlot {
         // The waker is registered before looking, so a fill in between wakes it.
         {
             let mut waker = self.waker.lock().unwrap_or_else(|e| e.into_inner());
-            match &mut *waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                Some(w) => w.clone_from(cx.waker()),
-                None => *waker = Some(cx.waker().clone()),
-            }
+            crate::wakers::remember(&mut waker, cx.waker());
         }
         match self.take() {
             SlotState::Waiting => Poll::Pending,

@@ -177,11 +177,7 @@ impl SubQueue {
         if let Some(why) = &state.closed {
             return Poll::Ready(Taken::Closed(why.clone()));
         }
-        match &mut state.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            Some(w) => w.clone_from(cx.waker()),
-            None => state.waker = Some(cx.waker().clone()),
-        }
+        crate::wakers::remember(&mut state.waker, cx.waker());
         Poll::Pending
     }
 

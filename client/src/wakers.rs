@@ -14,6 +14,16 @@ use std::time::Instant;
 /// A registration key, unique per [`WakerSet`] or [`Timers`] for the client's lifetime.
 pub(crate) type WaitKey = u64;
 
+/// Keeps `waker` in a one-task slot: the clone is skipped when the slot already wakes
+/// the same task, as it does on every poll of a future that stays on one executor.
+pub(crate) fn remember(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) if w.will_wake(waker) => {}
+        Some(w) => w.clone_from(waker),
+        None => *slot = Some(waker.clone()),
+    }
+}
+
 /// Tasks waiting for a condition, by key. A task registers (again) on every poll that
 /// returns `Pending`, and removes itself when it completes or is dropped, so nothing is
 /// left behind by a cancelled future.
