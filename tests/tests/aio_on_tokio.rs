@@ -1,9 +1,10 @@
 //! A connection driven as a task on a tokio runtime (`ConnectOptions::tokio_runtime`),
 //! against a real nats-server: no loop thread of natsy's, reconnects with the reconnect
-//! buffer as on the thread, the blocking API on the same connection, and a runtime that
-//! shuts down closes the connection instead of leaving its waiters hanging. The executor
-//! scenarios (aio_runtimes.rs) and 10,000 requests on one thread (aio_cancel.rs) run on
-//! this driver too.
+//! buffer as on the thread, the blocking API on the same connection, a runtime that
+//! shuts down closes the connection instead of leaving its waiters hanging, and a
+//! connection whose tasks wait leaves the workers asleep. The executor scenarios
+//! (aio_runtimes.rs) and 10,000 requests on one thread (aio_cancel.rs) run on this
+//! driver too.
 
 use std::time::Duration;
 
@@ -140,4 +141,66 @@ fn a_runtime_that_shuts_down_closes_the_connection_and_releases_its_waiters() {
     }
     assert!(blocking.close_reason().is_some());
     assert!(blocking.publish("after", "x").is_err());
+}
+
+/// CPU time (user + system, clock ticks) of this process's threads named `name`.
+fn cpu_ticks_of_threads(name: &str) -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| {
+            let dir = t.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if comm.trim() != name {
+                return None;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // Fields after the parenthesised name: state is the 3rd, utime the 14th.
+            let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+            Some(fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+/// A connection whose tasks all wait (a subscriber, a loop-served timer, keepalive) must
+/// leave the runtime's workers asleep: a driver that spins shows a whole core here. The
+/// connection is checked to be alive afterwards, since a dead loop burns nothing either.
+#[test]
+fn a_waiting_connection_leaves_the_runtime_idle() {
+    const WORKER: &str = "natsy-idle-chk";
+    let server = NatsServer::start().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(WORKER)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt
+        .block_on(
+            ConnectOptions::new()
+                .tokio_runtime(rt.handle().clone())
+                .connect_async(server.url()),
+        )
+        .unwrap();
+    let mut sub = rt.block_on(client.subscribe("idle.>")).unwrap();
+    rt.block_on(client.flush()).unwrap();
+    let received = rt.spawn(async move { sub.next().await.map(|m| m.payload().to_vec()) });
+    let timer = rt.spawn(client.sleep(Duration::from_secs(60)));
+    std::thread::sleep(Duration::from_millis(200));
+
+    let before = cpu_ticks_of_threads(WORKER);
+    std::thread::sleep(Duration::from_millis(1500));
+    let spent = cpu_ticks_of_threads(WORKER) - before;
+    // 15 ticks (150 ms at USER_HZ 100) of 1.5 s: a tenth of one core, far above an idle
+    // runtime's 0–1 and far below a spinning one's ~150.
+    assert!(
+        spent <= 15,
+        "the idle runtime's workers used {spent} ticks in 1.5 s"
+    );
+
+    rt.block_on(async {
+        client.publish("idle.still", "alive").await.unwrap();
+        let got = tokio::time::timeout(WAIT, received).await.expect("in time");
+        assert_eq!(got.unwrap().as_deref(), Some(&b"alive"[..]));
+    });
+    timer.abort();
 }
