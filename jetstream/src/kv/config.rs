@@ -62,6 +62,10 @@ pub struct KvConfig {
     /// Republish changes.
     pub republish: Option<Republish>,
     /// Mirror another bucket (read-only here; puts go to the origin).
+    ///
+    /// The mirror also answers direct gets for the origin's keys (`mirror_direct`, as
+    /// nats.go sets it), so once a mirror exists a get right after a put, on either
+    /// bucket, may be answered by a mirror the put has not reached yet.
     pub mirror: Option<BucketSource>,
     /// Source other buckets into this one.
     pub sources: Vec<BucketSource>,
