@@ -250,6 +250,7 @@ impl Client {
             Some(runtime) => {
                 // Registration with the reactor needs the runtime's context.
                 let _context = runtime.enter();
+                let event_loop = event_loop.on_runtime(runtime.clone());
                 drop(runtime.spawn(crate::trace::instrument(
                     span,
                     crate::event_loop::run_on_tokio(event_loop),

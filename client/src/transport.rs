@@ -48,6 +48,11 @@ pub(crate) struct Transport {
     /// A second handle on the open plain-TCP socket (a `dup`), lent to requesters
     /// through `Core::direct`; `None` with TLS or WebSocket.
     pub(crate) direct: Option<Arc<std::net::TcpStream>>,
+    /// On the tokio driver: the socket's registration with the runtime's reactor, on a
+    /// second handle (a `dup`) that lives and dies with this transport. `None` on
+    /// natsy's own loop thread, where `stream` is registered with the loop's poller.
+    #[cfg(all(feature = "tokio", unix))]
+    pub(crate) reactor: Option<tokio::io::unix::AsyncFd<std::net::TcpStream>>,
 }
 
 /// What a read produced.
@@ -89,6 +94,8 @@ impl Transport {
             tls_first,
             ws: ws.map(Box::new),
             direct: None,
+            #[cfg(all(feature = "tokio", unix))]
+            reactor: None,
         }
     }
 

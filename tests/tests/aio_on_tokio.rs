@@ -2,7 +2,9 @@
 //! against a real nats-server: no loop thread of natsy's, reconnects with the reconnect
 //! buffer as on the thread, the blocking API on the same connection, a runtime that
 //! shuts down closes the connection instead of leaving its waiters hanging, and a
-//! connection whose tasks wait leaves the workers asleep. The executor scenarios
+//! connection whose tasks wait leaves the workers asleep. Every transport (TLS, TLS
+//! first, mutual TLS, WebSocket with and without TLS) registers its socket with the
+//! runtime's reactor and is exercised here in both directions. The executor scenarios
 //! (aio_runtimes.rs) and 10,000 requests on one thread (aio_cancel.rs) run on this
 //! driver too.
 
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use natsy::{aio, ConnectOptions, Event, NextError, State, SubscriptionEnded};
-use natsy_test_harness::NatsServer;
+use natsy_test_harness::{NatsServer, TlsFiles};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -203,4 +205,87 @@ fn a_waiting_connection_leaves_the_runtime_idle() {
         assert_eq!(got.unwrap().as_deref(), Some(&b"alive"[..]));
     });
     timer.abort();
+}
+
+/// A subscription, a request and a message of 1 MiB, more than a socket buffer takes at
+/// once, so the loop waits for writability as well as readability.
+async fn both_directions(client: &aio::Client) {
+    let mut sub = client.subscribe("both.>").await.unwrap();
+    let mut service = client.subscribe("svc").await.unwrap();
+    let responder = client.clone();
+    let answer = tokio::spawn(async move {
+        let req = service.next().await.expect("the request");
+        responder
+            .publish(req.reply().unwrap().to_string(), req.payload().to_vec())
+            .await
+            .unwrap();
+    });
+    let big = vec![7u8; 1 << 20];
+    client.publish("both.big", big.clone()).await.unwrap();
+    let m = tokio::time::timeout(WAIT, sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.payload(), &big[..]);
+    let reply = tokio::time::timeout(WAIT, client.request("svc", "ping"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.payload(), b"ping");
+    answer.await.unwrap();
+}
+
+#[test]
+fn every_transport_is_driven_by_the_reactor() {
+    let files = TlsFiles::generate().unwrap();
+    let mut first = files.server_tls();
+    first.handshake_first = true;
+    let plain = NatsServer::builder().websocket().start().unwrap();
+    let tls = NatsServer::builder()
+        .tls(files.server_tls())
+        .websocket_tls(files.server_tls())
+        .start()
+        .unwrap();
+    let tls_first = NatsServer::builder().tls(first).start().unwrap();
+    let mutual = NatsServer::builder()
+        .tls(files.mutual_tls())
+        .start()
+        .unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        let ca = || fast(&rt).root_certificates(files.ca_cert());
+        let clients = [
+            ("tcp", fast(&rt).connect_async(plain.url()).await),
+            ("ws", fast(&rt).connect_async(plain.ws_url()).await),
+            ("tls", ca().connect_async(tls.tls_url()).await),
+            ("wss", ca().connect_async(tls.wss_url()).await),
+            (
+                "tls first",
+                ca().tls_first().connect_async(tls_first.tls_url()).await,
+            ),
+            (
+                "mutual tls",
+                ca().client_certificate(files.client_cert(), files.client_key())
+                    .connect_async(mutual.tls_url())
+                    .await,
+            ),
+        ];
+        for (name, client) in clients {
+            let client = client.unwrap_or_else(|e| panic!("{name}: {e}"));
+            both_directions(&client).await;
+        }
+        // A connect the server refuses at the TCP level fails at once, with an error.
+        let port = plain.port();
+        drop(plain);
+        let refused = tokio::time::timeout(
+            WAIT,
+            fast(&rt)
+                .no_reconnect()
+                .connect_async(format!("nats://127.0.0.1:{port}")),
+        )
+        .await
+        .expect("the refused connect ends");
+        assert!(refused.is_err());
+    });
+    assert!(!thread_names().iter().any(|n| n == "natsy-loop"));
 }

@@ -343,6 +343,22 @@ fn err_stale_connection_from_the_server_makes_the_client_reconnect() {
 /// socket until a PING failed, two minutes by default (the chaos run's lost subscriber).
 #[test]
 fn a_close_that_arrives_with_the_last_bytes_is_seen_at_once() {
+    let (options, events) = fast_reconnect_with_events();
+    close_with_the_last_bytes(options, events);
+}
+
+/// The same on the tokio driver. There the reactor keeps a read-closed readiness set once
+/// it has seen one (clearing never clears it), so the wait after the short read ends at
+/// once and the next read meets the end: this guards that path, which does not need
+/// `peer_closed` (checked: it passes with the flag never set).
+#[test]
+fn a_close_that_arrives_with_the_last_bytes_is_seen_at_once_on_tokio() {
+    let rt = natsy_test_harness::tokio_multi_thread();
+    let (options, events) = fast_reconnect_with_events();
+    close_with_the_last_bytes(options.tokio_runtime(rt.handle().clone()), events);
+}
+
+fn close_with_the_last_bytes(options: ConnectOptions, events: Receiver<Event>) {
     let fake = FakeServer::start(|i| {
         if i == 0 {
             Script {
@@ -356,7 +372,6 @@ fn a_close_that_arrives_with_the_last_bytes_is_seen_at_once() {
             Script::healthy()
         }
     });
-    let (options, events) = fast_reconnect_with_events();
     let client = options.connect(fake.url()).unwrap();
     assert!(matches!(next_event(&events, WAIT), Event::Connected { .. }));
     match next_event(&events, WAIT) {

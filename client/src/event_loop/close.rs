@@ -18,6 +18,8 @@ impl EventLoop {
     /// without the lock; reports what could not be written as discarded; then releases
     /// every waiter and emits `Closed`.
     pub(super) fn finish_close(&mut self, reason: CloseReason) {
+        #[cfg(all(feature = "tokio", unix))]
+        self.leave_reactor();
         let shared = self.shared.clone();
         let deadline = Instant::now() + CLOSE_FLUSH;
         let mut events = Events::with_capacity(4);

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use mio::Interest;
 use natsy_proto::connection::{TransportError, TransportOp};
 
-use super::{EventLoop, SOCKET};
+use super::EventLoop;
 use crate::dialer::{self, Dialed, Gathered};
 use crate::shared::Core;
 use crate::transport::{self, Transport};
@@ -92,30 +91,16 @@ impl EventLoop {
                 transport::connect(&addrs).map_err(|e| TransportError::io(TransportOp::Connect, &e))
             });
         match stream {
-            Ok(mut stream) => {
-                let registered = self.poll.registry().register(
-                    &mut stream,
-                    SOCKET,
-                    Interest::READABLE | Interest::WRITABLE,
-                );
-                match registered {
-                    Ok(()) => {
-                        let request = dialed.request;
-                        let server = &request.server;
-                        let ws = server.websocket.then(|| {
-                            WsLayer::new(
-                                &server.host,
-                                server.port,
-                                &server.path,
-                                self.ws_compression,
-                            )
-                        });
-                        self.transport = Some(Transport::new(
-                            stream,
-                            request.tls_first.then_some(request.tls_name),
-                            ws,
-                        ))
-                    }
+            Ok(stream) => {
+                let request = dialed.request;
+                let server = &request.server;
+                let ws = server.websocket.then(|| {
+                    WsLayer::new(&server.host, server.port, &server.path, self.ws_compression)
+                });
+                let mut transport =
+                    Transport::new(stream, request.tls_first.then_some(request.tls_name), ws);
+                match self.register(&mut transport) {
+                    Ok(()) => self.transport = Some(transport),
                     Err(e) => core
                         .conn
                         .handle_transport_error(now, TransportError::io(TransportOp::Connect, &e)),

@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use natsy_proto::connection::{TransportError, TransportOp};
 
-use super::{EventLoop, READS_PER_TURN, WRITE_SLICES};
+use super::{EventLoop, READS_PER_TURN, SOCKET, WRITE_SLICES};
 use crate::shared::{Core, Shared};
-use crate::transport::{Phase, ReadOutcome};
+use crate::transport::{Phase, ReadOutcome, Transport};
 
 /// The one write function: hands what the connection has to send to `write` until it is
 /// all sent or `write` says to stop. `write` returns the bytes it took and whether to go
@@ -81,11 +81,48 @@ impl EventLoop {
         core.conn.handle_transport_error(Instant::now(), error);
     }
 
-    pub(super) fn drop_transport(&mut self) {
+    /// Registers a new transport's socket with whatever waits for this loop: the runtime's
+    /// reactor on the tokio driver, the loop's own poller otherwise.
+    pub(super) fn register(&self, t: &mut Transport) -> io::Result<()> {
+        #[cfg(all(feature = "tokio", unix))]
+        if let Some(runtime) = &self.tokio {
+            t.reactor = Some(super::on_tokio::register_socket(runtime, &t.stream)?);
+            return Ok(());
+        }
+        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+        self.poll
+            .registry()
+            .register(&mut t.stream, SOCKET, interest)
+    }
+
+    /// Moves the socket from the runtime's reactor to the loop's own poller, for the
+    /// final write, which runs off the runtime's workers (`spawn_blocking`).
+    #[cfg(all(feature = "tokio", unix))]
+    pub(super) fn leave_reactor(&mut self) {
+        self.tokio = None;
         if let Some(mut t) = self.transport.take() {
-            let _ = self.poll.registry().deregister(&mut t.stream);
+            if t.reactor.take().is_some() && self.register(&mut t).is_err() {
+                return; // dropped: the final write cannot wait for this socket
+            }
+            self.transport = Some(t);
+        }
+    }
+
+    pub(super) fn drop_transport(&mut self) {
+        if let Some(t) = self.transport.take() {
+            self.deregister(t);
         }
         self.read_more = false;
+    }
+
+    /// Takes a dropped transport's socket out of the loop's poller (a registration with
+    /// the reactor ends with the transport).
+    fn deregister(&self, mut t: Transport) {
+        #[cfg(all(feature = "tokio", unix))]
+        if t.reactor.is_some() {
+            return;
+        }
+        let _ = self.poll.registry().deregister(&mut t.stream);
     }
 
     pub(super) fn on_writable(&mut self) {
@@ -249,8 +286,8 @@ impl EventLoop {
         }
         if let Some(reason) = failed {
             core.direct = None;
-            if let Some(mut t) = self.transport.take() {
-                let _ = self.poll.registry().deregister(&mut t.stream);
+            if let Some(t) = self.transport.take() {
+                self.deregister(t);
             }
             core.conn.handle_transport_error(Instant::now(), reason);
         }

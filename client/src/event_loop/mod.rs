@@ -59,6 +59,28 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 /// about 1.5x the CPU per message. Linux takes up to 1024 (`IOV_MAX`).
 const WRITE_SLICES: usize = 256;
 
+/// What the wait saw on the socket, from mio's events or tokio's readiness.
+#[derive(Clone, Copy, Default)]
+struct SocketReady {
+    readable: bool,
+    writable: bool,
+    /// The peer closed or the socket failed; reads go on until they meet it.
+    closed: bool,
+}
+
+impl SocketReady {
+    fn from_events(events: &Events) -> Self {
+        let mut ready = SocketReady::default();
+        for event in events.iter().filter(|e| e.token() == SOCKET) {
+            let closed = event.is_read_closed() || event.is_error();
+            ready.writable |= event.is_writable();
+            ready.closed |= closed;
+            ready.readable |= event.is_readable() || closed;
+        }
+        ready
+    }
+}
+
 /// What a turn's first half leaves to the waiter that drives the loop.
 enum Turn {
     /// The connection closed for good: [`EventLoop::finish`] is next.
@@ -106,6 +128,10 @@ pub(crate) struct EventLoop {
     closing: Option<CloseReason>,
     /// Offer `permessage-deflate` on WebSocket transports.
     ws_compression: bool,
+    /// The runtime whose reactor sockets register with, on the tokio driver; `None`: the
+    /// loop's own `poll`.
+    #[cfg(all(feature = "tokio", unix))]
+    tokio: Option<tokio::runtime::Handle>,
 }
 
 impl EventLoop {
@@ -138,6 +164,8 @@ impl EventLoop {
             finished: false,
             closing: None,
             ws_compression,
+            #[cfg(all(feature = "tokio", unix))]
+            tokio: None,
         }
     }
 
@@ -158,7 +186,7 @@ impl EventLoop {
                 self.poller_broke();
                 break;
             }
-            self.end_turn(&events);
+            self.end_turn(SocketReady::from_events(&events));
         }
         self.finish();
     }
@@ -209,20 +237,14 @@ impl EventLoop {
         Turn::Wait(timeout)
     }
 
-    /// The second half of a turn: acts on what the poll reported.
-    fn end_turn(&mut self, events: &Events) {
-        let mut readable = std::mem::take(&mut self.read_more);
-        for event in events.iter() {
-            if event.token() == SOCKET {
-                if event.is_writable() {
-                    self.on_writable();
-                }
-                let closed = event.is_read_closed() || event.is_error();
-                if let (true, Some(t)) = (closed, self.transport.as_mut()) {
-                    t.peer_closed = true;
-                }
-                readable |= event.is_readable() || closed;
-            }
+    /// The second half of a turn: acts on what the wait reported.
+    fn end_turn(&mut self, ready: SocketReady) {
+        let readable = std::mem::take(&mut self.read_more) || ready.readable;
+        if ready.writable {
+            self.on_writable();
+        }
+        if let (true, Some(t)) = (ready.closed, self.transport.as_mut()) {
+            t.peer_closed = true;
         }
         if readable {
             self.on_readable();

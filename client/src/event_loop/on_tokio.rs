@@ -1,25 +1,28 @@
 //! The loop as a task on a tokio runtime instead of a thread of its own (the `tokio`
 //! feature, [`ConnectOptions::tokio_runtime`](crate::ConnectOptions::tokio_runtime)).
 //!
-//! The turns are the thread's ([`EventLoop::run`]); only the wait differs. mio's epoll
-//! descriptor is itself pollable: it is readable while one of its sources (the socket)
-//! has an event. So the task registers that descriptor with tokio's reactor and waits on
-//! it, on the next deadline and on user calls, which wake the task itself
-//! ([`LoopWaker`](crate::loop_waker::LoopWaker)). A reply then wakes the
-//! requesting task from the worker that read it, with no thread of natsy's in between:
-//! the thread switch a reply costs on natsy's own loop thread, and a tokio worker's
-//! unpark, are gone (BENCHMARKS.md).
+//! The turns are the thread's ([`EventLoop::run`]); only the wait differs. The socket is
+//! registered with the runtime's reactor (the thread registers it with its own poller),
+//! and the task waits on its readiness, on the next deadline and on user calls, which
+//! wake the task itself ([`LoopWaker`](crate::loop_waker::LoopWaker)). A reply then
+//! wakes the requesting task from the worker that read it, with no thread of natsy's in
+//! between: the thread switch a reply costs on natsy's own loop thread, and a tokio
+//! worker's unpark, are gone (BENCHMARKS.md). The reactor's `epoll_wait` is the only
+//! one per wake-up: nothing of natsy's is polled on top of it.
 
 use std::future::{poll_fn, Future};
+use std::io;
+use std::os::fd::AsFd;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use mio::Events;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+use tokio::runtime::Handle;
 
-use super::{EventLoop, Turn};
+use super::{EventLoop, SocketReady, Turn};
+use crate::transport::Transport;
 
 /// Turns that find work back to back before the task lets the worker's other tasks
 /// run: on a current-thread runtime a busy connection must not starve its users.
@@ -52,11 +55,6 @@ pub(crate) async fn run(event_loop: EventLoop) {
 }
 
 async fn drive(event_loop: &mut EventLoop) {
-    let mut events = Events::with_capacity(64);
-    let ready = match register(&event_loop.poll) {
-        Ok(ready) => ready,
-        Err(_) => return event_loop.poller_broke(),
-    };
     let shared = event_loop.shared.clone();
     let Some(woken) = shared.waker.task() else {
         return event_loop.poller_broke();
@@ -69,61 +67,78 @@ async fn drive(event_loop: &mut EventLoop) {
             Turn::Again => Some(Duration::ZERO),
             Turn::Wait(timeout) => timeout,
         };
-        // Whether the poller may have events, so the look below is worth its
-        // `epoll_wait`. A busy turn looks anyway: the reactor's view may be stale.
-        let mut polled = true;
-        if timeout != Some(Duration::ZERO) {
-            // Readiness stays set until cleared below, so an event that came since the
-            // last look ends this wait at once; tokio's budget makes a busy connection
-            // yield here as well.
+        let transport = event_loop.transport.as_ref();
+        let waited = if timeout == Some(Duration::ZERO) {
+            // A busy turn takes what the reactor has seen so far without waiting.
+            poll_fn(|cx| Poll::Ready(take_ready(transport, cx))).await
+        } else {
+            // Readiness stays set until taken, so an event that came since the last
+            // turn ends this wait at once; tokio's budget makes a busy connection yield
+            // here as well.
             let mut sleep = timeout.map(|t| Box::pin(tokio::time::sleep(t)));
             let mut parked = false;
             let waited = poll_fn(|cx| {
-                if let Poll::Ready(guard) = ready.poll_read_ready(cx) {
-                    // Cleared before the look below: an event after it is a new edge.
-                    return Poll::Ready(guard.map(|mut guard| {
-                        guard.clear_ready();
-                        true
-                    }));
+                match take_ready(transport, cx) {
+                    Ok(ready) if !ready.readable && !ready.writable => {}
+                    taken => return Poll::Ready(taken),
                 }
                 // A user call, the dialer or a new timer: the next turn looks at the core.
                 if woken.poll_woken(cx) {
-                    return Poll::Ready(Ok(false));
+                    return Poll::Ready(Ok(SocketReady::default()));
                 }
                 let due = match sleep.as_mut() {
-                    Some(sleep) => Pin::new(sleep).poll(cx).map(|()| Ok(false)),
+                    Some(sleep) => Pin::new(sleep)
+                        .poll(cx)
+                        .map(|()| Ok(SocketReady::default())),
                     None => Poll::Pending,
                 };
                 parked |= due.is_pending();
                 due
             })
             .await;
-            match waited {
-                Ok(ready) => polled = ready,
-                // The reactor is gone (the runtime shuts down).
-                Err(_) => return event_loop.poller_broke(),
-            }
             if parked {
                 busy_turns = 0;
             }
-        }
+            waited
+        };
+        let Ok(ready) = waited else {
+            // The reactor is gone (the runtime shuts down).
+            return event_loop.poller_broke();
+        };
         busy_turns += 1;
         if busy_turns >= TURNS_PER_YIELD {
             busy_turns = 0;
             tokio::task::yield_now().await;
         }
-        if polled {
-            if !look(event_loop, &mut events) {
-                return;
-            }
-        } else {
-            events.clear();
-        }
-        event_loop.end_turn(&events);
+        event_loop.end_turn(ready);
         if event_loop.batch.take_woke() && event_loop.read_more {
             hand_off().await;
         }
     }
+}
+
+/// Takes the socket's readiness from the reactor, registering the task for the next.
+///
+/// Taken means cleared before the turn reads or writes: an event after this is a new
+/// edge, as with mio's edge-triggered registration on natsy's own loop thread, and the
+/// turn goes on until `WouldBlock` (or a short read) just as it does there.
+fn take_ready(transport: Option<&Transport>, cx: &mut Context<'_>) -> io::Result<SocketReady> {
+    let mut ready = SocketReady::default();
+    let Some(fd) = transport.and_then(|t| t.reactor.as_ref()) else {
+        return Ok(ready);
+    };
+    if let Poll::Ready(guard) = fd.poll_read_ready(cx) {
+        let mut guard = guard?;
+        ready.readable = true;
+        ready.closed = guard.ready().is_read_closed();
+        guard.clear_ready();
+    }
+    if let Poll::Ready(guard) = fd.poll_write_ready(cx) {
+        // Also a failed connect (write-closed): the write side reads the error.
+        guard?.clear_ready();
+        ready.writable = true;
+    }
+    Ok(ready)
 }
 
 /// Lets the readers a turn woke run while the socket still has more: a task woken from
@@ -146,29 +161,30 @@ async fn hand_off() {
     .await;
 }
 
-/// Registers a second handle on mio's epoll instance (a `dup`, which the `AsyncFd`
-/// owns) with the runtime's reactor, for readability: some source of ours has an event.
+/// Registers a socket with the runtime's reactor, on a second handle (a `dup`) that the
+/// `AsyncFd` owns and that the transport keeps for as long as it keeps the socket, so
+/// the socket closes when the transport drops, as on natsy's own loop thread.
 ///
 /// tokio deprecated this constructor because it cannot check that an arbitrary
-/// `AsRawFd` keeps its descriptor open and the same while registered. This one does by
-/// construction: the `Registry` is ours alone and closes its descriptor only when it
-/// drops, which is when the `AsyncFd` drops, after deregistering it. So natsy stays
-/// without `unsafe` (`forbid(unsafe_code)`).
+/// `AsRawFd` keeps its descriptor open and the same while registered. A `TcpStream` does
+/// by construction: it owns its descriptor and closes it only when it drops, which is
+/// when the `AsyncFd` drops, after deregistering it. So natsy stays without `unsafe`
+/// (`forbid(unsafe_code)`).
 #[allow(deprecated)]
-fn register(poll: &mio::Poll) -> std::io::Result<AsyncFd<mio::Registry>> {
-    AsyncFd::with_interest(poll.registry().try_clone()?, Interest::READABLE)
+pub(super) fn register_socket(
+    runtime: &Handle,
+    stream: &mio::net::TcpStream,
+) -> io::Result<AsyncFd<std::net::TcpStream>> {
+    let dup = std::net::TcpStream::from(stream.as_fd().try_clone_to_owned()?);
+    let _context = runtime.enter();
+    AsyncFd::with_interest(dup, Interest::READABLE | Interest::WRITABLE)
 }
 
-/// Collects what is ready without waiting. False if the poller broke (then closed).
-fn look(event_loop: &mut EventLoop, events: &mut Events) -> bool {
-    loop {
-        match event_loop.poll.poll(events, Some(Duration::ZERO)) {
-            Ok(()) => return true,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => {
-                event_loop.poller_broke();
-                return false;
-            }
-        }
+impl EventLoop {
+    /// Drives this loop on `runtime` (see [`run`]): its sockets register with the
+    /// runtime's reactor rather than the loop's own poller.
+    pub(crate) fn on_runtime(mut self, runtime: Handle) -> Self {
+        self.tokio = Some(runtime);
+        self
     }
 }
