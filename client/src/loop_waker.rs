@@ -3,8 +3,8 @@
 //! On natsy's own loop thread that is mio's waker (an eventfd in the loop's epoll set).
 //! When a tokio task drives the loop (`on_tokio`) it is that task's `Waker` instead: the
 //! task is scheduled straight away, on the waking worker where that worker is the
-//! caller, rather than after an eventfd write, the reactor's `epoll_wait` and the
-//! nested one of the loop's own look (BENCHMARKS.md).
+//! caller, rather than after an eventfd write and a turn of the reactor's `epoll_wait`
+//! (BENCHMARKS.md).
 
 use std::io;
 #[cfg(all(feature = "tokio", unix))]
