@@ -1,10 +1,10 @@
 //! The side-by-side comparison behind `benches/compare.sh`: one server, natsy-bench and
-//! the async-nats peer run interleaved (natsy, async-nats, natsy, async-nats, ...) for
-//! each case, medians with min–max and the ratio natsy/async-nats, checked against the
+//! the async-nats peer run interleaved for each case, each round starting with the next
+//! client ([`round_order`]), medians with min–max and the ratio natsy/async-nats, checked against the
 //! targets of the issue, written into `BENCHMARKS.md` between two markers.
 //!
 //! When the nats.c peer (`benches/natsc`, built where Debian's `libnats-dev` is
-//! installed) is given, it runs third in each round of the cases it implements
+//! installed) is given, it joins each round of the cases it implements
 //! ([`NATSC_SCENARIOS`]) and gets a table of its own; the targets of the flat-out cases
 //! are against async-nats.
 //!
@@ -417,8 +417,9 @@ pub fn render(env: &Environment, results: &[CaseRuns]) -> String {
     let _ = writeln!(s, "- server: {}; clients: {}", env.server, env.versions);
     let _ = writeln!(
         s,
-        "- {} repetitions per client, interleaved natsy, async-nats{}, natsy, ... on one server; \
-         medians with (min–max); ratio = natsy / async-nats of the medians (CPU ratio below \
+        "- {} repetitions per client, interleaved in rounds on one server (natsy, async-nats{} in \
+         the first; each round starts with the next client, so none always runs first after \
+         the previous case); medians with (min–max); ratio = natsy / async-nats of the medians (CPU ratio below \
          1 means natsy uses less CPU per message). Every run checks that every message \
          arrived exactly once: a failed run is counted as failed, never as a fast one.\n",
         env.reps,
@@ -558,7 +559,7 @@ fn render_async(s: &mut String, results: &[CaseRuns]) {
     let _ = writeln!(
         s,
         "\nnatsy's async API (`natsy-bench-async`, tokio multi-thread; connections driven {}), \
-         fourth in every round of the cases it implements. Ratios are natsy-async / async-nats \
+         in every round of the cases it implements. Ratios are natsy-async / async-nats \
          and natsy-async / blocking natsy of the medians (for `req`: of p50; for fixed-rate \
          rows: of CPU):\n",
         if std::env::var_os("NATSY_BENCH_TOKIO_DRIVER").is_some() {
@@ -724,7 +725,7 @@ fn render_natsc(s: &mut String, results: &[CaseRuns]) {
     }
     let _ = writeln!(
         s,
-        "\nnats.c, third in every round of the cases it implements (ratios are natsy / nats.c; \
+        "\nnats.c, in every round of the cases it implements (ratios are natsy / nats.c; \
          no targets):\n"
     );
     let _ = writeln!(
@@ -1013,6 +1014,16 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<CompareArgs
     })
 }
 
+/// The order in which `clients` programs run in round `rep` (from 1): rotated by one each
+/// round. Whoever runs first after another case meets what that case left behind (the
+/// server collecting garbage or returning memory after a flood of 4 KiB messages: one
+/// `req` run in three p99 outliers of 2–5 ms, in first place); rotating spreads that
+/// over every client instead of always charging it to natsy.
+pub fn round_order(clients: usize, rep: usize) -> impl Iterator<Item = usize> {
+    let start = rep.saturating_sub(1) % clients.max(1);
+    (0..clients).map(move |i| (start + i) % clients)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1162,7 +1173,7 @@ mod tests {
         ];
         let without = case("sub", Target::None, &[1.0], &[1.0], false);
         let text = render(&Environment::default(), &[pubs.clone(), req, without]);
-        assert!(text.contains("interleaved natsy, async-nats, nats.c, natsy"));
+        assert!(text.contains("interleaved in rounds on one server (natsy, async-nats, nats.c in"));
         assert!(text.contains("| pub | 16B | 200 (150–250) | 1.50× | 200.000 (160.000–266.667) | 0.67× | — | — | — | — |"), "{text}");
         assert!(text.contains("| req | 16B | 1.0k (1.0k–1.0k) | 1.00× | 40.000 (40.000–40.000) | 1.00× | 40.0 (40.0–40.0) | 0.75× | 80.0 (80.0–80.0) | 0.75× |"), "{text}");
         assert!(!text.contains("| sub | 16B | —"));
@@ -1463,5 +1474,12 @@ mod tests {
             parse_args(["--reps", "0", "--natsy", "a", "--async-nats", "b"].map(String::from))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn each_round_starts_with_the_next_client() {
+        let rounds: Vec<Vec<usize>> = (1..=4).map(|rep| round_order(3, rep).collect()).collect();
+        assert_eq!(rounds, [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 1, 2]]);
+        assert_eq!(round_order(0, 1).count(), 0);
     }
 }

@@ -124,7 +124,8 @@ fn main() -> ExitCode {
             .filter(|_| compare::ASYNC_SCENARIOS.contains(&case.scenario));
         programs.extend(natsy_async.map(|p| ("natsy-async", p)));
         for rep in 1..=args.reps {
-            for &(client, program) in &programs {
+            for (client, program) in compare::round_order(programs.len(), rep).map(|i| programs[i])
+            {
                 let r =
                     compare::run_once(program, client, &case, url, &args.extra, &args.natsy, rep);
                 eprintln!(
