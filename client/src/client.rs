@@ -248,8 +248,8 @@ impl Client {
         match on_tokio {
             #[cfg(all(feature = "tokio", unix))]
             Some(runtime) => {
-                // Registration with the reactor needs the runtime's context.
-                let _context = runtime.enter();
+                // Sockets register with the reactor as they are dialed (`register_socket`,
+                // which enters the runtime's context itself).
                 let event_loop = event_loop.on_runtime(runtime.clone());
                 drop(runtime.spawn(crate::trace::instrument(
                     span,

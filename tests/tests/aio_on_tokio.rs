@@ -274,7 +274,8 @@ fn every_transport_is_driven_by_the_reactor() {
             let client = client.unwrap_or_else(|e| panic!("{name}: {e}"));
             both_directions(&client).await;
         }
-        // A connect the server refuses at the TCP level fails at once, with an error.
+        // A connect the server refuses at the TCP level ends with an error, not a hang:
+        // the refusal shows as write-closed readiness, which the driver must act on.
         let port = plain.port();
         drop(plain);
         let refused = tokio::time::timeout(

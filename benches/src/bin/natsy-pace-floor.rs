@@ -24,9 +24,13 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Slot `i` of `rate` per second after `start`.
+/// Slot `i` of `rate` per second after `start` (saturating: a huge `--slots` or a tiny
+/// `--rate` makes a far deadline, not an overflow).
 fn slot(start: Instant, rate: u64, i: u64) -> Instant {
-    start + Duration::from_nanos(i * 1_000_000_000 / rate.max(1))
+    let after = Duration::from_nanos(i.saturating_mul(1_000_000_000) / rate.max(1));
+    start
+        .checked_add(after)
+        .unwrap_or(start + Duration::from_secs(86_400 * 365))
 }
 
 /// A tokio runtime: each slot, sleep until it, then hand a number to a second task and
