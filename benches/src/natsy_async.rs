@@ -21,7 +21,7 @@ use crate::progress::{Progress, STEP};
 use crate::publisher::PublisherChild;
 use crate::report::Outcome;
 use crate::responder::ResponderChild;
-use crate::runner::{shares, BenchClient, RunCtx};
+use crate::runner::{shares, BenchClient, OwnedRunCtx, RunCtx};
 
 /// How long a receiver may go without a message (per step of [`STEP`] messages).
 const STALL: Duration = Duration::from_secs(10);
@@ -53,7 +53,10 @@ impl BenchClient for NatsyAsync {
     }
 
     fn run(&mut self, scenario: Scenario, ctx: &RunCtx<'_>) -> Res<Outcome> {
-        self.rt.block_on(async {
+        // As a task on a worker, not on the main thread (see `OwnedRunCtx::ctx`).
+        let owned = OwnedRunCtx::new(ctx);
+        let task = self.rt.spawn(async move {
+            let ctx = &owned.ctx();
             match scenario {
                 Scenario::Pub => bench_pub(ctx).await,
                 Scenario::Sub => bench_sub(ctx).await,
@@ -65,7 +68,10 @@ impl BenchClient for NatsyAsync {
                 Scenario::KvWatch => crate::natsy_kv_async::bench_kv_watch(ctx).await,
                 other => Err(format!("{other:?} is not in natsy-bench's async mode yet")),
             }
-        })
+        });
+        self.rt
+            .block_on(task)
+            .unwrap_or_else(|e| Err(format!("the run's task failed: {e}")))
     }
 }
 

@@ -39,6 +39,51 @@ impl RunCtx<'_> {
     }
 }
 
+/// A [`RunCtx`] that owns what it borrows, so a run can move onto a runtime's worker
+/// (see [`OwnedRunCtx::ctx`]).
+#[derive(Debug, Clone)]
+pub struct OwnedRunCtx {
+    url: String,
+    config: Config,
+    size: usize,
+    msgs: u64,
+    progress: Progress,
+    id: String,
+}
+
+impl OwnedRunCtx {
+    /// An owned copy of `ctx` (its progress counter is shared, not copied).
+    pub fn new(ctx: &RunCtx<'_>) -> Self {
+        OwnedRunCtx {
+            url: ctx.url.to_owned(),
+            config: ctx.config.clone(),
+            size: ctx.size,
+            msgs: ctx.msgs,
+            progress: ctx.progress.clone(),
+            id: ctx.id.clone(),
+        }
+    }
+
+    /// The context to run with, borrowing from this copy.
+    ///
+    /// The async clients (natsy's and the async-nats peer) run each scenario as a task
+    /// spawned on their tokio runtime, not in `block_on` on the main thread: there every
+    /// wake-up of the benchmark's own loop (a reply, a message, a paced sleep ending)
+    /// crosses from a worker to the main thread, a futex wake and a park each time.
+    /// `natsy-pace-floor` measures that at about 50 µs of CPU per paced slot with no
+    /// NATS at all (BENCHMARKS.md), and a tokio service runs its handlers as tasks.
+    pub fn ctx(&self) -> RunCtx<'_> {
+        RunCtx {
+            url: &self.url,
+            config: &self.config,
+            size: self.size,
+            msgs: self.msgs,
+            progress: self.progress.clone(),
+            id: self.id.clone(),
+        }
+    }
+}
+
 /// A client under benchmark.
 pub trait BenchClient {
     /// The name in results (`natsy`, `async-nats`).

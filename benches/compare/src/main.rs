@@ -27,7 +27,7 @@ use natsy_benches::progress::{Progress, STEP};
 use natsy_benches::publisher::PublisherChild;
 use natsy_benches::report::Outcome;
 use natsy_benches::responder::ResponderChild;
-use natsy_benches::runner::{shares, BenchClient, RunCtx};
+use natsy_benches::runner::{shares, BenchClient, OwnedRunCtx, RunCtx};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
@@ -54,7 +54,10 @@ impl BenchClient for AsyncNats {
     }
 
     fn run(&mut self, scenario: Scenario, ctx: &RunCtx<'_>) -> Res<Outcome> {
-        self.rt.block_on(async {
+        // As a task on a worker, not on the main thread (see `OwnedRunCtx::ctx`).
+        let owned = OwnedRunCtx::new(ctx);
+        let task = self.rt.spawn(async move {
+            let ctx = &owned.ctx();
             match scenario {
                 Scenario::Pub => bench_pub(ctx).await,
                 Scenario::Sub => bench_sub(ctx).await,
@@ -72,7 +75,10 @@ impl BenchClient for AsyncNats {
                 Scenario::ObjPut => obj::bench_obj_put(ctx).await,
                 Scenario::ObjGet => obj::bench_obj_get(ctx).await,
             }
-        })
+        });
+        self.rt
+            .block_on(task)
+            .unwrap_or_else(|e| Err(format!("the run's task failed: {e}")))
     }
 }
 
