@@ -35,14 +35,14 @@ fn slot(start: Instant, rate: u64, i: u64) -> Instant {
 
 /// A tokio runtime: each slot, sleep until it, then hand a number to a second task and
 /// wait for it back from a spawned task.
-fn on_tokio(rate: u64, slots: u64) -> Duration {
+fn on_tokio(rate: u64, slots: u64, spawned: bool) -> Duration {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a runtime");
     let cpu = process_cpu_time();
-    rt.block_on(async {
+    let body = async move {
         let (to_peer, mut peer_rx) = tokio::sync::mpsc::channel::<u64>(1);
         let (to_main, mut main_rx) = tokio::sync::mpsc::channel::<u64>(1);
         let peer = tokio::spawn(async move {
@@ -60,7 +60,12 @@ fn on_tokio(rate: u64, slots: u64) -> Duration {
         }
         drop(to_peer);
         let _ = peer.await;
-    });
+    };
+    if spawned {
+        rt.block_on(rt.spawn(body)).expect("the body runs");
+    } else {
+        rt.block_on(body);
+    }
     process_cpu_time().saturating_sub(cpu)
 }
 
@@ -103,7 +108,11 @@ fn main() {
     let per_slot = |d: Duration| d.as_secs_f64() * 1e6 / slots as f64;
     println!(
         "tokio multi-thread (2 workers): {:.1} µs CPU per slot",
-        per_slot(on_tokio(rate, slots))
+        per_slot(on_tokio(rate, slots, false))
+    );
+    println!(
+        "tokio, body spawned:            {:.1} µs CPU per slot",
+        per_slot(on_tokio(rate, slots, true))
     );
     println!(
         "threads:                        {:.1} µs CPU per slot",
