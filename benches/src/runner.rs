@@ -118,7 +118,9 @@ pub fn static_payload(size: usize) -> bytes::Bytes {
     bytes::Bytes::from_static(leaked)
 }
 
-fn unique_id() -> String {
+/// A run's id (`<pid>_<nanos hex>_<n>`), unique on the machine: subjects and stream
+/// names are built from it ([`RunCtx::subject`]).
+pub fn unique_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

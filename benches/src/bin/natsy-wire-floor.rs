@@ -1,13 +1,23 @@
-//! The request latency floor of a server and machine: what a client that does nothing
-//! but the wire would measure. One thread holds two plain sockets, requester and
-//! responder; each request is written, read by the responder socket, answered, and the
-//! answer read back, all with blocking calls on the one thread. No client library, no
-//! second thread, no wake-up: what is left is the kernel's loopback and the server's two
-//! hops. A client's `req` p50 cannot go below this on the same server, so the ratio of
-//! two clients' p50s cannot go below floor / slower client (BENCHMARKS.md).
+//! What a client that does nothing but the wire would measure on a server and machine:
+//! the floor of `req` latency and the ceiling of `pub` and `pubsub` rates.
+//!
+//! - `req` (the default): one thread holds two plain sockets, requester and responder;
+//!   each request is written, read by the responder socket, answered, and the answer
+//!   read back, all with blocking calls on the one thread. No client library, no second
+//!   thread, no wake-up: what is left is the kernel's loopback and the server's two hops.
+//!   A client's `req` p50 cannot go below this on the same server, so the ratio of two
+//!   clients' p50s cannot go below floor / slower client (BENCHMARKS.md).
+//! - `pub`: one socket writes pre-encoded `PUB` frames, 64 KiB at a time, then `PING`;
+//!   timed to the `PONG`, as natsy-bench's `pub`.
+//! - `pubsub`: the same writer, and a second socket on its own thread that subscribed
+//!   and counts the bytes of the `MSG` frames it expects, parsing nothing; timed to the
+//!   last byte. A client costs something per message, so its rate cannot reach this on
+//!   the same server: where the ceiling is below a target's multiple of another client's
+//!   rate, the target is out of reach on that machine (BENCHMARKS.md).
 //!
 //! ```text
 //! natsy-wire-floor --url nats://127.0.0.1:4222 --msgs 10000 --size 128
+//! natsy-wire-floor --url nats://127.0.0.1:4222 --scenario pubsub --msgs 1000000 --size 16
 //! ```
 //!
 //! It prints one CSV line in natsy-bench's columns (`client` is `wire-floor`).
@@ -17,13 +27,35 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use natsy_benches::measure::Meter;
+use natsy_benches::measure::{Measured, Meter};
+use natsy_benches::runner::unique_id;
 
 /// Untimed requests first, as the clients' `req` does.
 const WARM_UP: usize = 100;
 
+/// Bytes per write of the `pub` and `pubsub` writer.
+const WRITE_BATCH: usize = 64 << 10;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Req,
+    Pub,
+    PubSub,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Req => "req",
+            Scenario::Pub => "pub",
+            Scenario::PubSub => "pubsub",
+        }
+    }
+}
+
 struct Args {
     addr: String,
+    scenario: Scenario,
     msgs: usize,
     size: usize,
 }
@@ -31,6 +63,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         addr: "127.0.0.1:4222".into(),
+        scenario: Scenario::Req,
         msgs: 10_000,
         size: 128,
     };
@@ -41,6 +74,14 @@ fn parse_args() -> Result<Args, String> {
             "--url" => {
                 let url = value()?;
                 args.addr = url.strip_prefix("nats://").unwrap_or(&url).to_string();
+            }
+            "--scenario" => {
+                args.scenario = match value()?.as_str() {
+                    "req" => Scenario::Req,
+                    "pub" => Scenario::Pub,
+                    "pubsub" => Scenario::PubSub,
+                    other => return Err(format!("--scenario: req, pub or pubsub, not {other}")),
+                }
             }
             "--msgs" => args.msgs = value()?.parse().map_err(|e| format!("--msgs: {e}"))?,
             "--size" => args.size = value()?.parse().map_err(|e| format!("--size: {e}"))?,
@@ -141,10 +182,60 @@ fn request(requester: &mut Wire, responder: &mut Wire, frame: &[u8]) -> io::Resu
     Ok(())
 }
 
-fn run(args: &Args) -> io::Result<String> {
-    let mut responder = Wire::open(&args.addr, "floor.req")?;
-    let mut requester = Wire::open(&args.addr, "floor.reply")?;
-    let mut frame = format!("PUB floor.req floor.reply {}\r\n", args.size).into_bytes();
+/// Pre-encoded frames for `subject`, whole frames only, about [`WRITE_BATCH`] bytes.
+fn frames(subject: &str, size: usize) -> (Vec<u8>, usize) {
+    let mut frame = format!("PUB {subject} {size}\r\n").into_bytes();
+    frame.resize(frame.len() + size, b'x');
+    frame.extend_from_slice(b"\r\n");
+    let per_batch = (WRITE_BATCH / frame.len()).max(1);
+    (frame.repeat(per_batch), per_batch)
+}
+
+/// Writes `msgs` frames of `subject` on `wire`, then waits for the server's `PONG`.
+fn publish(wire: &mut Wire, subject: &str, msgs: usize, size: usize) -> io::Result<()> {
+    let (batch, per_batch) = frames(subject, size);
+    let frame_len = batch.len() / per_batch;
+    let mut left = msgs;
+    while left > 0 {
+        let n = left.min(per_batch);
+        wire.stream.write_all(&batch[..n * frame_len])?;
+        left -= n;
+    }
+    wire.stream.write_all(b"PING\r\n")?;
+    while wire.line()? != b"PONG" {}
+    Ok(())
+}
+
+/// Reads until `bytes` have come (what `msgs` `MSG` frames of the run add up to).
+fn drain(mut wire: Wire, mut bytes: usize) -> io::Result<()> {
+    bytes = bytes.saturating_sub(wire.buf.len());
+    let mut chunk = vec![0u8; 1 << 18];
+    while bytes > 0 {
+        let n = wire.stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if n > bytes {
+            return Err(io::Error::other("more bytes than the messages add up to"));
+        }
+        bytes -= n;
+    }
+    Ok(())
+}
+
+/// `bench.<id>.<what>`, as long as the clients' subjects ([`RunCtx::subject`]): the
+/// server's cost per message grows with the frame.
+///
+/// [`RunCtx::subject`]: natsy_benches::runner::RunCtx::subject
+fn subject(what: &str) -> String {
+    format!("bench.{}.{what}", unique_id())
+}
+
+fn run_req(args: &Args) -> io::Result<(Measured, Option<Histogram<u64>>)> {
+    let (req, reply) = (subject("req"), subject("reply"));
+    let mut responder = Wire::open(&args.addr, &req)?;
+    let mut requester = Wire::open(&args.addr, &reply)?;
+    let mut frame = format!("PUB {req} {reply} {}\r\n", args.size).into_bytes();
     frame.resize(frame.len() + args.size, b'x');
     frame.extend_from_slice(b"\r\n");
     for _ in 0..WARM_UP {
@@ -159,13 +250,59 @@ fn run(args: &Args) -> io::Result<String> {
         let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
         latencies.saturating_record(ns.max(1));
     }
-    let measured = meter.stop();
+    Ok((meter.stop(), Some(latencies)))
+}
+
+fn run_pub(args: &Args) -> io::Result<(Measured, Option<Histogram<u64>>)> {
+    let mut wire = Wire::open(&args.addr, &subject("nothing"))?;
+    let meter = Meter::start();
+    publish(&mut wire, &subject("pub"), args.msgs, args.size)?;
+    Ok((meter.stop(), None))
+}
+
+fn run_pubsub(args: &Args) -> io::Result<(Measured, Option<Histogram<u64>>)> {
+    let pubsub = subject("pubsub");
+    let receiver = Wire::open(&args.addr, &pubsub)?;
+    let mut sender = Wire::open(&args.addr, &subject("nothing"))?;
+    // The server delivers `MSG <subject> 1 <size>` for each `PUB <subject> <size>`.
+    let per_msg = format!("MSG {pubsub} 1 {}\r\n", args.size).len() + args.size + 2;
+    let bytes = per_msg * args.msgs;
+    let meter = Meter::start();
+    let reader = std::thread::spawn(move || drain(receiver, bytes));
+    publish(&mut sender, &pubsub, args.msgs, args.size)?;
+    reader
+        .join()
+        .map_err(|_| io::Error::other("the reader panicked"))??;
+    Ok((meter.stop(), None))
+}
+
+fn run(args: &Args) -> io::Result<String> {
+    let (measured, latencies) = match args.scenario {
+        Scenario::Req => run_req(args)?,
+        Scenario::Pub => run_pub(args)?,
+        Scenario::PubSub => run_pubsub(args)?,
+    };
     let secs = measured.elapsed.as_secs_f64();
-    let us = |q: f64| latencies.value_at_quantile(q) as f64 / 1000.0;
+    let us = |q: f64| {
+        latencies
+            .as_ref()
+            .map(|l| (l.value_at_quantile(q) as f64 / 1000.0).to_string())
+            .unwrap_or_default()
+    };
+    let max = latencies
+        .as_ref()
+        .map(|l| (l.max() as f64 / 1000.0).to_string())
+        .unwrap_or_default();
     let n = args.msgs as f64;
+    let note = match args.scenario {
+        Scenario::Req => "one thread two sockets",
+        Scenario::Pub => "one socket pre-encoded frames",
+        Scenario::PubSub => "a writer socket and a byte-counting reader thread",
+    };
     Ok(format!(
         "client,scenario,size,rep,ok,error,msgs,elapsed_s,msgs_per_sec,mb_per_sec,cpu_us_per_msg,rate,p50_us,p90_us,p99_us,p999_us,max_us,note\n\
-         wire-floor,req,{size},1,true,,{msgs},{secs},{rate},{mb},{cpu},,{p50},{p90},{p99},{p999},{max},one thread two sockets\n",
+         wire-floor,{scenario},{size},1,true,,{msgs},{secs},{rate},{mb},{cpu},,{p50},{p90},{p99},{p999},{max},{note}\n",
+        scenario = args.scenario.name(),
         size = args.size,
         msgs = args.msgs,
         rate = n / secs,
@@ -175,7 +312,6 @@ fn run(args: &Args) -> io::Result<String> {
         p90 = us(0.9),
         p99 = us(0.99),
         p999 = us(0.999),
-        max = latencies.max() as f64 / 1000.0,
     ))
 }
 
@@ -183,7 +319,7 @@ fn main() {
     let args = match parse_args() {
         Ok(args) => args,
         Err(e) => {
-            eprintln!("natsy-wire-floor: {e}\nusage: natsy-wire-floor [--url nats://HOST:PORT] [--msgs N] [--size N]");
+            eprintln!("natsy-wire-floor: {e}\nusage: natsy-wire-floor [--url nats://HOST:PORT] [--scenario req|pub|pubsub] [--msgs N] [--size N]");
             std::process::exit(2);
         }
     };
