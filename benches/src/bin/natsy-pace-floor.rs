@@ -1,9 +1,11 @@
 //! What pacing alone costs, without NATS: the CPU per slot of a loop that sleeps until
 //! each slot of a fixed rate and then does one task-to-task round trip, on a tokio
-//! multi-thread runtime of 2 workers (as `natsy-bench-async` and the async-nats peer
-//! pace `--rate`), beside a thread that sleeps until each slot (as `natsy-bench` paces).
-//! The difference is what the executor adds to every fixed-rate row before any client
-//! does anything (BENCHMARKS.md).
+//! multi-thread runtime of 2 workers, beside a thread that sleeps until each slot (as
+//! `natsy-bench` paces). The tokio loop runs twice: in `block_on` on the main thread,
+//! where every wake-up crosses to that thread, and as a spawned task, as
+//! `natsy-bench-async` and the async-nats peer now run their bodies. The differences
+//! are what the executor and the harness's shape add to every fixed-rate row before any
+//! client does anything (BENCHMARKS.md).
 //!
 //! ```text
 //! natsy-pace-floor [--rate 1000] [--slots 3000]
