@@ -44,11 +44,22 @@ enum Scenario {
 }
 
 impl Scenario {
+    const ALL: [Scenario; 3] = [Scenario::Req, Scenario::Pub, Scenario::PubSub];
+
     fn name(self) -> &'static str {
         match self {
             Scenario::Req => "req",
             Scenario::Pub => "pub",
             Scenario::PubSub => "pubsub",
+        }
+    }
+
+    /// The CSV's `note`: how this scenario touches the wire.
+    fn note(self) -> &'static str {
+        match self {
+            Scenario::Req => "one thread two sockets",
+            Scenario::Pub => "one socket pre-encoded frames",
+            Scenario::PubSub => "a writer socket and a byte-counting reader thread",
         }
     }
 }
@@ -76,12 +87,11 @@ fn parse_args() -> Result<Args, String> {
                 args.addr = url.strip_prefix("nats://").unwrap_or(&url).to_string();
             }
             "--scenario" => {
-                args.scenario = match value()?.as_str() {
-                    "req" => Scenario::Req,
-                    "pub" => Scenario::Pub,
-                    "pubsub" => Scenario::PubSub,
-                    other => return Err(format!("--scenario: req, pub or pubsub, not {other}")),
-                }
+                let name = value()?;
+                args.scenario = Scenario::ALL
+                    .into_iter()
+                    .find(|s| s.name() == name)
+                    .ok_or(format!("--scenario: req, pub or pubsub, not {name}"))?;
             }
             "--msgs" => args.msgs = value()?.parse().map_err(|e| format!("--msgs: {e}"))?,
             "--size" => args.size = value()?.parse().map_err(|e| format!("--size: {e}"))?,
@@ -169,10 +179,7 @@ fn request(requester: &mut Wire, responder: &mut Wire, frame: &[u8]) -> io::Resu
     requester.stream.write_all(frame)?;
     let (reply, size) = responder.message()?;
     let reply = reply.ok_or_else(|| io::Error::other("a request without a reply subject"))?;
-    let mut answer = format!("PUB {reply} {size}\r\n").into_bytes();
-    answer.resize(answer.len() + size, b'x');
-    answer.extend_from_slice(b"\r\n");
-    responder.stream.write_all(&answer)?;
+    responder.stream.write_all(&pub_frame(&reply, None, size))?;
     let (_, got) = requester.message()?;
     if got != size {
         return Err(io::Error::other(format!(
@@ -182,19 +189,25 @@ fn request(requester: &mut Wire, responder: &mut Wire, frame: &[u8]) -> io::Resu
     Ok(())
 }
 
-/// Pre-encoded frames for `subject`, whole frames only, about [`WRITE_BATCH`] bytes.
-fn frames(subject: &str, size: usize) -> (Vec<u8>, usize) {
-    let mut frame = format!("PUB {subject} {size}\r\n").into_bytes();
+/// One `PUB` frame with a payload of `size` bytes.
+fn pub_frame(subject: &str, reply: Option<&str>, size: usize) -> Vec<u8> {
+    let mut frame = match reply {
+        Some(reply) => format!("PUB {subject} {reply} {size}\r\n"),
+        None => format!("PUB {subject} {size}\r\n"),
+    }
+    .into_bytes();
     frame.resize(frame.len() + size, b'x');
     frame.extend_from_slice(b"\r\n");
-    let per_batch = (WRITE_BATCH / frame.len()).max(1);
-    (frame.repeat(per_batch), per_batch)
+    frame
 }
 
-/// Writes `msgs` frames of `subject` on `wire`, then waits for the server's `PONG`.
+/// Writes `msgs` frames of `subject` on `wire`, whole frames of about [`WRITE_BATCH`]
+/// bytes at a time, then waits for the server's `PONG`.
 fn publish(wire: &mut Wire, subject: &str, msgs: usize, size: usize) -> io::Result<()> {
-    let (batch, per_batch) = frames(subject, size);
-    let frame_len = batch.len() / per_batch;
+    let frame = pub_frame(subject, None, size);
+    let frame_len = frame.len();
+    let per_batch = (WRITE_BATCH / frame_len).max(1);
+    let batch = frame.repeat(per_batch);
     let mut left = msgs;
     while left > 0 {
         let n = left.min(per_batch);
@@ -235,9 +248,7 @@ fn run_req(args: &Args) -> io::Result<(Measured, Option<Histogram<u64>>)> {
     let (req, reply) = (subject("req"), subject("reply"));
     let mut responder = Wire::open(&args.addr, &req)?;
     let mut requester = Wire::open(&args.addr, &reply)?;
-    let mut frame = format!("PUB {req} {reply} {}\r\n", args.size).into_bytes();
-    frame.resize(frame.len() + args.size, b'x');
-    frame.extend_from_slice(b"\r\n");
+    let frame = pub_frame(&req, Some(&reply), args.size);
     for _ in 0..WARM_UP {
         request(&mut requester, &mut responder, &frame)?;
     }
@@ -283,22 +294,14 @@ fn run(args: &Args) -> io::Result<String> {
         Scenario::PubSub => run_pubsub(args)?,
     };
     let secs = measured.elapsed.as_secs_f64();
-    let us = |q: f64| {
+    // Empty columns where the scenario has no latencies.
+    let us = |of: fn(&Histogram<u64>) -> u64| {
         latencies
             .as_ref()
-            .map(|l| (l.value_at_quantile(q) as f64 / 1000.0).to_string())
+            .map(|l| (of(l) as f64 / 1000.0).to_string())
             .unwrap_or_default()
     };
-    let max = latencies
-        .as_ref()
-        .map(|l| (l.max() as f64 / 1000.0).to_string())
-        .unwrap_or_default();
     let n = args.msgs as f64;
-    let note = match args.scenario {
-        Scenario::Req => "one thread two sockets",
-        Scenario::Pub => "one socket pre-encoded frames",
-        Scenario::PubSub => "a writer socket and a byte-counting reader thread",
-    };
     Ok(format!(
         "client,scenario,size,rep,ok,error,msgs,elapsed_s,msgs_per_sec,mb_per_sec,cpu_us_per_msg,rate,p50_us,p90_us,p99_us,p999_us,max_us,note\n\
          wire-floor,{scenario},{size},1,true,,{msgs},{secs},{rate},{mb},{cpu},,{p50},{p90},{p99},{p999},{max},{note}\n",
@@ -308,10 +311,12 @@ fn run(args: &Args) -> io::Result<String> {
         rate = n / secs,
         mb = n * args.size as f64 / secs / 1e6,
         cpu = measured.cpu.as_secs_f64() * 1e6 / n,
-        p50 = us(0.5),
-        p90 = us(0.9),
-        p99 = us(0.99),
-        p999 = us(0.999),
+        p50 = us(|l| l.value_at_quantile(0.5)),
+        p90 = us(|l| l.value_at_quantile(0.9)),
+        p99 = us(|l| l.value_at_quantile(0.99)),
+        p999 = us(|l| l.value_at_quantile(0.999)),
+        max = us(Histogram::max),
+        note = args.scenario.note(),
     ))
 }
 
