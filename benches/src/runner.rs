@@ -70,7 +70,7 @@ impl OwnedRunCtx {
     /// spawned on their tokio runtime, not in `block_on` on the main thread: there every
     /// wake-up of the benchmark's own loop (a reply, a message, a paced sleep ending)
     /// crosses from a worker to the main thread, a futex wake and a park each time.
-    /// `natsy-pace-floor` measures that at about 50 µs of CPU per paced slot with no
+    /// `natsy-pace-floor` measures that at 40–50 µs of CPU per paced slot with no
     /// NATS at all (BENCHMARKS.md), and a tokio service runs its handlers as tasks.
     pub fn ctx(&self) -> RunCtx<'_> {
         RunCtx {
