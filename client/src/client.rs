@@ -362,7 +362,7 @@ impl Client {
         let shared = self.shared();
         let mut core = shared.lock();
         core.conn.publish(subject, None, headers, payload)?;
-        crate::event_loop::write_now_or_wake(shared, &mut core);
+        let core = crate::event_loop::write_now_or_wake(shared, core);
         drop(shared.wait_for_room(core));
         Ok(())
     }
@@ -681,7 +681,7 @@ impl Client {
             .map_err(RequestError::from_proto)?;
         core.replies.insert(id, slot.clone());
         if waits {
-            crate::event_loop::write_now_or_wake(shared, &mut core);
+            core = crate::event_loop::write_now_or_wake(shared, core);
         } else {
             // The loop sends it with whatever else is queued: a caller keeping many
             // requests in flight makes one write per loop turn, not one per request.

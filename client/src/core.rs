@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use natsy_proto::connection::{AttemptError, CloseReason, Connection, FlushId, RequestId};
+use natsy_proto::connection::{AttemptError, CloseReason, Connection, FlushId, Lease, RequestId};
 use natsy_proto::{ServerAddr, Sid};
 
 use crate::error::{PermissionError, PermissionOperation};
@@ -44,6 +44,8 @@ pub(crate) struct Core {
     /// second handle on its socket, through which a requester about to wait writes its
     /// request itself ([`write_now_or_wake`](crate::event_loop::write_now_or_wake)).
     pub(crate) direct: Option<Arc<std::net::TcpStream>>,
+    /// The direct writer's lease on the output, kept for its allocation.
+    pub(crate) direct_lease: Lease,
     pub(crate) first_connect: FirstConnect,
     /// Publishers waiting for the outgoing queue to drain (backpressure).
     pub(crate) publish_waiters: usize,
@@ -80,6 +82,7 @@ impl Core {
             publish_watches: HashMap::new(),
             wake_pending: false,
             direct: None,
+            direct_lease: Lease::new(),
             first_connect: FirstConnect::Pending,
             publish_waiters: 0,
             last_attempt_error: None,

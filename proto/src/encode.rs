@@ -275,6 +275,20 @@ impl OutQueue {
         filled
     }
 
+    /// Appends owned handles on the first `max` chunks of the pending bytes to `dst` and
+    /// returns how many bytes they hold; the queue still holds them until
+    /// [`advance`](OutQueue::advance). The coalescing buffer is sealed first, so what it
+    /// holds can be lent; later ops go on into its spare capacity.
+    pub fn lend(&mut self, dst: &mut Vec<Bytes>, max: usize) -> usize {
+        self.seal();
+        let mut lent = 0;
+        for seg in self.segments.iter().take(max) {
+            lent += seg.len();
+            dst.push(seg.clone());
+        }
+        lent
+    }
+
     /// Marks `n` bytes as written. A partial write may end anywhere, also inside a segment.
     ///
     /// `n` larger than [`len`](OutQueue::len) is treated as `len` (a caller bug, but not a

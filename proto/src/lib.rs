@@ -25,7 +25,10 @@
 //! drain [`Connection::poll_event`], write what [`Connection::poll_transmit`] gives, and
 //! sleep no longer than [`Connection::poll_timeout`]**. This is a complete driver over
 //! blocking `std::net` sockets, with TLS through rustls (the `natsy` crate's mio loop is the
-//! full one; a JWT signer's `Event::SignNonce` is left out here):
+//! full one; a JWT signer's `Event::SignNonce` is left out here). A driver that shares
+//! the connection behind a lock with publishing threads writes without holding it:
+//! [`Connection::lend_output`] gives owned handles on the bytes to write
+//! ([`connection::Lease`]) and [`Connection::handle_written`] takes them back.
 //!
 //! ```no_run
 //! use std::io::{ErrorKind, IoSlice, Read, Write};

@@ -25,8 +25,7 @@ impl EventLoop {
         let mut events = Events::with_capacity(4);
         loop {
             {
-                let mut core = shared.lock();
-                self.write_pending(&mut core);
+                let core = self.write_pending(&shared, shared.lock());
                 let open = self
                     .transport
                     .as_ref()

@@ -2,55 +2,86 @@
 
 use std::io::{self, IoSlice, Write};
 use std::net::TcpStream;
+use std::sync::MutexGuard;
 use std::time::Instant;
 
-use natsy_proto::connection::{TransportError, TransportOp};
+use natsy_proto::connection::{Lease, TransportError, TransportOp};
 
 use super::{EventLoop, READS_PER_TURN, SOCKET, WRITE_SLICES};
 use crate::shared::{Core, Shared};
 use crate::transport::{Phase, ReadOutcome, Transport};
 
-/// The one write function: hands what the connection has to send to `write` until it is
-/// all sent or `write` says to stop. `write` returns the bytes it took and whether to go
-/// on. `Ok(true)`: the output is empty.
-fn write_output(
-    core: &mut Core,
+/// The one write function: lends what the connection has to send (owned handles, under
+/// the lock) and hands it to `write`, until it is all sent or `write` says to stop, then
+/// gives each lease back under the lock. `write` returns the bytes it took and whether
+/// to go on. With `release`, the lock is released for the write itself, so publishers
+/// go on queueing while the kernel copies up to half a MiB (BENCHMARKS.md); without,
+/// it stays held (a requester's own short write). `Ok(true)`: the output is empty.
+fn write_output<'a>(
+    shared: &'a Shared,
+    mut core: MutexGuard<'a, Core>,
+    lease: &mut Lease,
+    release: bool,
     mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<(usize, bool)>,
-) -> io::Result<bool> {
+) -> (MutexGuard<'a, Core>, io::Result<bool>) {
     loop {
-        let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
-        let n = core.conn.poll_transmit(&mut slices);
-        if n == 0 {
-            return Ok(true);
+        if !core.conn.lend_output(lease, WRITE_SLICES) {
+            let empty = core.conn.transmit_len() == 0;
+            return (core, Ok(empty));
         }
-        let (written, go_on) = write(&slices[..n])?;
-        if written > 0 {
-            core.conn.advance_transmit(written);
-        }
+        let result = {
+            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+            let n = lease.io_slices(&mut slices);
+            if release {
+                drop(core);
+                let result = write(&slices[..n]);
+                core = shared.lock();
+                result
+            } else {
+                write(&slices[..n])
+            }
+        };
+        let (written, go_on) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                core.conn.handle_written(lease, 0);
+                return (core, Err(e));
+            }
+        };
+        core.conn.handle_written(lease, written);
         if !go_on {
-            return Ok(false);
+            return (core, Ok(false));
         }
     }
 }
 
 /// The measured exception to "only the loop does IO" (BENCHMARKS.md): a requester that
-/// waits for its reply next writes its request itself, through [`write_output`] under
-/// the lock, when the loop sleeps with nothing to write (`!wake_pending`) on an open
+/// waits for its reply next writes its request itself, through [`write_output`] with the
+/// lock held, when the loop sleeps with nothing to write (`!wake_pending`) on an open
 /// plain-TCP connection. That saves the loop's wake-up for the write: one eventfd write,
 /// one `epoll_wait` return and one thread switch per request. Anything short of writing
 /// everything (a full socket, an error) falls back to waking the loop, which carries on
 /// from where this left off and meets the error itself.
-pub(crate) fn write_now_or_wake(shared: &Shared, core: &mut Core) {
+pub(crate) fn write_now_or_wake<'a>(
+    shared: &'a Shared,
+    mut core: MutexGuard<'a, Core>,
+) -> MutexGuard<'a, Core> {
     if !core.wake_pending {
         if let Some(stream) = core.direct.take() {
-            let done = write_output(core, |slices| direct_write(&stream, slices));
-            core.direct = Some(stream);
+            let mut lease = std::mem::take(&mut core.direct_lease);
+            let (mut back, done) = write_output(shared, core, &mut lease, false, |slices| {
+                direct_write(&stream, slices)
+            });
+            back.direct_lease = lease;
+            back.direct = Some(stream);
+            core = back;
             if matches!(done, Ok(true)) {
-                return;
+                return core;
             }
         }
     }
-    shared.wake(core);
+    shared.wake(&mut core);
+    core
 }
 
 /// One non-blocking write on the shared socket handle.
@@ -163,13 +194,10 @@ impl EventLoop {
                 self.drive(&mut core);
             }
             Phase::Open => {
+                // The queued output follows in the next turn's write (`begin_turn`).
                 if let Err(e) = t.flush_tls() {
-                    return self.transport_failed(TransportError::io(TransportOp::Write, &e));
+                    self.transport_failed(TransportError::io(TransportOp::Write, &e));
                 }
-                let shared = self.shared.clone();
-                let mut core = shared.lock();
-                self.write_pending(&mut core);
-                self.drive(&mut core);
             }
         }
     }
@@ -261,35 +289,43 @@ impl EventLoop {
         self.read_more = self.transport.is_some();
     }
 
-    /// Writes what the connection has to send, until done or the socket is full.
-    pub(super) fn write_pending(&mut self, core: &mut Core) {
+    /// Writes what the connection has to send, until done or the socket is full, with the
+    /// lock released during each write (see [`write_output`]); a failed write is
+    /// reported to the connection and its events driven.
+    pub(super) fn write_pending<'a>(
+        &mut self,
+        shared: &'a Shared,
+        mut core: MutexGuard<'a, Core>,
+    ) -> MutexGuard<'a, Core> {
         let Some(t) = self.transport.as_mut() else {
-            return;
+            return core;
         };
         if !matches!(t.phase, Phase::Open) {
-            return;
+            return core;
         }
         let mut failed = None;
         if !t.write_blocked {
-            let wrote = write_output(core, |slices| {
+            // Ops queued during the write need no wake-up: the next lend, under the lock,
+            // takes them, and the turn that follows looks at the core again.
+            core.wake_pending = true;
+            let (back, wrote) = write_output(shared, core, &mut self.lease, true, |slices| {
                 let written = t.write(slices)?;
                 // rustls' buffer full but the socket took everything: retry.
                 let retry = written == 0 && !t.write_blocked && t.tls_wants_write();
                 Ok((written, retry || (written > 0 && !t.write_blocked)))
             });
+            core = back;
             if let Err(e) = wrote {
                 failed = Some(TransportError::io(TransportOp::Write, &e));
             }
         }
         if core.room_wanted() && (core.conn.output_drained() || failed.is_some()) {
-            self.shared.notify_drained(core);
+            self.shared.notify_drained(&mut core);
         }
         if let Some(reason) = failed {
-            core.direct = None;
-            if let Some(t) = self.transport.take() {
-                self.deregister(t);
-            }
-            core.conn.handle_transport_error(Instant::now(), reason);
+            self.fail_transport(&mut core, reason);
+            self.drive(&mut core);
         }
+        core
     }
 }

@@ -3,14 +3,15 @@
 //! IO: user threads lock the core, mutate it (queue an op) and wake the loop. The one
 //! measured exception (BENCHMARKS.md): a requester about to wait for its reply writes its
 //! request itself when the loop sleeps with nothing to write, through the same write
-//! function under the lock (`io::write_now_or_wake`).
+//! function, holding the lock (`io::write_now_or_wake`).
 //!
 //! Each turn: fire due timers, drain the connection's events (dial, TLS, routing messages
 //! to subscriptions, waking waiters), write what it has to send, then sleep in `poll`
 //! until the socket is ready, a user thread wakes us, or the next timer is due. There is
 //! one read path (`on_readable`: a socket read without the lock, straight into room lent
 //! by proto's read buffer, then `handle_read` under it) and one write function
-//! (`io::write_output`, under the lock, which the loop calls from `write_pending`).
+//! (`io::write_output`: the bytes are lent by proto under the lock and written without
+//! it, which the loop calls from `write_pending` once per turn).
 //!
 //! The module is split by concern: this file has the loop and the routing of proto's
 //! events; `dial` gathers what a dial needs off the lock and opens the socket, `io` is
@@ -33,7 +34,8 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Token};
 use natsy_proto::connection::{
-    Auth, CloseReason, Event as ProtoEvent, NonceSigner, ReadSpace, State, SubscriptionClosedReason,
+    Auth, CloseReason, Event as ProtoEvent, Lease, NonceSigner, ReadSpace, State,
+    SubscriptionClosedReason,
 };
 use natsy_proto::Message;
 
@@ -117,6 +119,8 @@ pub(crate) struct EventLoop {
     transport: Option<Transport>,
     /// Consecutive messages for one subscription, pushed under one lock.
     batch: RouteBatch,
+    /// What the connection lent for the write in flight, kept for its allocation.
+    lease: Lease,
     /// Room in proto's read buffer where the next socket read lands (the one read
     /// path), taken at the end of the last read's critical section so the read itself
     /// needs no lock; `None` until the first read.
@@ -159,6 +163,7 @@ impl EventLoop {
             dialed_rx,
             transport: None,
             batch: RouteBatch::with_capacity(256),
+            lease: Lease::new(),
             space: None,
             read_more: false,
             finished: false,
@@ -207,6 +212,9 @@ impl EventLoop {
             }
             core.timers.fire(now);
             self.drive(&mut core);
+            if !self.finished {
+                core = self.write_pending(&shared, core);
+            }
             if self.finished {
                 return Turn::Done;
             }
@@ -268,23 +276,11 @@ impl EventLoop {
         self.transport = None;
     }
 
-    /// Drains the connection's events and writes, until neither produces more.
+    /// Drains the connection's events and routes what they delivered. What they queue
+    /// to send goes out in the turn's write (`begin_turn`, which follows every drive).
     fn drive(&mut self, core: &mut Core) {
-        loop {
-            let mut any = false;
-            while let Some(event) = core.conn.poll_event() {
-                any = true;
-                self.on_event(core, event);
-            }
-            // Route before writing: routing may queue output of its own (service
-            // discovery answers), which then goes out in this write.
-            self.flush_batch(core);
-            self.write_pending(core);
-            match core.conn.poll_event() {
-                Some(event) => self.on_event(core, event),
-                None if !any => break,
-                None => {}
-            }
+        while let Some(event) = core.conn.poll_event() {
+            self.on_event(core, event);
         }
         self.flush_batch(core);
     }

@@ -72,10 +72,20 @@ impl Connection {
         let consumed = self.out.consumed();
         let pending = self.out.pending_bytes();
         let offset = |pos: u64| usize::try_from(pos.saturating_sub(consumed)).ok();
-        let frames = self.pub_frames.iter().filter_map(|&(start, end)| {
-            let (start, end) = (offset(start)?, offset(end)?);
-            pending.get(start..end)
-        });
+        let mut frames = Vec::with_capacity(self.pub_frames.len());
+        for &(start, end) in &self.pub_frames {
+            let Some(frame) = offset(start)
+                .zip(offset(end))
+                .and_then(|(s, e)| pending.get(s..e))
+            else {
+                continue;
+            };
+            // Lent to the driver: requeued once it says the transport did not take it.
+            match self.lent.as_mut() {
+                Some(lent) if lent.holds(start) => lent.requeue_unless_written(start, frame),
+                _ => frames.push(frame),
+            }
+        }
         self.reconnect_buffer.requeue_front(frames);
         self.pub_frames.clear();
     }
@@ -88,7 +98,7 @@ impl Connection {
         self.parser.reset();
         self.read_buf.clear();
         if !self.out.is_empty() {
-            self.out.clear();
+            self.clear_out();
         }
         self.pings_out = 0;
         self.write_stalls = 0;

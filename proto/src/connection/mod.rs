@@ -12,6 +12,7 @@ pub mod config;
 pub mod event;
 mod handshake;
 mod input;
+mod lease;
 mod lifecycle;
 mod pings;
 mod read_buffer;
@@ -34,6 +35,7 @@ pub use event::{
     RequestError, State, Stats, SubscribeError, SubscriptionClosedReason, TransportError,
     TransportOp,
 };
+pub use lease::Lease;
 pub use requests::RequestId;
 
 use crate::backoff::ReconnectDelay;
@@ -49,6 +51,7 @@ use crate::subject;
 use crate::url::ServerAddr;
 
 use handshake::Phase;
+use lease::Lent;
 use pings::{PingKind, PingQueue};
 use read_buffer::ReadBuffer;
 pub use read_buffer::ReadSpace;
@@ -165,6 +168,8 @@ pub struct Connection {
     /// Stream positions in `out` where each not-yet-written publish starts and ends; on a
     /// disconnect, those publishes move back to the reconnect buffer instead of being lost.
     pub_frames: VecDeque<(u64, u64)>,
+    /// What a driver is writing without holding the connection (`lend_output`).
+    lent: Option<Lent>,
     reconnect_buffer: ReconnectBuffer,
     subs: Subscriptions,
     requests: Requests,
@@ -225,6 +230,7 @@ impl Connection {
             read_buf: ReadBuffer::default(),
             out: OutQueue::new(),
             pub_frames: VecDeque::new(),
+            lent: None,
             reconnect_buffer: ReconnectBuffer::new(config.reconnect_buffer_size),
             subs: Subscriptions::default(),
             requests: Requests::default(),
@@ -319,9 +325,12 @@ impl Connection {
     /// Fills `dst` with the bytes to write next, in order; returns how many slices were
     /// filled (0: nothing to write). Report what the transport took with
     /// [`advance_transmit`](Self::advance_transmit).
+    ///
+    /// A driver that writes without holding the connection lends the bytes instead
+    /// ([`lend_output`](Self::lend_output)); while a lease is out this offers nothing.
     #[must_use]
     pub fn poll_transmit<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
-        if self.out.is_empty() {
+        if self.out.is_empty() || self.lent.is_some() {
             return 0;
         }
         self.out.io_slices(dst)
@@ -336,20 +345,46 @@ impl Connection {
     /// final write after [`close`](Self::close) could not finish): it is cleared, and the
     /// publishes in it are counted in [`Stats::discarded_msgs`] and
     /// [`Stats::discarded_bytes`], so the loss is reported rather than silent.
+    ///
+    /// Publishes lent to a driver ([`lend_output`](Self::lend_output)) are counted when
+    /// the lease comes back, if the transport did not take them.
     pub fn discard_unwritten(&mut self) {
         if self.out.is_empty() {
             self.pub_frames.clear();
             return;
         }
-        if !self.pub_frames.is_empty() {
-            self.count_discarded(self.pub_frames.len(), self.out.len());
+        let lent = self
+            .lent
+            .as_ref()
+            .map_or(0, |l| l.pending(self.out.consumed()));
+        let mut discarded = 0;
+        for &(start, _) in &self.pub_frames {
+            match self.lent.as_mut() {
+                Some(l) if l.holds(start) => l.discard_unless_written(start),
+                _ => discarded += 1,
+            }
+        }
+        if discarded > 0 {
+            self.count_discarded(discarded, self.out.len() - lent);
         }
         self.pub_frames.clear();
+        self.clear_out();
+    }
+
+    /// Empties the output; lent bytes are settled when their lease comes back.
+    fn clear_out(&mut self) {
+        if let Some(lent) = self.lent.as_mut() {
+            lent.orphan();
+        }
         self.out.clear();
     }
 
-    /// Marks `n` bytes from [`poll_transmit`](Self::poll_transmit) as written.
+    /// Marks `n` bytes from [`poll_transmit`](Self::poll_transmit) as written. Does
+    /// nothing while a lease is out ([`lend_output`](Self::lend_output)).
     pub fn advance_transmit(&mut self, n: usize) {
+        if self.lent.is_some() {
+            return;
+        }
         let n = n.min(self.out.len());
         if n > 0 {
             self.out.advance(n);

@@ -5,6 +5,7 @@
 mod chaos;
 mod handshake;
 mod keepalive;
+mod lease;
 mod read_path;
 mod reconnect;
 mod requests;
