@@ -244,6 +244,19 @@ impl fmt::Debug for OutQueue {
     }
 }
 
+/// Fills `dst` with `chunks`, in order, as far as both go; returns how many were filled.
+pub(crate) fn fill_io_slices<'a>(
+    dst: &mut [IoSlice<'a>],
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> usize {
+    let mut filled = 0;
+    for (slot, chunk) in dst.iter_mut().zip(chunks) {
+        *slot = IoSlice::new(chunk);
+        filled += 1;
+    }
+    filled
+}
+
 impl OutQueue {
     /// An empty queue. It allocates on the first write.
     pub fn new() -> Self {
@@ -266,13 +279,7 @@ impl OutQueue {
     /// given; write them, [`advance`](OutQueue::advance), and ask again.
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let tail = Some(&self.buf[..]).filter(|b| !b.is_empty());
-        let chunks = self.segments.iter().map(|s| &s[..]).chain(tail);
-        let mut filled = 0;
-        for (slot, chunk) in dst.iter_mut().zip(chunks) {
-            *slot = IoSlice::new(chunk);
-            filled += 1;
-        }
-        filled
+        fill_io_slices(dst, self.segments.iter().map(|s| &s[..]).chain(tail))
     }
 
     /// Appends owned handles on the first `max` chunks of the pending bytes to `dst` and

@@ -19,6 +19,7 @@ use std::io::IoSlice;
 use bytes::Bytes;
 
 use super::{Connection, State};
+use crate::encode::fill_io_slices;
 
 /// Owned handles on bytes [`Connection::lend_output`] lent to a driver; hand it back to
 /// [`Connection::handle_written`]. Reuse one lease for every write: it keeps its
@@ -63,12 +64,7 @@ impl Lease {
     /// Fills `dst` with the lent bytes, in order; returns how many slices were filled.
     /// A lease holds at most the chunks asked for in `lend_output`.
     pub fn io_slices<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
-        let mut filled = 0;
-        for (slot, chunk) in dst.iter_mut().zip(&self.chunks) {
-            *slot = IoSlice::new(chunk);
-            filled += 1;
-        }
-        filled
+        fill_io_slices(dst, self.chunks.iter().map(|c| &c[..]))
     }
 
     fn clear(&mut self) {

@@ -70,11 +70,7 @@ fn publishes_lent_when_the_socket_dies_are_requeued_unless_the_socket_took_them(
             .handle_transport_error(sim.now, transport_error("reset"));
         publish(sim, "four");
     });
-    sim.advance(Duration::from_secs(3));
-    sim.events();
-    assert_eq!(sim.accept_after_dial(INFO), 2);
-    sim.input("PONG\r\n");
-    assert_eq!(kinds(&sim.events()), ["Reconnected n1"]);
+    sim.reconnect_after_wait();
     assert_eq!(sim.sent_strs(), ["PUB p three", "PUB p four"]);
 }
 
@@ -88,12 +84,31 @@ fn a_lease_the_socket_took_nothing_of_resends_everything_in_order() {
         sim.conn.handle_transport_eof(sim.now);
         publish(sim, "three");
     });
-    sim.advance(Duration::from_secs(3));
-    sim.events();
-    assert_eq!(sim.accept_after_dial(INFO), 2);
-    sim.input("PONG\r\n");
-    sim.events();
+    sim.reconnect_after_wait();
     assert_eq!(sim.sent_strs(), ["PUB p one", "PUB p two", "PUB p three"]);
+}
+
+#[test]
+fn lent_publishes_of_a_lease_returned_after_the_next_handshake_follow_on_the_new_transport() {
+    let mut sim = Sim::connected(config(&["nats://n1"]));
+    for body in ["one", "two"] {
+        publish(&mut sim, body);
+    }
+    // A driver breaking the contract: the new transport's handshake completes (a server
+    // answering before it read CONNECT) while the old transport's lease is still out.
+    lend_write(&mut sim, 1, 0, |sim| {
+        sim.conn.handle_transport_eof(sim.now);
+        sim.advance(Duration::from_secs(3));
+        sim.events();
+        sim.conn.handle_transport_connected(sim.now);
+        sim.input(&format!("{INFO}\r\nPONG\r\n"));
+        assert_eq!(kinds(&sim.events()), ["Reconnected n1"]);
+    });
+    assert_eq!(
+        sim.sent_strs(),
+        ["CONNECT", "PING", "PUB p one", "PUB p two"],
+        "nothing lost, nothing left waiting for another reconnect"
+    );
 }
 
 #[test]

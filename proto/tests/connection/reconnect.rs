@@ -498,11 +498,7 @@ fn unwritten_publishes_survive_a_disconnect_but_a_half_written_one_is_sent_not_k
     sim.conn
         .publish("p", None, None, Bytes::from_static(b"four"))
         .unwrap();
-    sim.advance(Duration::from_secs(3));
-    sim.events();
-    assert_eq!(sim.accept_after_dial(INFO), 2);
-    sim.input("PONG\r\n");
-    assert_eq!(kinds(&sim.events()), ["Reconnected n1"]);
+    sim.reconnect_after_wait();
     assert_eq!(sim.sent_strs(), ["PUB p three", "PUB p four"]);
 }
 

@@ -250,4 +250,14 @@ impl Sim {
         self.input(&format!("{info}\r\n"));
         self.sent().len()
     }
+
+    /// After a lost transport: waits out the reconnect delay, redials the one server and
+    /// completes the handshake, expecting `Reconnected n1`.
+    pub(crate) fn reconnect_after_wait(&mut self) {
+        self.advance(Duration::from_secs(3));
+        self.events();
+        assert_eq!(self.accept_after_dial(INFO), 2, "CONNECT and PING");
+        self.input("PONG\r\n");
+        assert_eq!(kinds(&self.events()), ["Reconnected n1"]);
+    }
 }
